@@ -1,0 +1,92 @@
+"""Input validation shared by losses, masks and methods.
+
+Every check raises :class:`ValueError` with a message saying what was wrong and
+how to fix it. Finiteness checks read one boolean back from the device; switch
+them off for maximum throughput with :func:`set_finite_checks` once a pipeline is
+known to be clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_finite",
+    "check_matrix",
+    "check_positive",
+    "check_probability",
+    "check_same_shape",
+    "finite_checks_enabled",
+    "set_finite_checks",
+]
+
+_FINITE_CHECKS = True
+
+
+def set_finite_checks(enabled: bool) -> None:
+    """Turn the NaN/inf checks on loss inputs on or off (default: on)."""
+    global _FINITE_CHECKS
+    _FINITE_CHECKS = bool(enabled)
+
+
+def finite_checks_enabled() -> bool:
+    """Whether NaN/inf checks are on."""
+    return _FINITE_CHECKS
+
+
+def check_finite(name: str, x: Tensor) -> None:
+    """Raise if ``x`` holds NaN or inf (skipped when finite checks are off)."""
+    if _FINITE_CHECKS and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(
+            f"{name} contains {bad} NaN/inf value(s); check the encoder output "
+            "(a diverged model, a too-large learning rate, or unnormalised inputs)."
+        )
+
+
+def check_matrix(name: str, x: Tensor, *, min_rows: int = 1) -> None:
+    """Require a finite floating 2-D ``(N, D)`` tensor with at least ``min_rows`` rows."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
+    if x.dim() != 2:
+        raise ValueError(
+            f"{name} must have shape (N, D), got {tuple(x.shape)}; "
+            "flatten extra dimensions first (e.g. x.flatten(1)) or pool tokens."
+        )
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}.")
+    if x.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} has {x.shape[0]} row(s) but this loss needs at least {min_rows}; "
+            "an empty or too-small batch reached the loss (check drop_last / the sampler)."
+        )
+    if x.shape[1] == 0:
+        raise ValueError(f"{name} has zero feature dimensions (shape {tuple(x.shape)}).")
+    check_finite(name, x)
+
+
+def check_same_shape(names: Sequence[str], *xs: Tensor) -> None:
+    """Require tensors of identical shape, e.g. two views of one batch."""
+    shapes = [tuple(x.shape) for x in xs]
+    if len(set(shapes)) > 1:
+        listed = ", ".join(f"{n}={s}" for n, s in zip(names, shapes, strict=True))
+        raise ValueError(
+            f"shape mismatch: {listed}; both views must hold the same samples in the same order."
+        )
+
+
+def check_positive(name: str, value: float) -> None:
+    """Require a strictly positive number (temperatures, scales)."""
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}.")
+
+
+def check_probability(name: str, value: float, *, inclusive_high: bool = False) -> None:
+    """Require ``0 <= value < 1`` (or ``<= 1`` with ``inclusive_high``)."""
+    ok = 0.0 <= value <= 1.0 if inclusive_high else 0.0 <= value < 1.0
+    if not ok:
+        bound = "[0, 1]" if inclusive_high else "[0, 1)"
+        raise ValueError(f"{name} must lie in {bound}, got {value}.")

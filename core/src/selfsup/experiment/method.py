@@ -1,0 +1,51 @@
+"""The method contract: a module that turns one batch into named losses."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+__all__ = ["Method", "MalformedBatchError"]
+
+
+class MalformedBatchError(ValueError):
+    """A batch does not have the structure a method expects."""
+
+
+class Method(nn.Module, ABC):
+    """Base class of every self-supervised method.
+
+    A method owns its encoders, heads, teachers and loss. The experiment layer
+    calls :meth:`training_losses` once per batch and optimises the ``"loss"``
+    entry; every other entry is logged. EMA teachers
+    (:class:`selfsup.teachers.EMATeacher`) anywhere inside the method are updated
+    by the experiment layer after each optimiser step.
+
+    Subclasses implement :meth:`training_losses` and, to be probed by kNN/linear
+    evaluation, :meth:`embed`.
+    """
+
+    #: The data modality this method trains on (``"graph"``, ``"vision"``, ...).
+    modality: ClassVar[str] = "any"
+
+    @abstractmethod
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        """Return ``{"loss": scalar, **other_named_scalars}`` for one batch.
+
+        Raises:
+            MalformedBatchError: when ``batch`` does not have the expected structure.
+        """
+
+    def embed(self, batch: Any) -> Tensor:
+        """Frozen-evaluation features ``(B, D)`` for a batch of inputs."""
+        raise NotImplementedError(f"{type(self).__name__} does not define embed().")
+
+    def representations(self, batch: Any) -> Tensor | None:
+        """Encoder features ``(B, D)`` of a *training* batch for label-free monitors
+        (RankMe); ``None`` (the default) leaves this method out of them."""
+        return None
+
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        return self.training_losses(batch)

@@ -1,0 +1,255 @@
+"""``SSLModule``: trains one task or several tasks of different modalities jointly."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import CombinedLoader
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from torch import Tensor, nn
+
+from selfsup.experiment.task import Task
+from selfsup.teachers import EMATeacher
+
+__all__ = ["SSLModule"]
+
+_LOADER_MODES = ("max_size_cycle", "min_size", "max_size")
+
+
+def _batch_size(batch: Any) -> int:
+    """First dimension of the first tensor found in a batch (1 when none)."""
+    if isinstance(batch, Tensor):
+        return int(batch.shape[0]) if batch.dim() else 1
+    if isinstance(batch, Mapping):
+        items: Iterable[Any] = batch.values()
+    elif isinstance(batch, list | tuple):
+        items = batch
+    else:
+        num = getattr(batch, "num_nodes", None) or getattr(batch, "num_graphs", None)
+        return int(num) if num else 1
+    for item in items:
+        if isinstance(item, Tensor | Mapping | list | tuple):
+            return _batch_size(item)
+    return 1
+
+
+def _split_weight_decay(module: nn.Module) -> list[dict[str, Any]]:
+    """Parameter groups: no weight decay on biases and normalisation weights (ndim <= 1)."""
+    decay, no_decay = [], []
+    for _, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    groups: list[dict[str, Any]] = [{"params": decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+class SSLModule(LightningModule):
+    """Lightning module training one or several :class:`~selfsup.experiment.Task` s.
+
+    The joint objective is :math:`\\sum_t w_t \\, \\mathcal{L}_t`. Each task's
+    data module provides its own loaders; training batches arrive as one dict
+    ``{task_name: batch}`` built by Lightning's ``CombinedLoader`` (``loader_mode``
+    picks how loaders of different lengths are combined). Every entry a method
+    returns is logged as ``train/{task}/{key}`` (``val/...`` in validation).
+
+    EMA teachers anywhere inside the tasks are updated after each optimiser step
+    (once per step under gradient accumulation) with the momentum schedule they
+    were built with, using ``trainer.estimated_stepping_batches`` as the horizon.
+
+    Args:
+        tasks: Tasks with distinct names (a single ``Task`` is accepted too).
+        shared: Modules shared between tasks by key; see ``Task(share=...)``.
+        optimizer: Builds the optimiser from parameter groups (biases and norms
+            have ``weight_decay=0``). Default: ``AdamW(lr=1e-3)``.
+        scheduler: Optional learning-rate scheduler factory, stepped per
+            optimiser step.
+        loader_mode: ``"max_size_cycle"`` (default: short loaders cycle until the
+            longest ends), ``"min_size"`` or ``"max_size"`` (exhausted tasks sit
+            out).
+    """
+
+    def __init__(
+        self,
+        tasks: list[Task],
+        shared: Mapping[str, nn.Module] | None = None,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        scheduler: LRSchedulerCallable | None = None,
+        loader_mode: str = "max_size_cycle",
+    ) -> None:
+        super().__init__()
+        task_list = [tasks] if isinstance(tasks, Task) else list(tasks)  # type: ignore[list-item]
+        if not task_list:
+            raise ValueError("SSLModule needs at least one Task.")
+        names = [t.name for t in task_list]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"task names must be unique; repeated: {', '.join(duplicated)}.")
+        if loader_mode not in _LOADER_MODES:
+            raise ValueError(f"loader_mode must be one of {_LOADER_MODES}, got {loader_mode!r}.")
+        self.tasks = nn.ModuleDict({t.name: t for t in task_list})
+        self.shared = nn.ModuleDict(dict(shared or {}))
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.loader_mode = loader_mode
+        self._val_names: list[str] = []
+        for task in task_list:
+            self._apply_sharing(task)
+
+    # -- construction -------------------------------------------------------
+    def _apply_sharing(self, task: Task) -> None:
+        for attribute, key in task.share.items():
+            if key not in self.shared:
+                known = ", ".join(sorted(self.shared)) or "(none)"
+                raise KeyError(
+                    f"task {task.name!r} shares {attribute!r} with {key!r}, but SSLModule "
+                    f"has no shared module {key!r}; shared modules: {known}."
+                )
+            owner: nn.Module = task.method
+            *path, leaf = attribute.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            if not isinstance(getattr(owner, leaf, None), nn.Module):
+                raise AttributeError(
+                    f"task {task.name!r}: {type(task.method).__name__}.{attribute} is not a "
+                    "submodule, so it cannot be replaced by a shared module."
+                )
+            old, new = getattr(owner, leaf), self.shared[key]
+            setattr(owner, leaf, new)
+            for teacher in task.method.modules():
+                if isinstance(teacher, EMATeacher) and teacher.student is old:
+                    teacher.student = new
+                    teacher.teacher.load_state_dict(new.state_dict())
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.tasks.keys())
+
+    def task_datamodules(self) -> dict[str, LightningDataModule]:
+        """Each task's data module by task name."""
+        return {name: task.data for name, task in self.tasks.items()}
+
+    # -- data ---------------------------------------------------------------
+    def prepare_data(self) -> None:
+        for data in self.task_datamodules().values():
+            data.prepare_data()
+
+    def setup(self, stage: str) -> None:
+        for data in self.task_datamodules().values():
+            data.trainer = self.trainer
+            data.setup(stage)
+
+    def train_dataloader(self) -> CombinedLoader:
+        loaders = {name: data.train_dataloader() for name, data in self.task_datamodules().items()}
+        return CombinedLoader(loaders, mode=self.loader_mode)
+
+    def _eval_loaders(self, hook: str) -> CombinedLoader | list[Any]:
+        loaders = {
+            name: getattr(data, hook)()
+            for name, data in self.task_datamodules().items()
+            if is_overridden(hook, data, LightningDataModule)
+        }
+        self._val_names = list(loaders)
+        return CombinedLoader(loaders, mode="sequential") if loaders else []
+
+    def val_dataloader(self) -> CombinedLoader | list[Any]:
+        return self._eval_loaders("val_dataloader")
+
+    def test_dataloader(self) -> CombinedLoader | list[Any]:
+        return self._eval_loaders("test_dataloader")
+
+    # -- steps --------------------------------------------------------------
+    def _task_losses(self, name: str, batch: Any) -> dict[str, Tensor]:
+        out = self.tasks[name].method.training_losses(batch)
+        if not isinstance(out, Mapping) or "loss" not in out:
+            raise TypeError(
+                f"task {name!r}: {type(self.tasks[name].method).__name__}.training_losses must "
+                f"return a dict with a 'loss' entry, got {type(out).__name__}"
+                + (f" with keys {sorted(out)}" if isinstance(out, Mapping) else "")
+                + "."
+            )
+        loss = out["loss"]
+        if not isinstance(loss, Tensor) or loss.dim() != 0:
+            raise TypeError(f"task {name!r}: 'loss' must be a scalar tensor, got {loss!r:.80}.")
+        return dict(out)
+
+    def _log_outputs(self, prefix: str, name: str, out: Mapping[str, Tensor], batch: Any) -> None:
+        size = _batch_size(batch)
+        for key, value in out.items():
+            if isinstance(value, Tensor) and value.dim() == 0:
+                self.log(
+                    f"{prefix}/{name}/{key}",
+                    value.detach(),
+                    batch_size=size,
+                    add_dataloader_idx=False,
+                )
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
+        total: Tensor | None = None
+        for name, task in self.tasks.items():
+            task_batch = batch.get(name)
+            if task_batch is None:  # exhausted under loader_mode="max_size"
+                continue
+            out = self._task_losses(name, task_batch)
+            self._log_outputs("train", name, out, task_batch)
+            weighted = task.weight * out["loss"]
+            total = weighted if total is None else total + weighted
+        if total is None:
+            raise RuntimeError("training batch held no task's data; check the data modules.")
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=1)
+        return total
+
+    def _eval_step(self, prefix: str, batch: Any, dataloader_idx: int) -> None:
+        name = self._val_names[dataloader_idx]
+        out = self._task_losses(name, batch)
+        self._log_outputs(prefix, name, out, batch)
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("val", batch, dataloader_idx)
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("test", batch, dataloader_idx)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        total = self.trainer.estimated_stepping_batches
+        horizon = int(total) if math.isfinite(total) else 2**62
+        step = self.trainer.global_step
+        for module in self.modules():
+            if isinstance(module, EMATeacher):
+                momentum = module.update(step, horizon)
+                if momentum is not None:
+                    self.log("train/ema_momentum", momentum, batch_size=1)
+
+    # -- monitors -----------------------------------------------------------
+    def embed_batch(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Training-batch representations per task, for label-free monitors."""
+        feats: dict[str, Tensor] = {}
+        for name, task in self.tasks.items():
+            if batch.get(name) is None:
+                continue
+            rep = task.method.representations(batch[name])
+            if rep is not None:
+                feats[name] = rep
+        return feats
+
+    def embed_inputs(self, name: str, inputs: Any) -> Tensor:
+        """Frozen features of probe inputs for one task (``Method.embed``)."""
+        return self.tasks[name].method.embed(inputs)
+
+    # -- optimisation -------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(_split_weight_decay(self))
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,79 @@
+"""Self-supervised losses: pure functions (tensors in, scalar out) and thin ``nn.Module`` wrappers.
+
+One family per module:
+
+- :mod:`~selfsup.losses.info_nce` — InfoNCE / MoCo with extra negatives, logQ bias, DCL.
+- :mod:`~selfsup.losses.nt_xent` — SimCLR's NT-Xent.
+- :mod:`~selfsup.losses.dcl` — DCL / DCLW.
+- :mod:`~selfsup.losses.barlow_twins` — Barlow Twins (global-batch statistics).
+- :mod:`~selfsup.losses.vicreg` — VICReg and its three terms.
+- :mod:`~selfsup.losses.cosine` — BYOL/SimSiam negative cosine, GraphMAE scaled cosine error.
+- :mod:`~selfsup.losses.masked_prediction` — masked-token cross-entropy, JEPA latent regression.
+- :mod:`~selfsup.losses.matryoshka` — nested-prefix wrapper for any embedding loss.
+- :mod:`~selfsup.losses.chunked_softmax` — the streamed log-sum-exp behind ``chunk_size``.
+"""
+
+from selfsup.losses.barlow_twins import BarlowTwinsLoss, barlow_twins, cross_correlation
+from selfsup.losses.chunked_softmax import (
+    ChunkedLogSumExp,
+    LSEBackend,
+    lse_backends,
+    register_lse_backend,
+    similarity_logsumexp,
+)
+from selfsup.losses.cosine import (
+    NegativeCosineLoss,
+    ScaledCosineErrorLoss,
+    negative_cosine,
+    scaled_cosine_error,
+)
+from selfsup.losses.dcl import DCLLoss, dcl, vmf_weights
+from selfsup.losses.info_nce import InfoNCELoss, info_nce
+from selfsup.losses.masked_prediction import (
+    LatentRegressionLoss,
+    MaskedTokenCrossEntropyLoss,
+    latent_regression,
+    masked_token_cross_entropy,
+)
+from selfsup.losses.matryoshka import MatryoshkaLoss, matryoshka
+from selfsup.losses.nt_xent import NTXentLoss, nt_xent
+from selfsup.losses.vicreg import (
+    VICRegLoss,
+    covariance_term,
+    invariance_term,
+    variance_term,
+    vicreg,
+)
+
+__all__ = [
+    "BarlowTwinsLoss",
+    "ChunkedLogSumExp",
+    "DCLLoss",
+    "InfoNCELoss",
+    "LSEBackend",
+    "LatentRegressionLoss",
+    "MaskedTokenCrossEntropyLoss",
+    "MatryoshkaLoss",
+    "NTXentLoss",
+    "NegativeCosineLoss",
+    "ScaledCosineErrorLoss",
+    "VICRegLoss",
+    "barlow_twins",
+    "covariance_term",
+    "cross_correlation",
+    "dcl",
+    "info_nce",
+    "invariance_term",
+    "latent_regression",
+    "lse_backends",
+    "masked_token_cross_entropy",
+    "matryoshka",
+    "negative_cosine",
+    "nt_xent",
+    "register_lse_backend",
+    "scaled_cosine_error",
+    "similarity_logsumexp",
+    "variance_term",
+    "vicreg",
+    "vmf_weights",
+]

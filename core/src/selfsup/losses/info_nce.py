@@ -1,0 +1,205 @@
+"""InfoNCE with one positive per query and optional extra negatives, logQ bias and DCL."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup import distributed as sdist
+from selfsup.checks import check_finite, check_matrix, check_positive
+from selfsup.losses.chunked_softmax import check_chunk_size, similarity_logsumexp
+
+__all__ = ["InfoNCELoss", "info_nce"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_temperature(temperature: float | Tensor, chunk_size: int | None) -> None:
+    if isinstance(temperature, Tensor) and temperature.numel() != 1:
+        raise ValueError(
+            f"temperature must be a float or a one-element tensor, got shape "
+            f"{tuple(temperature.shape)}."
+        )
+    check_positive("temperature", temperature)
+    check_chunk_size(chunk_size)
+
+
+def info_nce(
+    query: Tensor,
+    key: Tensor,
+    temperature: float | Tensor = 0.1,
+    *,
+    bias: Tensor | None = None,
+    decoupled: bool = False,
+    normalize: bool = True,
+    gather: bool | None = None,
+    chunk_size: int | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """InfoNCE / CPC / MoCo contrastive loss with the positive of query ``i`` at key ``i``.
+
+    .. math::
+
+        S_{ij} = \\frac{q_i \\cdot k_j}{\\tau} + b_j, \\qquad
+        \\ell_i = -S_{i,i} + \\log \\sum_{j \\in \\mathcal{D}_i} \\exp S_{ij}
+
+    where :math:`\\mathcal{D}_i` holds every key (``decoupled=False``, van den Oord et al.,
+    arXiv 1807.03748; MoCo, arXiv 1911.05722) or every key except the positive
+    (``decoupled=True``, DCL, Yeh et al., arXiv 2110.06848). With ``normalize`` the rows are
+    L2-normalised first, so ``q_i . k_j`` is a cosine similarity. The bias is added *after*
+    dividing by the temperature and to every column, the positive included: pass
+    ``bias = -log p_j`` for the logQ sampling-bias correction (Yi et al., RecSys 2019;
+    ``tensorflow_recommenders`` ``tasks/retrieval.py``). Keys ``N..M-1`` are extra negatives
+    (a queue, a memory bank, sampled items).
+
+    Args:
+        query: query embeddings.
+        key: key embeddings; rows ``0..N-1`` are the positives of the queries.
+        temperature: :math:`\\tau > 0` (default 0.1). A one-element tensor is allowed and
+            receives a gradient on both paths (learnable temperature).
+        bias: optional per-key logit bias (not normalised, not scaled by the temperature).
+        decoupled: drop the positive from the denominator (DCL).
+        normalize: L2-normalise query and key rows (default True).
+        gather: see ``Distributed``; None gathers when ``torch.distributed`` runs with more
+            than one rank.
+        chunk_size: None computes the full ``N x M`` logit matrix; an int streams key blocks of
+            that size (:mod:`selfsup.losses.chunked_softmax`), O(N·chunk) extra memory, same
+            values and gradients.
+        reduction: ``"mean"`` (over queries, default), ``"sum"`` or ``"none"`` (per query).
+
+    Shapes:
+        query: ``(N, D)``; key: ``(M, D)`` with ``M >= N``; bias: ``(M,)``.
+        Output: scalar, or ``(N,)`` for ``reduction="none"``.
+
+    Raises:
+        ValueError: wrong ndim, mismatched feature dims, ``M < N``, NaN/inf, empty batch,
+            ``temperature <= 0``, bad ``bias`` shape, ``chunk_size <= 0``, unknown
+            ``reduction``, or ``decoupled`` with no negative left.
+
+    Distributed:
+        With gathering on, the in-batch keys ``key[:N]`` (and ``bias[:N]``) of every rank are
+        gathered **with gradient** (:func:`selfsup.distributed.gather`; gradients return to
+        their source rank) and become negatives for every query; the positive of local query
+        ``i`` is global column ``rank * N + i``. The extra negatives ``key[N:]`` are *not*
+        gathered: they are treated as shared by all ranks (a MoCo queue is identical on every
+        rank, so gathering it would count each entry ``W`` times). Every rank must pass the
+        same ``N``. The loss is the mean over this rank's queries; with DDP's gradient
+        averaging the parameter gradients equal those of one process on the concatenated
+        batch. The dense path holds an ``N x (W·N + M - N)`` matrix per rank.
+    """
+    check_matrix("query", query)
+    check_matrix("key", key)
+    if key.shape[1] != query.shape[1]:
+        raise ValueError(
+            f"query and key must have the same feature dimension, got query "
+            f"{tuple(query.shape)} and key {tuple(key.shape)}."
+        )
+    n, m = query.shape[0], key.shape[0]
+    if m < n:
+        raise ValueError(
+            f"key has {m} rows but query has {n}; key[i] is the positive of query[i], so key "
+            "needs at least N rows (extra rows are negatives)."
+        )
+    _check_temperature(temperature, chunk_size)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
+    if bias is not None:
+        if not isinstance(bias, Tensor) or bias.shape != (m,):
+            got = tuple(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
+            raise ValueError(f"bias must be a tensor of shape (M,) = ({m},), got {got}.")
+        check_finite("bias", bias)
+    gathering = sdist.default_gather(gather)
+    if decoupled and m < 2 and not gathering:
+        raise ValueError(
+            "decoupled=True removes the positive from the denominator, which leaves no "
+            "negative with a single key; pass more keys or decoupled=False."
+        )
+
+    if normalize:
+        query = F.normalize(query, dim=1)
+        key = F.normalize(key, dim=1)
+    scale = 1.0 / temperature
+
+    keys, col_bias, offset = key, bias, 0
+    if gathering:
+        offset = sdist.rank() * n
+        keys = torch.cat([sdist.gather(key[:n]), key[n:]])
+        if bias is not None:
+            col_bias = torch.cat([sdist.gather(bias[:n]), bias[n:]])
+
+    positive = (query * key[:n]).sum(dim=1).to(torch.promote_types(query.dtype, torch.float32))
+    positive = positive * scale
+    if bias is not None:
+        positive = positive + bias[:n]
+    exclude = None
+    if decoupled:
+        exclude = (torch.arange(n, device=query.device) + offset)[:, None]
+    lse = similarity_logsumexp(
+        query, keys, scale, bias=col_bias, exclude=exclude, chunk_size=chunk_size
+    )
+    losses = lse - positive
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+class InfoNCELoss(nn.Module):
+    """Module form of :func:`info_nce`; stores the hyper-parameters.
+
+    Args:
+        temperature: :math:`\\tau > 0` (default 0.1).
+        decoupled: drop the positive from the denominator (DCL).
+        normalize: L2-normalise rows first.
+        gather: gather in-batch keys across ranks (None: when distributed).
+        chunk_size: stream key blocks of this size (None: dense).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shapes:
+        forward(query ``(N, D)``, key ``(M, D)``, bias ``(M,)`` optional) -> scalar.
+
+    Distributed:
+        As :func:`info_nce`: ``key[:N]`` gathered with gradient, ``key[N:]`` shared.
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        *,
+        decoupled: bool = False,
+        normalize: bool = True,
+        gather: bool | None = None,
+        chunk_size: int | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        _check_temperature(temperature, chunk_size)
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
+        self.temperature = temperature
+        self.decoupled = decoupled
+        self.normalize = normalize
+        self.gather = gather
+        self.chunk_size = chunk_size
+        self.reduction = reduction
+
+    def forward(self, query: Tensor, key: Tensor, bias: Tensor | None = None) -> Tensor:
+        return info_nce(
+            query,
+            key,
+            self.temperature,
+            bias=bias,
+            decoupled=self.decoupled,
+            normalize=self.normalize,
+            gather=self.gather,
+            chunk_size=self.chunk_size,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"temperature={self.temperature}, decoupled={self.decoupled}, "
+            f"normalize={self.normalize}, gather={self.gather}, chunk_size={self.chunk_size}"
+        )

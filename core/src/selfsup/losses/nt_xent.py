@@ -1,0 +1,176 @@
+"""NT-Xent (SimCLR): 2N anchors, the other view positive, both views of every other sample
+negative."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup import distributed as sdist
+from selfsup.checks import check_matrix, check_same_shape
+from selfsup.losses.chunked_softmax import similarity_logsumexp
+from selfsup.losses.info_nce import _check_temperature
+
+__all__ = ["NTXentLoss", "nt_xent"]
+
+
+def _check_views(z1: Tensor, z2: Tensor, gathering: bool) -> None:
+    """Validate two ``(N, D)`` views; a two-view contrastive loss needs a global N >= 2."""
+    check_matrix("z1", z1)
+    check_matrix("z2", z2)
+    check_same_shape(("z1", "z2"), z1, z2)
+    n_global = z1.shape[0] * (sdist.world_size() if gathering else 1)
+    if n_global < 2:
+        raise ValueError(
+            f"z1 and z2 hold {z1.shape[0]} sample(s) but this loss needs at least 2: with one "
+            "sample there is no negative (check drop_last / the batch size)."
+        )
+
+
+def _two_view_lse(
+    z1: Tensor,
+    z2: Tensor,
+    scale: float | Tensor,
+    *,
+    decoupled: bool,
+    gathering: bool,
+    chunk_size: int | None,
+) -> Tensor:
+    """Row log-sum-exp of the 2N anchors ``[z1; z2]`` against all (gathered) ``2W·N`` rows.
+
+    Anchor ``a`` excludes itself and, with ``decoupled``, its positive (the other view).
+    Column layout: ``[gather(z1); gather(z2)]``, so local sample ``i`` of view 1 sits at
+    ``rank·N + i`` and of view 2 at ``W·N + rank·N + i``. Returns ``(2N,)``.
+    """
+    n = z1.shape[0]
+    anchors = torch.cat([z1, z2])
+    if gathering:
+        cols = torch.cat([sdist.gather(z1), sdist.gather(z2)])
+        n_global, offset = cols.shape[0] // 2, sdist.rank() * n
+    else:
+        cols, n_global, offset = anchors, n, 0
+    idx = torch.arange(n, device=z1.device) + offset
+    self_col = torch.cat([idx, idx + n_global])
+    exclude = self_col[:, None]
+    if decoupled:
+        positive_col = torch.cat([idx + n_global, idx])
+        exclude = torch.stack([self_col, positive_col], dim=1)
+    return similarity_logsumexp(anchors, cols, scale, exclude=exclude, chunk_size=chunk_size)
+
+
+def nt_xent(
+    z1: Tensor,
+    z2: Tensor,
+    temperature: float | Tensor = 0.5,
+    *,
+    decoupled: bool = False,
+    normalize: bool = True,
+    gather: bool | None = None,
+    chunk_size: int | None = None,
+) -> Tensor:
+    """NT-Xent, the SimCLR loss (Chen et al., arXiv 2002.05709).
+
+    With ``Z = [z1; z2]`` (2N rows, L2-normalised when ``normalize``), ``s_ab = Z_a . Z_b``
+    and ``p(a)`` the other view of anchor ``a``:
+
+    .. math::
+
+        \\ell_a = -\\frac{s_{a,p(a)}}{\\tau}
+                 + \\log \\sum_{b \\ne a} \\exp\\left(\\frac{s_{ab}}{\\tau}\\right), \\qquad
+        L = \\frac{1}{2N} \\sum_{a=1}^{2N} \\ell_a
+
+    The anchor itself is excluded exactly (``-inf``, not a large negative constant); the sum
+    runs over the positive and the 2(N-1) negatives (both views of every other sample).
+    ``decoupled=True`` also drops the positive from the sum (DCL, arXiv 2110.06848; see
+    :func:`selfsup.losses.dcl` for the weighted variant).
+
+    Args:
+        z1: first view embeddings.
+        z2: second view embeddings, row ``i`` the same sample as ``z1[i]``.
+        temperature: :math:`\\tau > 0` (default 0.5, the CIFAR-10 setting; 0.1 for ImageNet).
+        decoupled: drop the positive from the denominator.
+        normalize: L2-normalise the rows (default True).
+        gather: see ``Distributed``; None gathers when distributed.
+        chunk_size: None for the dense ``2N x 2N`` logits; an int streams column blocks of
+            that size (O(N·chunk) extra memory, same values and gradients).
+
+    Shapes:
+        z1, z2: ``(N, D)`` -> scalar.
+
+    Raises:
+        ValueError: wrong ndim, shape mismatch, NaN/inf, fewer than 2 samples,
+            ``temperature <= 0`` or ``chunk_size <= 0``.
+
+    Distributed:
+        With gathering on, both views of every rank are gathered **with gradient**
+        (:func:`selfsup.distributed.gather`) and serve as negatives for the ``2N`` local
+        anchors (self and positive found at offset ``rank·N`` in each view's block; every rank
+        must pass the same ``N``). The loss is the mean over local anchors; with DDP's
+        gradient averaging the parameter gradients equal one process on the concatenated
+        batch (lightly #1528 and solo-learn #206 broke exactly this).
+    """
+    gathering = sdist.default_gather(gather)
+    _check_views(z1, z2, gathering)
+    _check_temperature(temperature, chunk_size)
+    if normalize:
+        z1 = F.normalize(z1, dim=1)
+        z2 = F.normalize(z2, dim=1)
+    scale = 1.0 / temperature
+    lse = _two_view_lse(
+        z1, z2, scale, decoupled=decoupled, gathering=gathering, chunk_size=chunk_size
+    )
+    positive = (z1 * z2).sum(dim=1).to(lse.dtype) * scale
+    return (lse - positive.repeat(2)).mean()
+
+
+class NTXentLoss(nn.Module):
+    """Module form of :func:`nt_xent`.
+
+    Args:
+        temperature: :math:`\\tau > 0` (default 0.5).
+        decoupled: drop the positive from the denominator.
+        normalize: L2-normalise rows first.
+        gather: gather both views across ranks (None: when distributed).
+        chunk_size: stream column blocks of this size (None: dense).
+
+    Shapes:
+        forward(z1 ``(N, D)``, z2 ``(N, D)``) -> scalar.
+
+    Distributed:
+        As :func:`nt_xent`: both views gathered with gradient.
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.5,
+        *,
+        decoupled: bool = False,
+        normalize: bool = True,
+        gather: bool | None = None,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        _check_temperature(temperature, chunk_size)
+        self.temperature = temperature
+        self.decoupled = decoupled
+        self.normalize = normalize
+        self.gather = gather
+        self.chunk_size = chunk_size
+
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        return nt_xent(
+            z1,
+            z2,
+            self.temperature,
+            decoupled=self.decoupled,
+            normalize=self.normalize,
+            gather=self.gather,
+            chunk_size=self.chunk_size,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"temperature={self.temperature}, decoupled={self.decoupled}, "
+            f"normalize={self.normalize}, gather={self.gather}, chunk_size={self.chunk_size}"
+        )

@@ -1,0 +1,40 @@
+"""Representation-quality metrics: RankMe, alignment/uniformity, kNN and linear probes.
+
+Pure functions on feature tensors plus Lightning callbacks
+(:class:`RankMeMonitor`, :class:`ProbeMonitor`) that log them during training.
+The callbacks are imported on first access, so the functions load torch only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from selfsup.metrics.alignment_uniformity import alignment, uniformity
+from selfsup.metrics.knn import knn_accuracy, knn_predict
+from selfsup.metrics.linear_probe import LinearProbeResult, linear_probe
+from selfsup.metrics.rankme import rankme
+
+if TYPE_CHECKING:
+    from selfsup.metrics.callbacks import ProbeMonitor, RankMeMonitor
+
+__all__ = [
+    "LinearProbeResult",
+    "ProbeMonitor",
+    "RankMeMonitor",
+    "alignment",
+    "knn_accuracy",
+    "knn_predict",
+    "linear_probe",
+    "rankme",
+    "uniformity",
+]
+
+_LAZY = {"ProbeMonitor", "RankMeMonitor"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from selfsup.metrics import callbacks
+
+        return getattr(callbacks, name)
+    raise AttributeError(f"module 'selfsup.metrics' has no attribute {name!r}")

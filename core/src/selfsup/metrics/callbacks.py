@@ -1,0 +1,367 @@
+"""Lightning callbacks that monitor representation quality during training.
+
+Both callbacks talk to the LightningModule through three methods only (the
+experiment layer's ``SSLModule`` implements them; any LightningModule that does
+works too):
+
+- ``embed_batch(batch) -> dict[str, Tensor]``: task name -> ``(B, D)`` features
+  of one training batch (used by :class:`RankMeMonitor`);
+- ``task_datamodules() -> dict[str, LightningDataModule]``: task name -> its data
+  module; a data module that defines ``probe_dataloaders() -> (train_loader,
+  test_loader)`` yielding ``(inputs, labels)`` batches is probed (used by
+  :class:`ProbeMonitor`);
+- ``embed_inputs(task_name, inputs) -> Tensor``: ``(B, D)`` features of the
+  ``inputs`` of one probe batch (used by :class:`ProbeMonitor`).
+
+Features are always computed under ``torch.no_grad`` with every submodule in eval
+mode (so BatchNorm statistics are not updated); each submodule's own train/eval
+flag is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+
+from selfsup.metrics.knn import knn_accuracy
+from selfsup.metrics.linear_probe import linear_probe
+from selfsup.metrics.rankme import rankme
+
+__all__ = ["ProbeMonitor", "RankMeMonitor"]
+
+
+@contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Eval mode + no_grad for the block; restores every submodule's own flag."""
+    flags = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+def _require(pl_module: LightningModule, names: tuple[str, ...], owner: str) -> None:
+    missing = [n for n in names if not callable(getattr(pl_module, n, None))]
+    if missing:
+        raise TypeError(
+            f"{owner} needs the LightningModule to define {', '.join(missing)}(); "
+            f"{type(pl_module).__name__} does not. Train with selfsup.experiment.SSLModule "
+            "or implement these methods (see selfsup.metrics.callbacks)."
+        )
+
+
+def _check_features(where: str, x: Any) -> Tensor:
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(
+            f"{where} must return a (B, D) tensor, got {shape}; "
+            "pool or flatten token/node features to one vector per sample."
+        )
+    x = x.detach()
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+class RankMeMonitor(Callback):
+    """Log RankMe (:func:`~selfsup.metrics.rankme`) of training embeddings, label-free.
+
+    Every ``every_n_steps`` optimiser steps, logs ``"{task}/{key}"`` = RankMe of the
+    most recent ``max_samples`` embeddings returned by
+    ``pl_module.embed_batch(batch)`` on training batches (arXiv 2210.02885:
+    ``exp`` of the entropy of the normalised singular values; about
+    ``min(N, D)`` for a full-rank representation, about 1 when collapsed).
+
+    To limit the cost of the extra forward pass, embeddings are only computed on
+    the batches just before each logging step (enough of them to fill
+    ``max_samples``, estimated from the previous batch sizes); older rows are
+    dropped first. The embeddings are kept on their device.
+
+    Distributed: each rank computes RankMe over its own local buffer (no gather);
+    the logger records rank zero's value.
+
+    Args:
+        every_n_steps: Log every this many optimiser steps (default 500).
+        max_samples: Embeddings per task entering RankMe (default 25,600, the
+            paper's value). Use many more samples than feature dimensions.
+        key: Metric name suffix (default ``"rankme"``).
+        eps: ``eps`` of :func:`~selfsup.metrics.rankme` (default ``1e-7``).
+        prog_bar: Also show the value in the progress bar (default ``False``).
+
+    Shapes:
+        - ``embed_batch(batch)`` values: ``(B, D)`` per task.
+
+    Raises:
+        ValueError: for non-positive ``every_n_steps``/``max_samples``, or when
+            ``embed_batch`` does not return a mapping of ``(B, D)`` tensors.
+        TypeError: at fit start when the module lacks ``embed_batch``.
+    """
+
+    def __init__(
+        self,
+        every_n_steps: int = 500,
+        max_samples: int = 25_600,
+        key: str = "rankme",
+        eps: float = 1e-7,
+        prog_bar: bool = False,
+    ) -> None:
+        super().__init__()
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}.")
+        if max_samples < 2:
+            raise ValueError(
+                f"max_samples must be >= 2 (RankMe needs two rows), got {max_samples}."
+            )
+        if not key or "/" in key:
+            raise ValueError(f"key must be a non-empty name without '/', got {key!r}.")
+        self.every_n_steps = int(every_n_steps)
+        self.max_samples = int(max_samples)
+        self.key = key
+        self.eps = float(eps)
+        self.prog_bar = prog_bar
+        self._buffers: dict[str, list[Tensor]] = {}
+        self._rows_per_batch: int | None = None
+        self._last_logged_step = -1
+        self._warned_small = False
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        _require(pl_module, ("embed_batch",), "RankMeMonitor")
+        self._buffers = {}
+        self._rows_per_batch = None
+        self._last_logged_step = -1
+
+    def _should_collect(self, step: int) -> bool:
+        if self._rows_per_batch is None:
+            return True
+        window = math.ceil(self.max_samples / max(1, self._rows_per_batch))
+        steps_left = (-step) % self.every_n_steps  # 0 on a logging step
+        return steps_left < window
+
+    def _collect(self, pl_module: LightningModule, batch: Any) -> None:
+        with _frozen(pl_module):
+            out = pl_module.embed_batch(batch)
+        if not isinstance(out, Mapping):
+            raise ValueError(
+                f"embed_batch must return a dict task name -> (B, D) tensor, "
+                f"got {type(out).__name__}."
+            )
+        rows = []
+        for task, z in out.items():
+            z = _check_features(f"embed_batch()[{task!r}]", z)
+            buffer = self._buffers.setdefault(task, [])
+            buffer.append(z)
+            if sum(b.shape[0] for b in buffer) > self.max_samples:
+                self._buffers[task] = [torch.cat(buffer)[-self.max_samples :]]
+            rows.append(z.shape[0])
+        if rows:
+            self._rows_per_batch = min(rows)
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if self._should_collect(step):
+            self._collect(pl_module, batch)
+        if step > 0 and step % self.every_n_steps == 0 and step != self._last_logged_step:
+            self._last_logged_step = step
+            self._log(pl_module)
+
+    def _log(self, pl_module: LightningModule) -> None:
+        for task, buffer in self._buffers.items():
+            if not buffer:
+                continue
+            z = torch.cat(buffer)
+            if z.shape[0] < 2:
+                continue
+            if z.shape[0] < z.shape[1] and not self._warned_small:
+                self._warned_small = True
+                rank_zero_warn(
+                    f"RankMeMonitor: {task!r} has {z.shape[0]} samples for {z.shape[1]} "
+                    "dimensions; RankMe is capped at min(N, D): raise max_samples."
+                )
+            value = float(rankme(z, eps=self.eps))
+            pl_module.log(
+                f"{task}/{self.key}",
+                value,
+                on_step=True,
+                on_epoch=False,
+                prog_bar=self.prog_bar,
+                batch_size=1,
+            )
+        self._buffers = {}
+
+
+class ProbeMonitor(Callback):
+    """Evaluate frozen features with kNN and/or linear probes, per task.
+
+    For every task of ``pl_module.task_datamodules()`` whose data module defines
+    ``probe_dataloaders() -> (train_loader, test_loader)`` (batches
+    ``(inputs, labels)``), features ``pl_module.embed_inputs(task, inputs)`` of both
+    loaders are computed in eval mode without gradients, then
+
+    - ``"{task}/knn_acc"``: :func:`~selfsup.metrics.knn_accuracy` (cosine
+      similarity, votes ``exp(s / T)``; Wu et al. 2018, DINO);
+    - ``"{task}/linear_acc"``: :func:`~selfsup.metrics.linear_probe` accuracy
+      (L2-regularised multinomial logistic regression on standardised features)
+
+    are logged. Probes run at the end of validation every ``every_n_epochs``
+    epochs; without a validation loop, at the end of those training epochs.
+    At fit end the final weights are probed once more if they have not been
+    (values go to the loggers and ``trainer.callback_metrics``) and rank zero
+    prints a one-line summary. The latest values are kept in :attr:`results`.
+
+    Distributed: every rank probes the full probe loaders (they are not sharded),
+    so all ranks log the same value.
+
+    Args:
+        every_n_epochs: Probe every this many epochs (default 1).
+        k: Neighbours of the kNN probe (default 20).
+        probe: ``"knn"`` (default), ``"linear"`` or ``"both"``.
+        temperature: kNN vote temperature (default 0.07).
+        linear_kwargs: Keyword arguments forwarded to
+            :func:`~selfsup.metrics.linear_probe` (``epochs``, ``weight_decay``, ...).
+        chunk_size: Query rows per chunk of the kNN probe (default 1024).
+
+    Shapes:
+        - ``embed_inputs(task, inputs)``: ``(B, D)``; labels: ``(B,)`` integers.
+
+    Raises:
+        ValueError: for a bad ``probe``/``every_n_epochs``/``k``, or probe batches
+            that are not ``(inputs, labels)`` pairs.
+        TypeError: at fit start when the module lacks ``task_datamodules`` or
+            ``embed_inputs``.
+    """
+
+    _PROBES = ("knn", "linear", "both")
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        k: int = 20,
+        probe: str = "knn",
+        temperature: float = 0.07,
+        linear_kwargs: Mapping[str, Any] | None = None,
+        chunk_size: int = 1024,
+    ) -> None:
+        super().__init__()
+        if probe not in self._PROBES:
+            raise ValueError(f"probe must be one of {self._PROBES}, got {probe!r}.")
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}.")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}.")
+        self.every_n_epochs = int(every_n_epochs)
+        self.k = int(k)
+        self.probe = probe
+        self.temperature = float(temperature)
+        self.linear_kwargs = dict(linear_kwargs or {})
+        self.chunk_size = int(chunk_size)
+        #: Latest probe values: task -> {"knn_acc": ..., "linear_acc": ...}.
+        self.results: dict[str, dict[str, float]] = {}
+        self._last_probed_step: int | None = None
+        self._warned_no_probe = False
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        _require(pl_module, ("task_datamodules", "embed_inputs"), "ProbeMonitor")
+        self._last_probed_step = None
+
+    def _due(self, trainer: Trainer) -> bool:
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or not self._due(trainer):
+            return
+        self._probe_and_log(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Validation (when there is any) has already run for this epoch.
+        if self._due(trainer) and self._last_probed_step != trainer.global_step:
+            self._probe_and_log(trainer, pl_module)
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._last_probed_step != trainer.global_step:
+            metrics = self._flat(self._probe(trainer, pl_module))
+            if metrics:
+                for logger in trainer.loggers:
+                    logger.log_metrics(metrics, step=trainer.global_step)
+                trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
+        if trainer.is_global_zero and self.results:
+            parts = [
+                f"{task}: " + " ".join(f"{name}={value:.4f}" for name, value in values.items())
+                for task, values in self.results.items()
+            ]
+            print(f"[ProbeMonitor] step {trainer.global_step} | " + " | ".join(parts))
+
+    @staticmethod
+    def _flat(results: dict[str, dict[str, float]]) -> dict[str, float]:
+        return {
+            f"{task}/{name}": v for task, values in results.items() for name, v in values.items()
+        }
+
+    def _probe_and_log(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for name, value in self._flat(self._probe(trainer, pl_module)).items():
+            pl_module.log(name, value, on_step=False, on_epoch=True, batch_size=1)
+
+    def _probe(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, dict[str, float]]:
+        self._last_probed_step = trainer.global_step
+        results: dict[str, dict[str, float]] = {}
+        for task, datamodule in pl_module.task_datamodules().items():
+            make_loaders = getattr(datamodule, "probe_dataloaders", None)
+            if not callable(make_loaders):
+                continue
+            train_loader, test_loader = make_loaders()
+            with _frozen(pl_module):
+                x_train, y_train = self._features(pl_module, task, train_loader)
+                x_test, y_test = self._features(pl_module, task, test_loader)
+            values: dict[str, float] = {}
+            if self.probe in ("knn", "both"):
+                values["knn_acc"] = knn_accuracy(
+                    x_train,
+                    y_train,
+                    x_test,
+                    y_test,
+                    k=self.k,
+                    temperature=self.temperature,
+                    chunk_size=self.chunk_size,
+                )
+            if self.probe in ("linear", "both"):
+                values["linear_acc"] = linear_probe(
+                    x_train, y_train, x_test, y_test, **self.linear_kwargs
+                ).accuracy
+            results[task] = values
+        if not results and not self._warned_no_probe:
+            self._warned_no_probe = True
+            rank_zero_warn(
+                "ProbeMonitor: no task data module defines probe_dataloaders(); nothing to probe."
+            )
+        self.results.update(results)
+        return results
+
+    @staticmethod
+    def _features(pl_module: LightningModule, task: str, loader: Any) -> tuple[Tensor, Tensor]:
+        features, labels = [], []
+        for batch in loader:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                raise ValueError(
+                    f"probe_dataloaders() of task {task!r} must yield (inputs, labels) pairs, "
+                    f"got {type(batch).__name__}."
+                )
+            inputs, y = batch
+            inputs = move_data_to_device(inputs, pl_module.device)
+            z = _check_features(
+                f"embed_inputs({task!r}, ...)", pl_module.embed_inputs(task, inputs)
+            )
+            features.append(z)
+            labels.append(torch.as_tensor(y).reshape(-1).to(device=z.device, dtype=torch.long))
+        if not features:
+            raise ValueError(f"a probe dataloader of task {task!r} is empty.")
+        return torch.cat(features), torch.cat(labels)

@@ -1,0 +1,29 @@
+"""EMA teachers and their momentum schedules.
+
+:class:`EMATeacher` keeps a momentum copy of a student network (BYOL, MoCo, DINO, I-JEPA,
+data2vec, GraphMAE2, T-JEPA); :class:`MomentumSchedule` (built with :func:`constant`,
+:func:`cosine`, :func:`linear` or :func:`schedule_from_name`) gives its momentum per step.
+"""
+
+from __future__ import annotations
+
+from selfsup.teachers.ema import DEFAULT_MOMENTUM, EMATeacher
+from selfsup.teachers.schedules import (
+    MOMENTUM_KINDS,
+    MomentumSchedule,
+    constant,
+    cosine,
+    linear,
+    schedule_from_name,
+)
+
+__all__ = [
+    "DEFAULT_MOMENTUM",
+    "MOMENTUM_KINDS",
+    "EMATeacher",
+    "MomentumSchedule",
+    "constant",
+    "cosine",
+    "linear",
+    "schedule_from_name",
+]

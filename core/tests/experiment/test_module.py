@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+from torch import Tensor, nn
+
+from selfsup.experiment import Method, SSLModule, Task
+from selfsup.teachers import EMATeacher
+from selfsup.testing.boring import BoringDataModule, BoringMethod, boring_task
+
+
+def _trainer(**kwargs) -> Trainer:
+    defaults = dict(
+        max_steps=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        accelerator="cpu",
+        devices=1,
+    )
+    defaults.update(kwargs)
+    return Trainer(**defaults)
+
+
+class QuadraticMethod(Method):
+    """loss = (w - target)^2 with an EMA teacher of the linear layer."""
+
+    modality = "vector"
+
+    def __init__(self, target: float = 1.0, momentum: float = 0.5) -> None:
+        super().__init__()
+        self.target = target
+        self.w = nn.Parameter(torch.zeros(()))
+        self.encoder = nn.Linear(16, 4)
+        self.teacher = EMATeacher(self.encoder, momentum=momentum)
+
+    def training_losses(self, batch) -> dict[str, Tensor]:
+        x, _ = batch
+        feat = self.encoder(x).mean() * 0.0  # keeps the encoder in the graph
+        return {"loss": (self.w - self.target) ** 2 + feat, "w": self.w.detach()}
+
+
+def test_single_task_trains_and_logs():
+    module = SSLModule(boring_task())
+    trainer = _trainer()
+    trainer.fit(module)
+    assert trainer.global_step == 4
+    for key in ("train/loss", "train/boring/loss", "train/boring/embedding_std"):
+        assert key in trainer.callback_metrics
+
+
+def test_joint_loss_is_weighted_sum():
+    a = Task("a", QuadraticMethod(target=1.0), BoringDataModule(seed=0), weight=2.0)
+    b = Task("b", QuadraticMethod(target=-3.0), BoringDataModule(seed=1), weight=0.5)
+    module = SSLModule([a, b])
+    with torch.no_grad():
+        a.method.w.fill_(0.5)
+        b.method.w.fill_(1.0)
+    batch = {"a": next(iter(a.data.train_dataloader())), "b": next(iter(b.data.train_dataloader()))}
+    module.log = lambda *args, **kwargs: None  # no trainer attached
+    total = module.training_step(batch, 0)
+    expected = 2.0 * (0.5 - 1.0) ** 2 + 0.5 * (1.0 + 3.0) ** 2
+    assert total.item() == pytest.approx(expected)
+
+
+def test_two_tasks_train_jointly_with_per_task_logs():
+    module = SSLModule([boring_task("first", seed=0), boring_task("second", weight=0.3, seed=1)])
+    trainer = _trainer(limit_val_batches=2, val_check_interval=2)
+    trainer.fit(module)
+    for key in ("train/first/loss", "train/second/loss", "val/first/loss", "val/second/loss"):
+        assert key in trainer.callback_metrics, key
+
+
+def test_shared_module_is_one_object_and_trained_once():
+    backbone = BoringMethod().encoder
+    t1 = Task("t1", BoringMethod(), BoringDataModule(seed=0), share={"encoder": "backbone"})
+    t2 = Task("t2", BoringMethod(), BoringDataModule(seed=1), share={"encoder": "backbone"})
+    module = SSLModule([t1, t2], shared={"backbone": backbone})
+    assert t1.method.encoder is backbone and t2.method.encoder is backbone
+    params = [p for g in module.configure_optimizers().param_groups for p in g["params"]]
+    assert len(params) == len({id(p) for p in params})
+    assert sum(p is next(backbone.parameters()) for p in params) == 1
+
+
+def test_sharing_repoints_ema_teachers():
+    method = QuadraticMethod()
+    new_encoder = nn.Linear(16, 4)
+    SSLModule(
+        Task("q", method, BoringDataModule(), share={"encoder": "enc"}), shared={"enc": new_encoder}
+    )
+    assert method.teacher.student is new_encoder
+    torch.testing.assert_close(method.teacher.teacher.weight, new_encoder.weight)
+
+
+def test_ema_teacher_updates_once_per_optimizer_step_under_accumulation():
+    method = QuadraticMethod(momentum=0.5)
+    module = SSLModule(Task("q", method, BoringDataModule(num_samples=128)))
+    trainer = _trainer(max_steps=3, accumulate_grad_batches=2)
+    trainer.fit(module)
+    assert trainer.global_step == 3
+    assert int(method.teacher.last_step) == 3
+
+
+def test_checkpoint_restores_methods_and_teachers(tmp_path):
+    method = QuadraticMethod(momentum=0.5)
+    module = SSLModule(Task("q", method, BoringDataModule()))
+    trainer = _trainer(max_steps=3)
+    trainer.fit(module)
+    path = tmp_path / "last.ckpt"
+    trainer.save_checkpoint(path)
+
+    fresh = QuadraticMethod(momentum=0.5)
+    restored = SSLModule(Task("q", fresh, BoringDataModule()))
+    state = torch.load(path, weights_only=True)["state_dict"]
+    restored.load_state_dict(state)
+    torch.testing.assert_close(fresh.teacher.teacher.weight, method.teacher.teacher.weight)
+    torch.testing.assert_close(fresh.w, method.w)
+    assert int(fresh.teacher.last_step) == 3
+
+    resumed = _trainer(max_steps=5)
+    resumed.fit(restored, ckpt_path=path)
+    assert resumed.global_step == 5 and int(fresh.teacher.last_step) == 5
+
+
+def test_monitor_hooks():
+    module = SSLModule(boring_task())
+    data = module.task_datamodules()["boring"]
+    x, _ = next(iter(data.train_dataloader()))
+    assert module.embed_batch({"boring": (x, None)})["boring"].shape == (16, 16)
+    assert module.embed_inputs("boring", x).shape == (16, 16)
+
+
+def test_rejects_bad_configurations():
+    with pytest.raises(ValueError, match="unique"):
+        SSLModule([boring_task("x"), boring_task("x")])
+    with pytest.raises(KeyError, match="no shared module 'nope'"):
+        SSLModule(Task("t", BoringMethod(), BoringDataModule(), share={"encoder": "nope"}))
+    with pytest.raises(ValueError, match="loader_mode"):
+        SSLModule(boring_task(), loader_mode="zip")
+    with pytest.raises(ValueError, match="identifier"):
+        Task("bad name", BoringMethod(), BoringDataModule())
+    with pytest.raises(TypeError, match="selfsup Method"):
+        Task("t", nn.Linear(2, 2), BoringDataModule())  # type: ignore[arg-type]
+
+
+def test_method_must_return_loss_entry():
+    class NoLoss(BoringMethod):
+        def training_losses(self, batch):
+            return {"other": torch.zeros(())}
+
+    module = SSLModule(Task("t", NoLoss(), BoringDataModule()))
+    batch = {"t": next(iter(module.tasks["t"].data.train_dataloader()))}
+    with pytest.raises(TypeError, match="'loss' entry"):
+        module.training_step(batch, 0)

@@ -1,0 +1,172 @@
+"""COLA (Saeed, Grangier and Zeghidour, arXiv 2010.10915): contrastive learning of audio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.losses import info_nce
+from selfsup_audio.encoders.convnet import AudioConvNet
+from selfsup_audio.frontends.log_mel import LogMelSpectrogram
+
+__all__ = ["COLA", "random_crops"]
+
+
+def random_crops(waveform: Tensor, length: int) -> Tensor:
+    """One random window of ``length`` samples per clip (offsets from torch's global RNG).
+
+    Shapes:
+        waveform: ``(B, T)`` with ``T >= length`` -> ``(B, length)``.
+    """
+    b, t = waveform.shape
+    offsets = torch.randint(0, t - length + 1, (b,), device=waveform.device)
+    index = offsets[:, None] + torch.arange(length, device=waveform.device)[None, :]
+    return waveform.gather(1, index)
+
+
+class COLA(Method):
+    """COLA: two random crops of each clip, a log-mel ConvNet encoder and a bilinear
+    similarity trained to pick the matching crop among the batch.
+
+    .. math::
+
+        g(x) = \\tanh(\\mathrm{LN}(W_g f(\\mathrm{logmel}(x)))), \\quad
+        s(x, x') = g(x)^\\top W g(x'), \\quad
+        L = -\\frac{1}{B} \\sum_i \\log \\frac{\\exp s(a_i, p_i)}{\\sum_j \\exp s(a_i, p_j)}
+
+    where ``a_i, p_i`` are two crops of clip ``i`` and the other clips' crops ``p_j`` are the
+    negatives (computed as :func:`selfsup.losses.info_nce` of ``g(a)`` against ``W g(p)`` with
+    ``normalize=False`` and temperature 1). Crop offsets come from torch's global RNG.
+    Evaluation features (:meth:`embed`) are the encoder output ``f`` of the whole clip.
+
+    Args:
+        sample_rate: Sampling rate in Hz (default 16000).
+        crop_samples: Length of each crop in samples (default 15360 = 960 ms at 16 kHz).
+        n_fft: FFT size (default 512).
+        win_length: STFT window in samples (default 400 = 25 ms).
+        hop_length: STFT hop in samples (default 160 = 10 ms).
+        n_mels: Mel bands (default 64).
+        f_min: Lowest mel edge in Hz (default 60).
+        f_max: Highest mel edge in Hz; None for Nyquist (default 7800).
+        width: Encoder base width (default 32).
+        feature_dim: Encoder output size ``f`` (default 512).
+        projection_dim: Size of ``g`` (default 512, the paper's value).
+        chunk_size: Stream the loss's score matrix in blocks of this many columns
+            (default None: dense).
+
+    Shapes:
+        batch: waveforms ``(B, T)`` floating point, ``B >= 2``, ``T >= crop_samples``, or a
+            ``(waveforms, labels)`` pair (labels ignored).
+        embed: ``(B, T')`` waveforms of any length ``T' >= win_length`` (or a pair) ->
+            ``(B, feature_dim)``.
+
+    Raises:
+        MalformedBatchError: the batch is not a floating ``(B, T)`` tensor with ``B >= 2`` and
+            ``T >= crop_samples``.
+    """
+
+    modality = "audio"
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        crop_samples: int = 15360,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        n_mels: int = 64,
+        f_min: float = 60.0,
+        f_max: float | None = 7800.0,
+        width: int = 32,
+        feature_dim: int = 512,
+        projection_dim: int = 512,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if crop_samples < win_length:
+            raise ValueError(f"crop_samples ({crop_samples}) must be >= win_length ({win_length}).")
+        self.crop_samples = crop_samples
+        self.win_length = win_length
+        self.chunk_size = chunk_size
+        self.frontend = LogMelSpectrogram(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            n_mels=n_mels,
+            f_min=f_min,
+            f_max=f_max,
+        )
+        self.encoder = AudioConvNet(width=width, out_dim=feature_dim)
+        self.head = nn.Sequential(
+            nn.Linear(feature_dim, projection_dim), nn.LayerNorm(projection_dim), nn.Tanh()
+        )
+        self.bilinear = nn.Linear(projection_dim, projection_dim, bias=False)
+
+    def waveforms(self, batch: Any, *, min_samples: int) -> Tensor:
+        """The ``(B, T)`` waveforms of a batch, validated."""
+        name = type(self).__name__
+        wave = batch
+        if isinstance(batch, list | tuple):
+            if len(batch) != 2:
+                raise MalformedBatchError(
+                    f"{name} expects waveforms (B, T) or a (waveforms, labels) pair, got a "
+                    f"{type(batch).__name__} of length {len(batch)}."
+                )
+            wave = batch[0]
+        if not isinstance(wave, Tensor):
+            raise MalformedBatchError(
+                f"{name} expects waveforms as a tensor (B, T), got {type(wave).__name__}."
+            )
+        if wave.dim() == 3 and wave.shape[1] == 1:
+            raise MalformedBatchError(
+                f"{name} expects mono waveforms (B, T), got {tuple(wave.shape)}; squeeze the "
+                "channel dimension (waveforms.squeeze(1))."
+            )
+        if wave.dim() != 2:
+            raise MalformedBatchError(
+                f"{name} expects waveforms of shape (B, T), got {tuple(wave.shape)}; mix "
+                "multi-channel audio down to mono first."
+            )
+        if not wave.is_floating_point():
+            raise MalformedBatchError(
+                f"{name} expects floating-point waveforms, got {wave.dtype}; convert int16 PCM "
+                "with wave.float() / 32768."
+            )
+        if wave.shape[1] < min_samples:
+            raise MalformedBatchError(
+                f"{name} needs clips of at least {min_samples} samples, got {wave.shape[1]}; "
+                "pad short clips or lower crop_samples."
+            )
+        return wave
+
+    def features(self, waveform: Tensor) -> Tensor:
+        """Encoder features ``f(logmel(x))`` ``(B, feature_dim)``."""
+        return self.encoder(self.frontend(waveform))
+
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        wave = self.waveforms(batch, min_samples=self.crop_samples)
+        if wave.shape[0] < 2:
+            raise MalformedBatchError(
+                f"{type(self).__name__} needs at least 2 clips per batch (in-batch negatives), "
+                f"got {wave.shape[0]}; use drop_last=True in the DataLoader."
+            )
+        crops = torch.cat([random_crops(wave, self.crop_samples) for _ in range(2)])
+        anchor, positive = self.head(self.features(crops)).chunk(2)
+        key = self.bilinear(positive)
+        loss = info_nce(anchor, key, 1.0, normalize=False, chunk_size=self.chunk_size)
+        with torch.no_grad():
+            scores = anchor @ key.T
+            accuracy = scores.argmax(1) == torch.arange(len(scores), device=scores.device)
+        return {"loss": loss, "accuracy": accuracy.float().mean()}
+
+    def representations(self, batch: Any) -> Tensor:
+        """Encoder features of the whole training clips, detached."""
+        return self.features(self.waveforms(batch, min_samples=self.crop_samples)).detach()
+
+    def embed(self, batch: Any) -> Tensor:
+        """Encoder features of whole clips ``(B, T)`` (or ``(waveforms, labels)``)."""
+        return self.features(self.waveforms(batch, min_samples=self.win_length))

@@ -1,0 +1,164 @@
+"""GRACE (Zhu et al., arXiv 2006.04131): graph contrastive representation learning."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from selfsup.checks import check_positive, check_probability
+from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.losses import nt_xent
+from selfsup_graph.augment.views import drop_edges, drop_feature_columns
+from selfsup_graph.encoders.gcn import GCNEncoder
+
+__all__ = ["GRACE"]
+
+
+class GRACE(Method):
+    """GRACE: node-level contrast between two corrupted views of one graph.
+
+    Each view removes edges (probability ``drop_edge_k``) and zeroes feature columns
+    (probability ``drop_feature_k``); a shared GCN encodes both, a projection head
+    ``g(h) = W_2 \\mathrm{ELU}(W_1 h)`` maps the embeddings, and for node ``i`` with
+    projections ``u_i`` (view 1) and ``v_i`` (view 2), ``\\theta`` the cosine similarity:
+
+    .. math::
+
+        \\ell(u_i, v_i) = -\\log \\frac{e^{\\theta(u_i, v_i)/\\tau}}
+            {e^{\\theta(u_i, v_i)/\\tau} + \\sum_{k \\ne i} e^{\\theta(u_i, v_k)/\\tau}
+             + \\sum_{k \\ne i} e^{\\theta(u_i, u_k)/\\tau}}, \\qquad
+        J = \\frac{1}{2N} \\sum_i \\big(\\ell(u_i, v_i) + \\ell(v_i, u_i)\\big)
+
+    with inter-view (``v_k``) and intra-view (``u_k``) negatives. This is exactly NT-Xent on the
+    two views' node projections, computed by :func:`selfsup.losses.nt_xent` (``chunk_size``
+    streams it for large graphs). Evaluation features (:meth:`embed`) are the encoder
+    output on the uncorrupted graph. Randomness comes from torch's global RNG.
+
+    Args:
+        in_channels: Node feature size ``F`` (default 1433, Cora).
+        hidden_channels: GCN hidden width (default 256 = 2 * out_channels, as GRACE).
+        out_channels: Node embedding size (default 128).
+        projection_hidden: Hidden size of the projection head (default 128).
+        num_layers: GCN layers (default 2).
+        activation: ``"relu"`` or ``"prelu"`` (default ``"relu"``, GRACE's Cora setting).
+        temperature: :math:`\\tau` (default 0.4).
+        drop_edge_1: Edge removal probability of view 1 (default 0.2).
+        drop_edge_2: Edge removal probability of view 2 (default 0.4).
+        drop_feature_1: Feature-column masking probability of view 1 (default 0.3).
+        drop_feature_2: Feature-column masking probability of view 2 (default 0.4).
+        chunk_size: Stream the ``2N x 2N`` similarity matrix in column blocks (default None).
+
+    Shapes:
+        batch: a ``torch_geometric.data.Data`` (or ``Batch``) with ``x`` ``(N, F)`` floating
+            point, ``N >= 2``, and ``edge_index`` ``(2, E)`` int64 with entries in ``[0, N)``.
+        embed: the same -> ``(N, out_channels)``, one row per node.
+
+    Raises:
+        MalformedBatchError: the batch is not such a ``Data`` object.
+    """
+
+    modality = "graph"
+
+    def __init__(
+        self,
+        in_channels: int = 1433,
+        hidden_channels: int = 256,
+        out_channels: int = 128,
+        projection_hidden: int = 128,
+        num_layers: int = 2,
+        activation: Literal["relu", "prelu"] = "relu",
+        temperature: float = 0.4,
+        drop_edge_1: float = 0.2,
+        drop_edge_2: float = 0.4,
+        drop_feature_1: float = 0.3,
+        drop_feature_2: float = 0.4,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive("temperature", temperature)
+        for name, p in (
+            ("drop_edge_1", drop_edge_1),
+            ("drop_edge_2", drop_edge_2),
+            ("drop_feature_1", drop_feature_1),
+            ("drop_feature_2", drop_feature_2),
+        ):
+            check_probability(name, p)
+        self.in_channels = in_channels
+        self.temperature = temperature
+        self.drop_edge = (drop_edge_1, drop_edge_2)
+        self.drop_feature = (drop_feature_1, drop_feature_2)
+        self.chunk_size = chunk_size
+        self.encoder = GCNEncoder(
+            in_channels, hidden_channels, out_channels, num_layers=num_layers, activation=activation
+        )
+        self.projector = nn.Sequential(
+            nn.Linear(out_channels, projection_hidden),
+            nn.ELU(),
+            nn.Linear(projection_hidden, out_channels),
+        )
+
+    def graph(self, batch: Any) -> tuple[Tensor, Tensor]:
+        """``(x, edge_index)`` of a batch, validated."""
+        name = type(self).__name__
+        if not isinstance(batch, Data):
+            raise MalformedBatchError(
+                f"{name} expects a torch_geometric.data.Data with x and edge_index, got "
+                f"{type(batch).__name__}; wrap tensors as Data(x=x, edge_index=edge_index)."
+            )
+        x, edge_index = batch.x, batch.edge_index
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_channels:
+            got = tuple(x.shape) if isinstance(x, Tensor) else None
+            raise MalformedBatchError(
+                f"{name} expects node features data.x of shape (N, {self.in_channels}), got "
+                f"{got}; set in_channels to the feature size."
+            )
+        if not x.is_floating_point():
+            raise MalformedBatchError(
+                f"{name} expects floating-point node features, got {x.dtype}; use data.x.float()."
+            )
+        n = x.shape[0]
+        if n < 2:
+            raise MalformedBatchError(
+                f"{name} needs at least 2 nodes (the other nodes are the negatives), got {n}."
+            )
+        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
+            got = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else None
+            raise MalformedBatchError(
+                f"{name} expects data.edge_index of shape (2, E), got {got}; transpose an "
+                "(E, 2) edge list with .t().contiguous()."
+            )
+        if edge_index.dtype != torch.long:
+            raise MalformedBatchError(
+                f"{name} expects data.edge_index of dtype int64, got {edge_index.dtype}."
+            )
+        if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
+            raise MalformedBatchError(
+                f"{name}: data.edge_index has node ids in [{int(edge_index.min())}, "
+                f"{int(edge_index.max())}] but the graph has {n} nodes (ids 0..{n - 1})."
+            )
+        return x, edge_index
+
+    def view(self, x: Tensor, edge_index: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """Corrupted view ``k`` (0 or 1): masked feature columns, removed edges."""
+        return drop_feature_columns(x, self.drop_feature[k]), drop_edges(
+            edge_index, self.drop_edge[k]
+        )
+
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        x, edge_index = self.graph(batch)
+        h1 = self.encoder(*self.view(x, edge_index, 0))
+        h2 = self.encoder(*self.view(x, edge_index, 1))
+        u, v = self.projector(h1), self.projector(h2)
+        loss = nt_xent(u, v, self.temperature, chunk_size=self.chunk_size)
+        return {"loss": loss}
+
+    def representations(self, batch: Any) -> Tensor:
+        """Node embeddings of the uncorrupted training graph, detached."""
+        return self.encoder(*self.graph(batch)).detach()
+
+    def embed(self, batch: Any) -> Tensor:
+        """Node embeddings ``(N, out_channels)`` of the uncorrupted graph."""
+        return self.encoder(*self.graph(batch))

@@ -1,0 +1,5 @@
+"""Self-supervised methods for tabular data."""
+
+from selfsup_tabular.methods.scarf import SCARF
+
+__all__ = ["SCARF"]
