@@ -22,6 +22,7 @@ run: dev
 
 lint: dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-core: dev
 	$(BIN)/python -m pytest core/tests -q -m "not distributed"

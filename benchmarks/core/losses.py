@@ -45,18 +45,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cuda = torch.cuda.is_available()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if cuda else "cpu")
-    p.add_argument("--sizes", default=None,
-                   help="comma-separated N (default 1024,4096,16384 on CUDA, 256,1024 on CPU)")
+    p.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated N (default 1024,4096,16384 on CUDA, 256,1024 on CPU)",
+    )
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--chunk-size", type=int, default=1024)
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16",
-                                                          "float64"])
+    p.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16", "float16", "float64"]
+    )
     p.add_argument("--repeats", type=int, default=None, help="default 10 on CUDA, 3 on CPU")
     p.add_argument("--losses", default=",".join(LOSSES), help="subset of " + ",".join(LOSSES))
     args = p.parse_args(argv)
     on_cuda = args.device.startswith("cuda")
-    args.sizes = [int(s) for s in (args.sizes or ("1024,4096,16384" if on_cuda
-                                                  else "256,1024")).split(",")]
+    args.sizes = [
+        int(s) for s in (args.sizes or ("1024,4096,16384" if on_cuda else "256,1024")).split(",")
+    ]
     args.repeats = args.repeats or (10 if on_cuda else 3)
     args.losses = [name.strip() for name in args.losses.split(",")]
     unknown = [name for name in args.losses if name not in LOSSES]
@@ -138,8 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     results = []
     header = f"{'loss':<9} {'N':>7} {'path':<13} {'fwd+bwd ms':>11} {'peak MiB':>10}"
-    print(f"device={args.device} ({device_name(args.device)}) dtype={args.dtype} "
-          f"dim={args.dim} repeats={args.repeats}", file=sys.stderr)
+    print(
+        f"device={args.device} ({device_name(args.device)}) dtype={args.dtype} "
+        f"dim={args.dim} repeats={args.repeats}",
+        file=sys.stderr,
+    )
     print(header, file=sys.stderr)
     print("-" * len(header), file=sys.stderr)
     for name in args.losses:
@@ -151,21 +159,28 @@ def main(argv: list[str] | None = None) -> None:
                 ms = "oom" if row.get("error") else f"{row['time_ms_median']:.2f}"
                 mem = "oom" if row.get("error") else f"{row['peak_mem_bytes'] / 2**20:.2f}"
                 print(f"{name:<9} {n:>7} {path:<13} {ms:>11} {mem:>10}", file=sys.stderr)
-    mem_method = ("cuda_max_memory_allocated" if args.device.startswith("cuda")
-                  else "autograd_saved_tensor_bytes")
+    mem_method = (
+        "cuda_max_memory_allocated"
+        if args.device.startswith("cuda")
+        else "autograd_saved_tensor_bytes"
+    )
     print(f"peak memory method: {mem_method}", file=sys.stderr)
-    print(json.dumps({
-        "benchmark": "core.losses",
-        "device": args.device,
-        "device_name": device_name(args.device),
-        "torch": torch.__version__,
-        "dtype": args.dtype,
-        "dim": args.dim,
-        "chunk_size": args.chunk_size,
-        "repeats": args.repeats,
-        "mem_method": mem_method,
-        "results": results,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "core.losses",
+                "device": args.device,
+                "device_name": device_name(args.device),
+                "torch": torch.__version__,
+                "dtype": args.dtype,
+                "dim": args.dim,
+                "chunk_size": args.chunk_size,
+                "repeats": args.repeats,
+                "mem_method": mem_method,
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

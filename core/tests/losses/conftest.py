@@ -31,4 +31,3 @@ def fake_rank1(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(sdist, "gather", lambda x: torch.cat([other_rank(x), x]))
     monkeypatch.setattr(sdist, "gather_no_grad", lambda x: torch.cat([other_rank(x), x.detach()]))
     return other_rank
-

@@ -29,8 +29,7 @@ def _standardise(z, eps):
 def _ref_c(z1, z2, eps=1e-5):
     n, dim = z1.shape
     a, b = _standardise(z1, eps), _standardise(z2, eps)
-    return [[sum(a[i][k] * b[j][k] for k in range(n)) / n for j in range(dim)]
-            for i in range(dim)]
+    return [[sum(a[i][k] * b[j][k] for k in range(n)) / n for j in range(dim)] for i in range(dim)]
 
 
 def _ref_loss(z1, z2, lam, eps=1e-5):
@@ -94,8 +93,7 @@ def test_float32_runs_in_float32():
 def test_module_matches_function():
     z1, z2 = _leaf(5, 4, seed=9), _leaf(5, 4, seed=10)
     mod = BarlowTwinsLoss(0.2, eps=1e-4)
-    torch.testing.assert_close(mod(z1, z2), barlow_twins(z1, z2, 0.2, eps=1e-4), atol=TOL,
-                               rtol=0)
+    torch.testing.assert_close(mod(z1, z2), barlow_twins(z1, z2, 0.2, eps=1e-4), atol=TOL, rtol=0)
     assert "lambda_offdiag=0.2" in repr(mod)
 
 

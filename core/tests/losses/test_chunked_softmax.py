@@ -144,8 +144,9 @@ def test_backend_dispatch_and_registry():
         assert calls == ["fwd", "bwd"]
         similarity_logsumexp(q.detach().float(), q.detach().float(), 1.0, chunk_size=2)
         assert calls == ["fwd", "bwd"]  # float32 not supported -> torch backend
-        similarity_logsumexp(q.detach().float(), q.detach().float(), 1.0, chunk_size=2,
-                             backend="counting")
+        similarity_logsumexp(
+            q.detach().float(), q.detach().float(), 1.0, chunk_size=2, backend="counting"
+        )
         assert calls == ["fwd", "bwd", "fwd"]
     finally:
         cs._BACKENDS.pop("counting")
@@ -210,8 +211,9 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs 
 
 
 @requires_cuda
-@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-4),
-                                        (torch.bfloat16, 5e-2)])
+@pytest.mark.parametrize(
+    "dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-4), (torch.bfloat16, 5e-2)]
+)
 @pytest.mark.parametrize("name", ["info_nce", "nt_xent", "dcl"])
 def test_cuda_chunked_matches_float64_dense(name, dtype, tol):
     g = torch.Generator().manual_seed(0)
@@ -222,8 +224,9 @@ def test_cuda_chunked_matches_float64_dense(name, dtype, tol):
     def run(a, b, chunk):
         a, b = a.clone().requires_grad_(), b.clone().requires_grad_()
         if name == "info_nce":
-            loss = info_nce(a, b, 0.1, bias=bias.to(a.device, a.dtype), decoupled=True,
-                            chunk_size=chunk)
+            loss = info_nce(
+                a, b, 0.1, bias=bias.to(a.device, a.dtype), decoupled=True, chunk_size=chunk
+            )
         elif name == "nt_xent":
             loss = nt_xent(a, b[:300], 0.2, chunk_size=chunk)
         else:

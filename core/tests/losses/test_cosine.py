@@ -23,8 +23,10 @@ def _leaf(*shape: int, seed: int) -> torch.Tensor:
 def _cos(a, b):
     dim = a.shape[0]
     dot = sum(a[d] * b[d] for d in range(dim))
-    return dot / (torch.sqrt(sum(a[d] ** 2 for d in range(dim)))
-                  * torch.sqrt(sum(b[d] ** 2 for d in range(dim))))
+    return dot / (
+        torch.sqrt(sum(a[d] ** 2 for d in range(dim)))
+        * torch.sqrt(sum(b[d] ** 2 for d in range(dim)))
+    )
 
 
 def test_negative_cosine_matches_reference_and_stops_gradient():

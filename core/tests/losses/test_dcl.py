@@ -36,7 +36,7 @@ def _ref_vmf(z1, z2, sigma):
 
 def _ref_anchors(z1, z2, tau, weights=None):
     """L_i^(k) = -w_i s(z_i^1, z_i^2)/tau
-                 + log sum_{l in {1,2}, j != i} exp(s(z_i^k, z_j^l)/tau)."""
+    + log sum_{l in {1,2}, j != i} exp(s(z_i^k, z_j^l)/tau)."""
     n = z1.shape[0]
     views = [[_unit(z1[i]) for i in range(n)], [_unit(z2[i]) for i in range(n)]]
     losses = []
@@ -44,8 +44,12 @@ def _ref_anchors(z1, z2, tau, weights=None):
         for i in range(n):
             w = 1.0 if weights is None else weights[i]
             positive = w * _dot(views[0][i], views[1][i]) / tau
-            negatives = sum(torch.exp(_dot(views[k][i], views[view][j]) / tau)
-                            for view in range(2) for j in range(n) if j != i)
+            negatives = sum(
+                torch.exp(_dot(views[k][i], views[view][j]) / tau)
+                for view in range(2)
+                for j in range(n)
+                if j != i
+            )
             losses.append(torch.log(negatives) - positive)
     return torch.stack(losses)
 
@@ -92,8 +96,9 @@ def test_vmf_weights_paper_form_and_detached():
     a = torch.nn.functional.normalize(z1, dim=1)
     b = torch.nn.functional.normalize(z2, dim=1)
     w = vmf_weights(a, b, sigma=0.3)
-    torch.testing.assert_close(w, torch.tensor(_ref_vmf(z1, z2, 0.3), dtype=torch.float64),
-                               atol=TOL, rtol=0)
+    torch.testing.assert_close(
+        w, torch.tensor(_ref_vmf(z1, z2, 0.3), dtype=torch.float64), atol=TOL, rtol=0
+    )
     assert not w.requires_grad
     torch.testing.assert_close(w.mean(), torch.tensor(1.0, dtype=torch.float64))
 
@@ -110,8 +115,9 @@ def test_chunked_equals_dense_larger(chunk_size):
 def test_module_matches_function():
     z1, z2 = _leaf(5, 4, seed=10), _leaf(5, 4, seed=11)
     mod = DCLLoss(0.2, weight_fn="vmf", sigma=0.4, chunk_size=3)
-    torch.testing.assert_close(mod(z1, z2), dcl(z1, z2, 0.2, weight_fn="vmf", sigma=0.4),
-                               atol=TOL, rtol=0)
+    torch.testing.assert_close(
+        mod(z1, z2), dcl(z1, z2, 0.2, weight_fn="vmf", sigma=0.4), atol=TOL, rtol=0
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])

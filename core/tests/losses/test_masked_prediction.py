@@ -61,8 +61,9 @@ def test_masked_ce_module_and_int32_targets():
     logits = _leaf(2, 4, 5, seed=1)
     targets = torch.tensor([[1, 0, 4, 0], [0, 3, 0, 2]], dtype=torch.int32)
     mod = MaskedTokenCrossEntropyLoss(label_smoothing=0.2)
-    torch.testing.assert_close(mod(logits, targets, MASK), _ref_ce(logits, targets, MASK, 0.2),
-                               atol=TOL, rtol=0)
+    torch.testing.assert_close(
+        mod(logits, targets, MASK), _ref_ce(logits, targets, MASK, 0.2), atol=TOL, rtol=0
+    )
 
 
 def test_masked_ce_bad_inputs():
@@ -104,14 +105,16 @@ def _ref_regression(pred, target, kind, beta, mask=None):
         for t in range(tokens):
             if mask is not None and not mask[b, t]:
                 continue
-            total = total + sum(_rho(pred[b, t, d] - target[b, t, d], kind, beta)
-                                for d in range(dim))
+            total = total + sum(
+                _rho(pred[b, t, d] - target[b, t, d], kind, beta) for d in range(dim)
+            )
             count += dim
     return total / count
 
 
-@pytest.mark.parametrize("kind, beta", [("mse", 1.0), ("smooth_l1", 1.0), ("smooth_l1", 0.3),
-                                        ("l1", 1.0)])
+@pytest.mark.parametrize(
+    "kind, beta", [("mse", 1.0), ("smooth_l1", 1.0), ("smooth_l1", 0.3), ("l1", 1.0)]
+)
 @pytest.mark.parametrize("use_mask", [False, True])
 def test_latent_regression_matches_reference(kind, beta, use_mask):
     pred, target = _leaf(2, 4, 3, seed=2), _leaf(2, 4, 3, seed=3, scale=1.5)

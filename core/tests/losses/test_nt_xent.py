@@ -28,10 +28,12 @@ def _ref_anchors(z1, z2, tau, decoupled=False, normalize=True):
     losses = []
     for a in range(two_n):
         p = (a + n) % two_n
-        sims = [sum(rows[a][d] * rows[b][d] for d in range(z1.shape[1])) / tau
-                for b in range(two_n)]
-        denom = sum(torch.exp(sims[b]) for b in range(two_n)
-                    if b != a and not (decoupled and b == p))
+        sims = [
+            sum(rows[a][d] * rows[b][d] for d in range(z1.shape[1])) / tau for b in range(two_n)
+        ]
+        denom = sum(
+            torch.exp(sims[b]) for b in range(two_n) if b != a and not (decoupled and b == p)
+        )
         losses.append(torch.log(denom) - sims[p])
     return torch.stack(losses)
 
@@ -90,8 +92,9 @@ def test_gather_uses_global_negatives_and_rank_offsets(fake_rank1, decoupled, ch
     n = 3
     z1, z2 = _leaf(n, 4, seed=10), _leaf(n, 4, seed=11)
     other = fake_rank1
-    per_anchor = _ref_anchors(torch.cat([other(z1), z1]), torch.cat([other(z2), z2]), 0.5,
-                              decoupled)
+    per_anchor = _ref_anchors(
+        torch.cat([other(z1), z1]), torch.cat([other(z2), z2]), 0.5, decoupled
+    )
     # rank 1 owns anchors n..2n-1 of view 1 and 3n..4n-1 of view 2 (2N_global = 4n rows)
     ref = torch.cat([per_anchor[n : 2 * n], per_anchor[3 * n :]]).mean()
     loss = nt_xent(z1, z2, decoupled=decoupled, chunk_size=chunk_size)

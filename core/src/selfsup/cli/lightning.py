@@ -31,8 +31,12 @@ class SelfsupCLI(LightningCLI):
         )
 
 
-def run_lightning_cli(argv: list[str]) -> SelfsupCLI:
-    """Run ``fit``/``validate``/``test`` (or ``--help``) with short names resolved."""
+def run_lightning_cli(argv: list[str], run: bool = True) -> SelfsupCLI:
+    """Run ``fit``/``validate``/``test`` (or ``--help``) with short names resolved.
+
+    With ``run=False`` no subcommand is expected: the CLI only builds ``cli.model``
+    and ``cli.trainer`` from the config (used by benchmarks to run a shipped config).
+    """
     with resolved_config_args(argv) as args:
         return SelfsupCLI(
             SSLModule,
@@ -41,4 +45,5 @@ def run_lightning_cli(argv: list[str]) -> SelfsupCLI:
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
             args=args,
+            run=run,
         )

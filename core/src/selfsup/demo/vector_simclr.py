@@ -14,15 +14,18 @@ __all__ = ["VectorSimCLR", "mlp_encoder"]
 
 
 def mlp_encoder(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
-    """``Linear-BN-ReLU`` twice, then a linear output layer."""
+    """Two ``Linear-BN-ReLU`` blocks: ``in_dim -> hidden_dim -> out_dim``.
+
+    The representation is the last ReLU output; as in SimCLR, the projection
+    head on top of it is separate and discarded for evaluation.
+    """
     return nn.Sequential(
         nn.Linear(in_dim, hidden_dim),
         nn.BatchNorm1d(hidden_dim),
         nn.ReLU(inplace=True),
-        nn.Linear(hidden_dim, hidden_dim),
-        nn.BatchNorm1d(hidden_dim),
-        nn.ReLU(inplace=True),
         nn.Linear(hidden_dim, out_dim),
+        nn.BatchNorm1d(out_dim),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -55,8 +58,8 @@ class VectorSimCLR(Method):
         self,
         in_dim: int = 64,
         hidden_dim: int = 256,
-        embed_dim: int = 64,
-        proj_dim: int = 32,
+        embed_dim: int = 256,
+        proj_dim: int = 64,
         temperature: float = 0.2,
         noise_std: float = 0.1,
         drop_prob: float = 0.2,

@@ -98,8 +98,9 @@ def _torch_forward(
     total = torch.zeros_like(m)
     for start in range(0, k.shape[0], chunk_size):
         stop = min(start + chunk_size, k.shape[0])
-        s = _block_logits(q, k[start:stop], scale, None if bias is None else bias[start:stop],
-                          exclude, start)
+        s = _block_logits(
+            q, k[start:stop], scale, None if bias is None else bias[start:stop], exclude, start
+        )
         m_new = torch.maximum(m, s.amax(dim=1))
         # A row whose columns so far are all excluded keeps m = -inf: shift by 0, not by -inf.
         shift = torch.where(m_new == _NEG_INF, torch.zeros_like(m_new), m_new)
@@ -129,8 +130,9 @@ def _torch_backward(
     for start in range(0, k.shape[0], chunk_size):
         stop = min(start + chunk_size, k.shape[0])
         k_blk = k[start:stop]
-        s = _block_logits(q, k_blk, scale, None if bias is None else bias[start:stop],
-                          exclude, start)
+        s = _block_logits(
+            q, k_blk, scale, None if bias is None else bias[start:stop], exclude, start
+        )
         p = torch.exp(s - lse[:, None])
         p_c = p.to(q.dtype)
         if needs[0] or needs[2]:

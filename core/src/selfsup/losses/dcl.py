@@ -47,9 +47,7 @@ def vmf_weights(
 
 def _check_weight_fn(weight_fn: str | None, sigma: float) -> None:
     if weight_fn not in _WEIGHT_FNS:
-        raise ValueError(
-            f"weight_fn must be None (DCL) or 'vmf' (DCLW), got {weight_fn!r}."
-        )
+        raise ValueError(f"weight_fn must be None (DCL) or 'vmf' (DCLW), got {weight_fn!r}.")
     check_positive("sigma", sigma)
 
 

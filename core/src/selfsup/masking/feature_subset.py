@@ -117,7 +117,10 @@ def feature_subset_mask(
     rows = batch_size if per_sample_size else 1
     n_ctx = torch.randint(lo_c, hi_c + 1, (rows, 1), generator=generator, device=dev)
     n_tgt = torch.randint(
-        lo_t, hi_t + 1, (rows, num_targets if per_sample_size else 1), generator=generator,
+        lo_t,
+        hi_t + 1,
+        (rows, num_targets if per_sample_size else 1),
+        generator=generator,
         device=dev,
     )
     if not allow_overlap:
