@@ -14,7 +14,7 @@ dev: $(STAMP)
 
 $(STAMP): $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q ruff pytest -e "core$(CORE_EXTRAS)" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q ruff pytest matplotlib -e "core$(CORE_EXTRAS)" $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 run: dev

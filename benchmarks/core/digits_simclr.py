@@ -49,6 +49,7 @@ def run(seed: int, epochs: int | None) -> dict[str, dict[str, float]]:
         "--trainer.enable_progress_bar=false",
         "--trainer.logger=false",
         "--trainer.enable_checkpointing=false",
+        "--trainer.enable_model_summary=false",
         "--trainer.accelerator=cpu",
     ]
     if epochs is not None:

@@ -13,12 +13,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from selfsup import distributed
+
 __all__ = [
     "check_finite",
     "check_matrix",
     "check_positive",
     "check_probability",
     "check_same_shape",
+    "check_two_views",
     "finite_checks_enabled",
     "set_finite_checks",
 ]
@@ -76,6 +79,19 @@ def check_same_shape(names: Sequence[str], *xs: Tensor) -> None:
         raise ValueError(
             f"shape mismatch: {listed}; both views must hold the same samples in the same order."
         )
+
+
+def check_two_views(z1: Tensor, z2: Tensor, *, gathering: bool, need: str) -> None:
+    """Require two ``(N, D)`` views of the same samples with ``N >= 2`` over all ranks.
+
+    ``need`` completes the error message: why this loss needs two samples.
+    """
+    check_matrix("z1", z1)
+    check_matrix("z2", z2)
+    check_same_shape(("z1", "z2"), z1, z2)
+    n_global = z1.shape[0] * (distributed.world_size() if gathering else 1)
+    if n_global < 2:
+        raise ValueError(f"z1 and z2 hold {z1.shape[0]} sample(s) but {need}")
 
 
 def check_positive(name: str, value: float) -> None:

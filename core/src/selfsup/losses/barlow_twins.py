@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup import distributed as sdist
-from selfsup.checks import check_matrix, check_positive, check_same_shape
+from selfsup.checks import check_positive, check_two_views
 
 __all__ = ["BarlowTwinsLoss", "barlow_twins", "cross_correlation"]
 
@@ -24,15 +24,13 @@ def _check_hparams(lambda_offdiag: float, eps: float) -> None:
 
 
 def _check_inputs(z1: Tensor, z2: Tensor, gathering: bool) -> None:
-    check_matrix("z1", z1)
-    check_matrix("z2", z2)
-    check_same_shape(("z1", "z2"), z1, z2)
-    n_global = z1.shape[0] * (sdist.world_size() if gathering else 1)
-    if n_global < 2:
-        raise ValueError(
-            f"z1 and z2 hold {z1.shape[0]} sample(s) but batch statistics need at least 2 "
-            "(the per-feature variance of one sample is 0); raise the batch size."
-        )
+    check_two_views(
+        z1,
+        z2,
+        gathering=gathering,
+        need="batch statistics need at least 2 (the per-feature variance of one sample is 0); "
+        "raise the batch size.",
+    )
 
 
 def cross_correlation(

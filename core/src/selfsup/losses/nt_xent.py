@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup import distributed as sdist
-from selfsup.checks import check_matrix, check_same_shape
+from selfsup.checks import check_two_views
 from selfsup.losses.chunked_softmax import similarity_logsumexp
 from selfsup.losses.info_nce import _check_temperature
 
@@ -17,15 +17,13 @@ __all__ = ["NTXentLoss", "nt_xent"]
 
 def _check_views(z1: Tensor, z2: Tensor, gathering: bool) -> None:
     """Validate two ``(N, D)`` views; a two-view contrastive loss needs a global N >= 2."""
-    check_matrix("z1", z1)
-    check_matrix("z2", z2)
-    check_same_shape(("z1", "z2"), z1, z2)
-    n_global = z1.shape[0] * (sdist.world_size() if gathering else 1)
-    if n_global < 2:
-        raise ValueError(
-            f"z1 and z2 hold {z1.shape[0]} sample(s) but this loss needs at least 2: with one "
-            "sample there is no negative (check drop_last / the batch size)."
-        )
+    check_two_views(
+        z1,
+        z2,
+        gathering=gathering,
+        need="this loss needs at least 2: with one sample there is no negative "
+        "(check drop_last / the batch size).",
+    )
 
 
 def _two_view_lse(
