@@ -99,10 +99,16 @@ def test_sharing_repoints_ema_teachers():
 def test_ema_teacher_updates_once_per_optimizer_step_under_accumulation():
     method = QuadraticMethod(momentum=0.5)
     module = SSLModule(Task("q", method, BoringDataModule(num_samples=128)))
+    updates: list[int] = []
+    original = method.teacher.update
+    method.teacher.update = lambda step, total: updates.append(step) or original(step, total)
     trainer = _trainer(max_steps=3, accumulate_grad_batches=2)
     trainer.fit(module)
     assert trainer.global_step == 3
     assert int(method.teacher.last_step) == 3
+    # micro-batch 1 precedes any optimiser step; each later one reports the step count,
+    # and EMATeacher applies a step once (last_step == 3 after 3 updates)
+    assert updates == [1, 1, 2, 2, 3]
 
 
 def test_checkpoint_restores_methods_and_teachers(tmp_path):

@@ -221,6 +221,8 @@ class SSLModule(LightningModule):
         total = self.trainer.estimated_stepping_batches
         horizon = int(total) if math.isfinite(total) else 2**62
         step = self.trainer.global_step
+        if step == 0:  # no optimiser step yet (first micro-batches under accumulation)
+            return
         for module in self.modules():
             if isinstance(module, EMATeacher):
                 momentum = module.update(step, horizon)
