@@ -31,6 +31,7 @@ def info_nce(
     temperature: float | Tensor = 0.1,
     *,
     bias: Tensor | None = None,
+    key_ids: Tensor | None = None,
     decoupled: bool = False,
     normalize: bool = True,
     gather: bool | None = None,
@@ -51,7 +52,14 @@ def info_nce(
     dividing by the temperature and to every column, the positive included: pass
     ``bias = -log p_j`` for the logQ sampling-bias correction (Yi et al., RecSys 2019;
     ``tensorflow_recommenders`` ``tasks/retrieval.py``). Keys ``N..M-1`` are extra negatives
-    (a queue, a memory bank, sampled items).
+    (a queue, a memory bank, sampled items). With ``key_ids``, *accidental hits* are dropped
+    from the denominator: key ``j`` leaves query ``i``'s sum when ``key_ids[j] == key_ids[i]``
+    and ``j != i`` (the positive's item sampled again as a negative; ``remove_accidental_hits``
+    in ``tensorflow_recommenders``).
+
+    On CUDA the log-sum-exp runs in a fused Triton kernel when Triton is installed
+    (:mod:`selfsup.kernels.contrastive`; O(N + M) memory, same values and gradients), with or
+    without ``chunk_size``; ``SELFSUP_KERNELS=torch`` keeps the PyTorch paths.
 
     Args:
         query: query embeddings.
@@ -59,6 +67,7 @@ def info_nce(
         temperature: :math:`\\tau > 0` (default 0.1). A one-element tensor is allowed and
             receives a gradient on both paths (learnable temperature).
         bias: optional per-key logit bias (not normalised, not scaled by the temperature).
+        key_ids: optional int64 item id per key for accidental-hit masking (None: no masking).
         decoupled: drop the positive from the denominator (DCL).
         normalize: L2-normalise query and key rows (default True).
         gather: see ``Distributed``; None gathers when ``torch.distributed`` runs with more
@@ -69,16 +78,17 @@ def info_nce(
         reduction: ``"mean"`` (over queries, default), ``"sum"`` or ``"none"`` (per query).
 
     Shapes:
-        query: ``(N, D)``; key: ``(M, D)`` with ``M >= N``; bias: ``(M,)``.
+        query: ``(N, D)``; key: ``(M, D)`` with ``M >= N``; bias, key_ids: ``(M,)``.
         Output: scalar, or ``(N,)`` for ``reduction="none"``.
 
     Raises:
         ValueError: wrong ndim, mismatched feature dims, ``M < N``, NaN/inf, empty batch,
-            ``temperature <= 0``, bad ``bias`` shape, ``chunk_size <= 0``, unknown
-            ``reduction``, or ``decoupled`` with no negative left.
+            ``temperature <= 0``, bad ``bias`` or ``key_ids`` shape/dtype, ``chunk_size <= 0``,
+            unknown ``reduction``, or ``decoupled`` with no negative left.
 
     Distributed:
-        With gathering on, the in-batch keys ``key[:N]`` (and ``bias[:N]``) of every rank are
+        With gathering on, the in-batch keys ``key[:N]`` (and ``bias[:N]``, and without gradient
+        ``key_ids[:N]``) of every rank are
         gathered **with gradient** (:func:`selfsup.distributed.gather`; gradients return to
         their source rank) and become negatives for every query; the positive of local query
         ``i`` is global column ``rank * N + i``. The extra negatives ``key[N:]`` are *not*
@@ -109,6 +119,15 @@ def info_nce(
             got = tuple(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
             raise ValueError(f"bias must be a tensor of shape (M,) = ({m},), got {got}.")
         check_finite("bias", bias)
+    if key_ids is not None and (
+        not isinstance(key_ids, Tensor) or key_ids.dtype != torch.int64 or key_ids.shape != (m,)
+    ):
+        got = (
+            f"{key_ids.dtype} {tuple(key_ids.shape)}"
+            if isinstance(key_ids, Tensor)
+            else type(key_ids).__name__
+        )
+        raise ValueError(f"key_ids must be an int64 tensor of shape (M,) = ({m},), got {got}.")
     gathering = sdist.default_gather(gather)
     if decoupled and m < 2 and not gathering:
         raise ValueError(
@@ -121,22 +140,30 @@ def info_nce(
         key = F.normalize(key, dim=1)
     scale = 1.0 / temperature
 
-    keys, col_bias, offset = key, bias, 0
+    keys, col_bias, col_ids, offset = key, bias, key_ids, 0
     if gathering:
         offset = sdist.rank() * n
         keys = torch.cat([sdist.gather(key[:n]), key[n:]])
         if bias is not None:
             col_bias = torch.cat([sdist.gather(bias[:n]), bias[n:]])
+        if key_ids is not None:
+            col_ids = torch.cat([sdist.gather_no_grad(key_ids[:n]), key_ids[n:]])
 
     positive = (query * key[:n]).sum(dim=1).to(torch.promote_types(query.dtype, torch.float32))
     positive = positive * scale
     if bias is not None:
         positive = positive + bias[:n]
-    exclude = None
-    if decoupled:
-        exclude = (torch.arange(n, device=query.device) + offset)[:, None]
+    positive_col = torch.arange(n, device=query.device) + offset
+    exclude = positive_col[:, None] if decoupled else None
     lse = similarity_logsumexp(
-        query, keys, scale, bias=col_bias, exclude=exclude, chunk_size=chunk_size
+        query,
+        keys,
+        scale,
+        bias=col_bias,
+        exclude=exclude,
+        key_ids=col_ids,
+        positive=positive_col if col_ids is not None else None,
+        chunk_size=chunk_size,
     )
     losses = lse - positive
     if reduction == "mean":
@@ -158,7 +185,8 @@ class InfoNCELoss(nn.Module):
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
     Shapes:
-        forward(query ``(N, D)``, key ``(M, D)``, bias ``(M,)`` optional) -> scalar.
+        forward(query ``(N, D)``, key ``(M, D)``, bias ``(M,)`` and key_ids ``(M,)`` optional)
+        -> scalar.
 
     Distributed:
         As :func:`info_nce`: ``key[:N]`` gathered with gradient, ``key[N:]`` shared.
@@ -185,12 +213,19 @@ class InfoNCELoss(nn.Module):
         self.chunk_size = chunk_size
         self.reduction = reduction
 
-    def forward(self, query: Tensor, key: Tensor, bias: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        bias: Tensor | None = None,
+        key_ids: Tensor | None = None,
+    ) -> Tensor:
         return info_nce(
             query,
             key,
             self.temperature,
             bias=bias,
+            key_ids=key_ids,
             decoupled=self.decoupled,
             normalize=self.normalize,
             gather=self.gather,

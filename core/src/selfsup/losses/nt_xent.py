@@ -39,7 +39,9 @@ def _two_view_lse(
 
     Anchor ``a`` excludes itself and, with ``decoupled``, its positive (the other view).
     Column layout: ``[gather(z1); gather(z2)]``, so local sample ``i`` of view 1 sits at
-    ``rank·N + i`` and of view 2 at ``W·N + rank·N + i``. Returns ``(2N,)``.
+    ``rank·N + i`` and of view 2 at ``W·N + rank·N + i``. Returns ``(2N,)``. Without gathering
+    the rows are the columns and the mask is symmetric, so the log-sum-exp runs with
+    ``symmetric=True`` (one backward pass for rows and columns).
     """
     n = z1.shape[0]
     anchors = torch.cat([z1, z2])
@@ -54,7 +56,14 @@ def _two_view_lse(
     if decoupled:
         positive_col = torch.cat([idx + n_global, idx])
         exclude = torch.stack([self_col, positive_col], dim=1)
-    return similarity_logsumexp(anchors, cols, scale, exclude=exclude, chunk_size=chunk_size)
+    return similarity_logsumexp(
+        anchors,
+        cols,
+        scale,
+        exclude=exclude,
+        symmetric=cols is anchors,
+        chunk_size=chunk_size,
+    )
 
 
 def nt_xent(
@@ -81,7 +90,9 @@ def nt_xent(
     The anchor itself is excluded exactly (``-inf``, not a large negative constant); the sum
     runs over the positive and the 2(N-1) negatives (both views of every other sample).
     ``decoupled=True`` also drops the positive from the sum (DCL, arXiv 2110.06848; see
-    :func:`selfsup.losses.dcl` for the weighted variant).
+    :func:`selfsup.losses.dcl` for the weighted variant). On CUDA the log-sum-exp runs in a
+    fused Triton kernel when Triton is installed (symmetric form: one backward pass), with or
+    without ``chunk_size`` (:mod:`selfsup.kernels.contrastive`).
 
     Args:
         z1: first view embeddings.

@@ -6,6 +6,7 @@ every shape depends only on the Python arguments, so nothing is read back from t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -136,7 +137,7 @@ def _check_index(name: str, x: Tensor, idx: Tensor) -> None:
         raise ValueError(f"{name}: idx is on {idx.device} but x is on {x.device}; move one.")
 
 
-def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
+def gather_tokens(x: Tensor, idx: Tensor, *, backend: str | None = None) -> Tensor:
     """Select tokens per sample: ``out[b, k] = x[b, idx[b, k]]``.
 
     The index is broadcast with ``expand`` (a stride-0 view), not ``repeat``: MAE's
@@ -146,6 +147,10 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
     Args:
         x: Token tensor.
         idx: Token positions per sample, e.g. ``TokenMask.keep_idx``.
+        backend: ``None`` (default: ``SELFSUP_KERNELS`` if set, else PyTorch), ``"torch"`` or
+            ``"triton"``; anything but PyTorch goes through
+            :func:`selfsup.kernels.masking.gather_visible` (3-D floating ``x`` only; its Triton
+            backward assumes the positions of a row are distinct).
 
     Returns:
         The gathered tokens.
@@ -157,6 +162,16 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
         ValueError: On mismatched batch sizes, a non-long index or tensors on different devices.
     """
     _check_index("gather_tokens", x, idx)
+    if backend is not None or os.environ.get("SELFSUP_KERNELS"):
+        if x.dim() == 3 and x.is_floating_point():
+            from selfsup.kernels.masking import gather_visible
+
+            return gather_visible(x, idx, backend=backend)
+        if backend not in (None, "torch"):
+            raise ValueError(
+                f"gather_tokens: backend={backend!r} needs a floating (B, L, D) tensor, got "
+                f"{x.dtype} {tuple(x.shape)}; use backend='torch'."
+            )
     view = idx.reshape(*idx.shape, *([1] * (x.dim() - 2)))
     return torch.gather(x, 1, view.expand(*idx.shape, *x.shape[2:]))
 

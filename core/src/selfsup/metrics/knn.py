@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from selfsup.checks import check_matrix, check_positive
+from selfsup.kernels.topk import similarity_topk
 from selfsup.metrics._labels import check_labels
 
 __all__ = ["knn_accuracy", "knn_predict"]
@@ -52,10 +52,13 @@ def knn_predict(
     query's scores by a positive constant (same argmax) and cannot overflow for
     small ``T``. Ties between classes go to the smallest class index.
 
-    Memory: queries are processed ``chunk_size`` rows at a time, so at most
-    ``chunk_size x M`` similarities exist at once (plus ``chunk_size x k`` and
-    ``chunk_size x C`` buffers). Computation happens on ``train_features``' device
-    in at least float32, without gradients.
+    Memory: neighbours come from :func:`selfsup.kernels.topk.similarity_topk`, which
+    processes ``chunk_size`` queries against 32768 bank rows at a time, so at most
+    ``chunk_size x 32768`` similarities exist at once (plus ``Q x k`` results and a
+    ``chunk_size x C`` vote buffer). Computation happens on ``train_features``'
+    device in at least float32 (half-precision features on CUDA: half matmul with
+    float32 accumulation), without gradients. Equal similarities rank the smaller
+    bank index first.
 
     Args:
         train_features: The memory bank of labelled features.
@@ -96,26 +99,22 @@ def knn_predict(
     n_classes = _resolve_num_classes(train_labels, num_classes)
 
     device = train_features.device
-    dtype = torch.promote_types(train_features.dtype, torch.float32)
-    bank = F.normalize(train_features.to(dtype), dim=1)
     bank_labels = train_labels.to(device=device, dtype=torch.long)
-    k = min(k, bank.shape[0])
+    k = min(k, train_features.shape[0])
     inv_t = 1.0 / temperature
-
-    predictions = []
-    for start in range(0, query_features.shape[0], chunk_size):
-        query = query_features[start : start + chunk_size].to(device=device, dtype=dtype)
-        query = F.normalize(query, dim=1)
-        sims = query @ bank.T  # (c, M): the only chunk x bank buffer
-        top_sims, top_idx = sims.topk(k, dim=1)
-        del sims
-        weights = torch.exp((top_sims - top_sims[:, :1]) * inv_t)  # (c, k); topk is sorted
-        votes = torch.zeros(query.shape[0], n_classes, device=device, dtype=dtype)
-        votes.scatter_add_(1, bank_labels[top_idx], weights)
-        predictions.append(votes.argmax(dim=1))
-    if not predictions:
-        return torch.empty(0, dtype=torch.long, device=device)
-    return torch.cat(predictions)
+    top_sims, top_idx = similarity_topk(
+        query_features, train_features, k, normalize=True, chunk_size=chunk_size
+    )
+    # (Q, k) each; sorted by decreasing similarity, ties to the smaller bank index
+    weights = torch.exp((top_sims - top_sims[:, :1]) * inv_t)
+    top_labels = bank_labels[top_idx]
+    predictions = torch.empty(top_sims.shape[0], dtype=torch.long, device=device)
+    for start in range(0, top_sims.shape[0], chunk_size):
+        w = weights[start : start + chunk_size]
+        votes = torch.zeros(w.shape[0], n_classes, device=device, dtype=w.dtype)
+        votes.scatter_add_(1, top_labels[start : start + chunk_size], w)
+        predictions[start : start + chunk_size] = votes.argmax(dim=1)
+    return predictions
 
 
 def knn_accuracy(

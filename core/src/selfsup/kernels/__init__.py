@@ -1,0 +1,1 @@
+"""Optional fused kernels (Triton) and their PyTorch reference paths."""
