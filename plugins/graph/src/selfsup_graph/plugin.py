@@ -11,11 +11,33 @@ PLUGIN = Plugin(
     name="graph",
     modality="graph",
     components={
+        # methods
         "grace": "selfsup_graph.methods.grace:GRACE",
+        "graphmae": "selfsup_graph.methods.graphmae:GraphMAE",
+        "graphmae2": "selfsup_graph.methods.graphmae:GraphMAE2",
+        "graphmae_graph": "selfsup_graph.methods.graphmae:GraphMAEGraphLevel",
+        # encoders
         "gcn": "selfsup_graph.encoders.gcn:GCNEncoder",
+        "gat": "selfsup_graph.encoders.gat:GATEncoder",
+        "gin": "selfsup_graph.encoders.gin:GINEncoder",
+        # augmentations
         "drop_edges": "selfsup_graph.augment.views:drop_edges",
         "drop_feature_columns": "selfsup_graph.augment.views:drop_feature_columns",
+        "mask_features": "selfsup_graph.augment.views:mask_features",
+        "drop_nodes": "selfsup_graph.augment.views:drop_nodes",
+        "subgraph": "selfsup_graph.augment.views:random_walk_subgraph",
+        "k_hop_subgraph": "selfsup_graph.augment.views:k_hop_view",
+        # data
+        "planetoid": "selfsup_graph.data.planetoid:PlanetoidDataModule",
+        "node_data": "selfsup_graph.data.node:NodeDataModule",
+        "graph_data": "selfsup_graph.data.graphs:GraphDataModule",
+        # evaluation
+        "node_probe": "selfsup_graph.evaluation.node_probe:node_linear_probe",
+        "node_probe_monitor": "selfsup_graph.evaluation.monitor:NodeProbeMonitor",
     },
-    description="Graphs (PyG): GRACE node contrastive learning, GCN encoder, graph corruptions.",
+    description=(
+        "Graphs (PyG): GraphMAE/GraphMAE2 masked graph autoencoders (node and graph level), "
+        "GRACE, GAT/GCN/GIN encoders, graph augmentations, Planetoid offline, node probe."
+    ),
     distribution="selfsup-graph",
 )

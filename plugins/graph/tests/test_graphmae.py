@@ -1,0 +1,286 @@
+"""GraphMAE / GraphMAE2: masking, re-masking, loss and architecture against the papers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from selfsup.experiment.method import MalformedBatchError
+from selfsup.losses import scaled_cosine_error
+from selfsup.masking import apply_node_mask, node_mask
+from selfsup_graph.data import neighbor_loader, synthetic_graph_dataset, synthetic_node_graph
+from selfsup_graph.encoders import GATEncoder, GATLayer
+from selfsup_graph.methods import GraphMAE, GraphMAE2, GraphMAEGraphLevel
+
+
+def _graph(n: int = 12, f: int = 6, seed: int = 0) -> Data:
+    g = torch.Generator().manual_seed(seed)
+    src = torch.arange(n)
+    ring = torch.stack([src, (src + 1) % n])
+    extra = torch.randint(0, n, (2, n), generator=g)
+    edge_index = torch.cat([ring, ring.flip(0), extra, extra.flip(0)], dim=1)
+    return Data(x=torch.rand(n, f, generator=g) + 0.1, edge_index=edge_index)
+
+
+def _reference_loss(method: GraphMAE, data: Data, seed: int) -> torch.Tensor:
+    """GraphMAE's mask_attr_prediction written out step by step, SCE with loops in float64."""
+    edge_index = method.graph(data).edge_index  # self-loops removed, symmetrised, de-duplicated
+    torch.manual_seed(seed)
+    n = data.num_nodes
+    m = node_mask(n, method.mask_rate, replace_rate=method.replace_rate)
+    x = data.x.clone()
+    for v in m.token_nodes.tolist():
+        x[v] = method.enc_mask_token[0]
+    for v, s in zip(m.noise_nodes.tolist(), m.noise_source.tolist(), strict=True):
+        x[v] = data.x[s]
+    h = method.encoder(x, edge_index)
+    rep = method.encoder_to_decoder(h)
+    rep = rep.clone()
+    rep[m.mask_nodes] = 0.0  # re-mask
+    recon = method.decoder(rep, edge_index).double()
+    target = data.x.double()
+    total = torch.zeros((), dtype=torch.float64)
+    for v in m.mask_nodes.tolist():
+        cos = torch.dot(recon[v], target[v]) / (recon[v].norm() * target[v].norm())
+        total = total + (1.0 - cos) ** method.alpha
+    return total / len(m.mask_nodes)
+
+
+@pytest.mark.parametrize("replace_rate", [0.0, 0.3])
+def test_loss_is_sce_on_masked_nodes_after_remasking(replace_rate: float) -> None:
+    torch.manual_seed(0)
+    method = GraphMAE(in_channels=6, hidden_channels=8, num_heads=2, replace_rate=replace_rate)
+    with torch.no_grad():
+        method.enc_mask_token.normal_()  # a non-zero token, so its rows are visible
+    method.eval()  # no dropout: both computations see the same function
+    data = _graph()
+    torch.manual_seed(3)
+    loss = method.training_losses(data)["loss"]
+    expected = _reference_loss(method, data, seed=3)
+    torch.testing.assert_close(loss.double(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_exact_mask_count_and_zero_initialised_learnable_token() -> None:
+    method = GraphMAE(in_channels=6, hidden_channels=8, num_heads=2)
+    assert isinstance(method.enc_mask_token, torch.nn.Parameter)
+    assert method.enc_mask_token.shape == (1, 6) and not method.enc_mask_token.any()
+    assert method.encoder_to_decoder.bias is None
+    for n in (7, 10, 13):
+        torch.manual_seed(n)
+        m = node_mask(n, method.mask_rate, replace_rate=method.replace_rate)
+        assert m.mask_nodes.numel() == int(0.5 * n)
+    loss = method.train().training_losses(_graph())["loss"]
+    loss.backward()
+    assert method.enc_mask_token.grad is not None and method.enc_mask_token.grad.abs().sum() > 0
+
+
+def test_replace_rate_rounding_to_zero_substitutes_nothing() -> None:
+    """int(0.05 * 5) = 0 noise nodes: every masked node gets the token (GraphMAE's perm[-0:]
+    would have substituted all of them)."""
+    torch.manual_seed(0)
+    m = node_mask(10, 0.5, replace_rate=0.05)
+    assert m.noise_nodes.numel() == 0 and m.token_nodes.numel() == 5
+
+
+def test_gat_encoder_matches_graphmae_architecture() -> None:
+    method = GraphMAE(in_channels=20, hidden_channels=16, num_layers=2, num_heads=4)
+    enc, dec = method.encoder, method.decoder
+    assert isinstance(enc, GATEncoder) and isinstance(dec, GATEncoder)
+    widths = [
+        (layer.conv.heads, layer.conv.out_channels, layer.conv.concat) for layer in enc.layers
+    ]
+    assert widths == [(4, 4, True), (4, 4, True)]  # heads concatenated in every layer
+    for layer in enc.layers:  # PReLU (one slope) on every encoder layer, the last one too
+        assert isinstance(layer.act, torch.nn.PReLU) and layer.act.weight.numel() == 1
+        assert layer.in_drop == 0.2 and layer.conv.dropout == 0.1
+        assert layer.conv.negative_slope == 0.2
+        assert not layer.conv.bias.any()
+    assert len(dec.layers) == 1 and dec.layers[0].conv.heads == 1
+    assert dec.layers[0].out_channels == 20
+    assert isinstance(dec.layers[0].act, torch.nn.Identity)  # decoder: no activation/norm
+
+
+def test_xavier_normal_initialisation_with_relu_gain() -> None:
+    torch.manual_seed(0)
+    layer = GATLayer(400, 300, heads=1)
+    w = layer.conv.lin.weight
+    expected_std = math.sqrt(2.0) * math.sqrt(2.0 / (400 + 300))
+    assert abs(float(w.detach().std()) - expected_std) / expected_std < 0.05
+
+
+def test_residual_is_taken_from_the_layer_input() -> None:
+    """GraphMAE's DGL code adds res_fc(h_dst) of the (dropped) input, not of W h (the bug of
+    its PyG branch). With equal widths the residual is the identity."""
+    torch.manual_seed(0)
+    layer = GATLayer(8, 4, heads=2, residual=True).eval()
+    x, ei = torch.randn(6, 8), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    plain = GATLayer(8, 4, heads=2, residual=False).eval()
+    plain.load_state_dict(layer.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x, ei) - plain(x, ei), x)
+
+
+@pytest.mark.parametrize("heads,channels,concat", [(3, 5, True), (1, 40, True), (2, 40, False)])
+@pytest.mark.parametrize("targets", [False, True])
+def test_fused_gat_equals_pyg_gatconv(heads: int, channels: int, concat: bool, targets: bool):
+    """The fused sparse-CSR path computes GATConv's function and gradients, also for a subset
+    of output rows and with the aggregate-then-project order (channels > input width)."""
+    torch.manual_seed(0)
+    n = 25
+    x = torch.randn(n, 12, dtype=torch.float64)
+    ei = torch.randint(0, n, (2, 80))
+    rows = torch.randperm(n)[:9] if targets else None
+    layer = GATLayer(12, channels, heads=heads, concat=concat, residual=True).double().eval()
+    outs = []
+    for fused in (True, False):
+        layer.fused = fused
+        xx = x.clone().requires_grad_()
+        out = layer(xx, ei, rows)
+        grads = torch.autograd.grad(out.pow(2).sum(), [xx, *layer.parameters()])
+        outs.append((out, grads))
+    torch.testing.assert_close(outs[0][0], outs[1][0])
+    for a, b in zip(outs[0][1], outs[1][1], strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_decoding_only_masked_rows_equals_full_decoding() -> None:
+    torch.manual_seed(0)
+    method = GraphMAE(in_channels=30, hidden_channels=8, num_heads=2).eval()
+    g = method.graph(_graph(f=30))
+    rep = torch.randn(12, 8)
+    nodes = torch.tensor([3, 0, 7])
+    full = method.decoder(rep, g.edge_index)
+    torch.testing.assert_close(method.decode(rep, g, nodes), full[nodes])
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"mask_rate": 0.0}, "mask_rate"),
+        ({"mask_rate": 1.0}, "mask_rate"),
+        ({"replace_rate": 1.5}, "cannot be replaced than are masked"),
+        ({"alpha": 0.5}, "alpha"),
+        ({"hidden_channels": 10, "num_heads": 4}, "divisible"),
+        ({"encoder": "sage"}, "encoder"),
+        ({"remask_rate": 0.0}, "remask_rate"),
+    ],
+)
+def test_bad_hyper_parameters_are_refused(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        GraphMAE(in_channels=6, **{"hidden_channels": 8, "num_heads": 2, **kwargs})
+
+
+def test_self_loops_directed_edges_and_isolated_nodes_are_handled() -> None:
+    torch.manual_seed(0)
+    method = GraphMAE(in_channels=6, hidden_channels=8, num_heads=2).eval()
+    x = torch.rand(6, 6)
+    directed = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])  # node 4 and 5 isolated
+    loops = torch.tensor([[0, 4], [0, 4]])
+    messy = Data(x=x, edge_index=torch.cat([directed, loops, directed], dim=1))
+    clean = Data(x=x, edge_index=torch.cat([directed, directed.flip(0)], dim=1))
+    g = method.graph(messy)
+    assert not bool((g.edge_index[0] == g.edge_index[1]).any())  # self-loops removed
+    assert g.edge_index.shape[1] == 8  # symmetrised and de-duplicated
+    with torch.no_grad():
+        torch.testing.assert_close(method.embed(messy), method.embed(clean))
+        assert bool(torch.isfinite(method.embed(messy)).all())
+    assert torch.isfinite(method.train().training_losses(messy)["loss"])
+    kept = GraphMAE(in_channels=6, hidden_channels=8, num_heads=2, undirected=False)
+    assert kept.graph(messy).edge_index.shape[1] == 4
+
+
+def test_graph_without_features_is_refused_with_a_fix() -> None:
+    method = GraphMAE(in_channels=6, hidden_channels=8, num_heads=2)
+    with pytest.raises(MalformedBatchError, match="OneHotDegree"):
+        method.training_losses(Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2))
+
+
+def test_random_remask_sums_views_with_a_second_token() -> None:
+    torch.manual_seed(0)
+    method = GraphMAE(
+        in_channels=6, hidden_channels=8, num_heads=2, remask="random", num_remask=3
+    ).eval()
+    assert method.dec_mask_token is not None and not method.dec_mask_token.any()
+    data = _graph()
+    g = method.graph(data)
+    torch.manual_seed(5)
+    loss = method.training_losses(data)["loss"]
+    # replay: encoder-input mask, then one decoder re-mask per view
+    torch.manual_seed(5)
+    m = node_mask(12, 0.5, replace_rate=method.replace_rate)
+    rep = method.encoder_to_decoder(
+        method.encoder(apply_node_mask(data.x, m, method.enc_mask_token), g.edge_index)
+    )
+    total = 0.0
+    for _ in range(3):
+        view = node_mask(12, 0.5)
+        assert view.mask_nodes.numel() == 6  # share of ALL nodes
+        recon = method.decoder(apply_node_mask(rep, view, method.dec_mask_token), g.edge_index)
+        total = total + scaled_cosine_error(recon[m.mask_nodes], data.x[m.mask_nodes], 3.0)
+    torch.testing.assert_close(loss, total)
+    method.train().training_losses(data)["loss"].backward()
+    assert method.dec_mask_token.grad is not None
+
+
+def test_latent_prediction_uses_an_ema_target_of_the_unmasked_graph() -> None:
+    torch.manual_seed(0)
+    method = GraphMAE2(
+        in_channels=6, hidden_channels=8, num_heads=2, latent_weight=0.5, momentum=0.0
+    )
+    assert method.target_encoder is not None and method.target_projector is not None
+    assert all(not p.requires_grad for p in method.target_encoder.teacher_parameters())
+    data = _graph()
+    out = method.train().training_losses(data)
+    torch.testing.assert_close(out["loss"], out["loss_rec"] + 0.5 * out["loss_latent"])
+    with torch.no_grad():  # move the student, then a momentum-0 update copies it
+        for p in method.encoder.parameters():
+            p.add_(0.1)
+    method.target_encoder.update(step=1, total_steps=10)
+    for t, s in zip(
+        method.target_encoder.teacher_parameters(), method.encoder.parameters(), strict=True
+    ):
+        torch.testing.assert_close(t, s)
+
+
+def test_ema_delay_keeps_the_target_frozen() -> None:
+    method = GraphMAE(
+        in_channels=6, hidden_channels=8, num_heads=2, latent_weight=1.0, ema_delay_steps=2
+    )
+    before = [t.clone() for t in method.target_encoder.teacher_parameters()]
+    with torch.no_grad():
+        for p in method.encoder.parameters():
+            p.add_(1.0)
+    assert method.target_encoder.update(step=2, total_steps=10) is None
+    for a, b in zip(before, method.target_encoder.teacher_parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert method.target_encoder.update(step=3, total_steps=10) is not None
+
+
+def test_graph_level_embeddings_are_pooled_per_graph() -> None:
+    torch.manual_seed(0)
+    graphs = synthetic_graph_dataset(num_graphs=4, num_features=6)
+    method = GraphMAEGraphLevel(in_channels=6, hidden_channels=8, num_layers=2).eval()
+    batch = Batch.from_data_list(graphs)
+    with torch.no_grad():
+        together = method.embed(batch)
+        apart = torch.cat([method.embed(g) for g in graphs])
+    assert together.shape == (4, 8)
+    torch.testing.assert_close(together, apart, atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(method.train().training_losses(batch)["loss"])
+
+
+def test_neighbour_sampled_batches_embed_their_seed_nodes() -> None:
+    torch.manual_seed(0)
+    data = synthetic_node_graph(num_nodes=60, num_features=12)
+    method = GraphMAE(in_channels=12, hidden_channels=8, num_heads=2).eval()
+    loader = neighbor_loader(data, [-1, -1], 16, shuffle=False)
+    batch = next(iter(loader))
+    with torch.no_grad():
+        sampled = method.embed(batch)
+        full = method.embed(data)
+    assert sampled.shape == (16, 8)
+    torch.testing.assert_close(sampled, full[batch.n_id[:16]], atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(method.train().training_losses(batch)["loss"])
