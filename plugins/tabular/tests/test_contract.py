@@ -9,6 +9,34 @@ import torch
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
 from selfsup_tabular.methods.scarf import SCARF
+from selfsup_tabular.methods.tjepa import TJEPA
+
+CARDS = [3, 5]
+
+
+def _table(generator: torch.Generator, rows: int = 6) -> dict[str, torch.Tensor]:
+    return {
+        "x_num": torch.randn(rows, 3, generator=generator),
+        "num_missing": torch.rand(rows, 3, generator=generator) < 0.2,
+        "x_cat": torch.stack(
+            [torch.randint(0, c + 2, (rows,), generator=generator) for c in CARDS], dim=1
+        ),
+    }
+
+
+def _bad_tables() -> list[tuple[Any, str]]:
+    good = _table(torch.Generator().manual_seed(0))
+    nan = dict(good, x_num=good["x_num"].clone())
+    nan["x_num"][0, 0] = float("nan")
+    return [
+        (good["x_num"], "dict"),
+        (dict(good, x_num=good["x_num"][:, :2]), r"shape \(B, 3\)"),
+        (nan, "NaN"),
+        (dict(good, x_cat=good["x_cat"].float()), "int64"),
+        (dict(good, x_cat=good["x_cat"] + 10), "out of range"),
+        ({"x_cat": good["x_cat"]}, "'x_num'"),
+        ((good, None, None), "length 3"),
+    ]
 
 
 class TestTabularPlugin(PluginContract):
@@ -43,3 +71,49 @@ class TestSCARF(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return torch.randn(3, 5, generator=generator), 3
+
+
+class TestSCARFTable(MethodContract):
+    """SCARF in table mode (encoded dict batches, column-wise corruption)."""
+
+    method_cls = SCARF
+    modality = "tabular"
+
+    def make_method(self) -> Method:
+        return SCARF(hidden_dim=8, num_numerical=3, cardinalities=CARDS)
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        return _table(generator)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        return _bad_tables()
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        return _table(generator, rows=4), 4
+
+
+class TestTJEPA(MethodContract):
+    method_cls = TJEPA
+    modality = "tabular"
+
+    def make_method(self) -> Method:
+        return TJEPA(
+            num_numerical=3,
+            cardinalities=CARDS,
+            d_token=8,
+            num_heads=2,
+            ffn_dim=16,
+            encoder_layers=1,
+            predictor_dim=8,
+            predictor_layers=1,
+            predictor_heads=2,
+        )
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        return _table(generator)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        return _bad_tables()
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        return _table(generator, rows=4), 4

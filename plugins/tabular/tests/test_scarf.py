@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from selfsup.losses import info_nce
-from selfsup_tabular.augment import scarf_corrupt
+from selfsup_tabular.augment import scarf_corrupt, scarf_corrupt_columns
 from selfsup_tabular.encoders import TabularMLP
 from selfsup_tabular.methods import SCARF
 
@@ -82,3 +82,34 @@ def test_encoder_and_head_follow_the_paper() -> None:
     assert [(m.in_features, m.out_features) for m in enc] == [(7, 256)] + [(256, 256)] * 3
     assert len(head) == 2
     assert TabularMLP(3, 4, out_dim=2, num_layers=1)(torch.ones(5, 3)).shape == (5, 2)
+
+
+def test_pool_donors_come_from_the_pool_same_column() -> None:
+    x = _rows(b=4, f=6)
+    pool = 1000 + _rows(b=50, f=6)
+    torch.manual_seed(3)
+    out = scarf_corrupt(x, 0.5, pool=pool)
+    changed = out != x
+    assert (changed.sum(1) == 3).all()
+    assert (out[changed] >= 1000).all()  # from the pool
+    assert torch.equal(out.long() % 100, torch.arange(6).expand(4, 6))  # same column
+    with pytest.raises(ValueError, match="pool"):
+        scarf_corrupt(x, 0.5, pool=pool[:, :3])
+
+
+def test_table_corruption_is_columnwise_and_keeps_value_and_missing_flag_together() -> None:
+    b = 8
+    batch = {
+        "x_num": (100 * torch.arange(b)[:, None] + torch.arange(3)).float(),
+        "num_missing": (torch.arange(b)[:, None] % 2 == 0).expand(b, 3).clone(),
+        "x_cat": (torch.arange(b)[:, None] * 10 + torch.arange(2)).long(),
+    }
+    torch.manual_seed(4)
+    out = scarf_corrupt_columns(batch, 0.6)  # int(0.6 * 5) = 3 columns per row
+    num_changed = out["x_num"] != batch["x_num"]
+    cat_changed = out["x_cat"] != batch["x_cat"]
+    assert ((num_changed.sum(1) + cat_changed.sum(1)) == 3).all()
+    donor = out["x_num"].long() // 100
+    assert torch.equal(out["num_missing"], donor % 2 == 0)  # flag travels with its value
+    assert torch.equal(out["x_cat"] % 10, torch.arange(2).expand(b, 2))  # same column
+    assert torch.equal(batch["x_num"], (100 * torch.arange(b)[:, None] + torch.arange(3)).float())

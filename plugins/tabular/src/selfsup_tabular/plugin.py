@@ -11,10 +11,19 @@ PLUGIN = Plugin(
     name="tabular",
     modality="tabular",
     components={
+        "tjepa": "selfsup_tabular.methods.tjepa:TJEPA",
         "scarf": "selfsup_tabular.methods.scarf:SCARF",
+        "tabular_csv": "selfsup_tabular.data.datamodule:TabularCSVDataModule",
+        "tabular_preprocessor": "selfsup_tabular.data.preprocessing:TabularPreprocessor",
+        "feature_tokenizer": "selfsup_tabular.encoders.tokenizer:FeatureTokenizer",
+        "tabular_backbone": "selfsup_tabular.encoders.transformer:TabularBackbone",
         "tabular_mlp": "selfsup_tabular.encoders.mlp:TabularMLP",
+        "tabular_input": "selfsup_tabular.encoders.mlp:TabularInput",
         "scarf_corrupt": "selfsup_tabular.augment.corruption:scarf_corrupt",
     },
-    description="Tabular data: SCARF contrastive learning with random feature corruption.",
+    description=(
+        "Tabular data: T-JEPA (feature-subset latent prediction) and SCARF, with CSV "
+        "preprocessing and an FT-Transformer tokenizer."
+    ),
     distribution="selfsup-tabular",
 )

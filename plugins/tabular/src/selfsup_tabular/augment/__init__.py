@@ -1,5 +1,9 @@
 """Corruptions of feature rows (global torch RNG)."""
 
-from selfsup_tabular.augment.corruption import scarf_corrupt
+from selfsup_tabular.augment.corruption import (
+    corruption_mask,
+    scarf_corrupt,
+    scarf_corrupt_columns,
+)
 
-__all__ = ["scarf_corrupt"]
+__all__ = ["corruption_mask", "scarf_corrupt", "scarf_corrupt_columns"]

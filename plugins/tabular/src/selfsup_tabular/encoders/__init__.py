@@ -1,5 +1,14 @@
-"""Encoders of feature vectors ``(B, F) -> (B, out_dim)``."""
+"""Encoders: MLPs on feature vectors, the feature tokenizer and the token Transformer."""
 
-from selfsup_tabular.encoders.mlp import TabularMLP
+from selfsup_tabular.encoders.mlp import TabularInput, TabularMLP
+from selfsup_tabular.encoders.tokenizer import FeatureTokenizer, check_tabular_batch
+from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
 
-__all__ = ["TabularMLP"]
+__all__ = [
+    "FeatureTokenizer",
+    "TabularBackbone",
+    "TabularInput",
+    "TabularMLP",
+    "TokenTransformer",
+    "check_tabular_batch",
+]

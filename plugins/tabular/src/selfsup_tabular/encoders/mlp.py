@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
-__all__ = ["TabularMLP"]
+__all__ = ["TabularInput", "TabularMLP"]
 
 
 class TabularMLP(nn.Module):
@@ -40,3 +41,34 @@ class TabularMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class TabularInput(nn.Module):
+    """Encoded table batch -> one flat vector per row, the input of MLP models.
+
+    ``[x_num, num_missing (as 0/1), E_1[c_1], ..., E_k[c_k]]`` with a learned embedding of
+    ``embed_dim`` per categorical column (codes 0 missing, 1 unknown).
+
+    Args:
+        num_numerical: Numerical features.
+        cardinalities: Vocabulary size per categorical feature.
+        embed_dim: Width of each categorical embedding (default 8).
+
+    Shapes:
+        batch -> ``(B, out_dim)`` with ``out_dim = 2 n_num + embed_dim n_cat``.
+    """
+
+    def __init__(self, num_numerical: int, cardinalities: list[int], embed_dim: int = 8) -> None:
+        super().__init__()
+        self.num_numerical = int(num_numerical)
+        self.cardinalities = [int(c) for c in cardinalities]
+        self.embeddings = nn.ModuleList(nn.Embedding(c + 2, embed_dim) for c in self.cardinalities)
+        self.out_dim = 2 * self.num_numerical + embed_dim * len(self.cardinalities)
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        parts = []
+        if self.num_numerical:
+            parts += [batch["x_num"], batch["num_missing"].to(batch["x_num"].dtype)]
+        for k, emb in enumerate(self.embeddings):
+            parts.append(emb(batch["x_cat"][:, k]))
+        return torch.cat(parts, dim=1)

@@ -1,0 +1,26 @@
+"""Reading tables and turning them into tensors (pandas; imported on demand)."""
+
+from selfsup_tabular.data.datamodule import TabularCSVDataModule, default_data_root
+from selfsup_tabular.data.preprocessing import (
+    DEFAULT_MISSING_VALUES,
+    MISSING_INDEX,
+    UNKNOWN_INDEX,
+    TabularPreprocessor,
+    TargetEncoder,
+    detect_delimiter,
+    read_table,
+    resolve_column,
+)
+
+__all__ = [
+    "DEFAULT_MISSING_VALUES",
+    "MISSING_INDEX",
+    "UNKNOWN_INDEX",
+    "TabularCSVDataModule",
+    "TabularPreprocessor",
+    "TargetEncoder",
+    "default_data_root",
+    "detect_delimiter",
+    "read_table",
+    "resolve_column",
+]

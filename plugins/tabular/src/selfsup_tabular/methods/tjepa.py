@@ -1,0 +1,385 @@
+"""T-JEPA (Thimonier et al., ICLR 2025, arXiv 2410.05016): predict feature-subset latents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.losses import latent_regression
+from selfsup.masking import feature_subset_mask
+from selfsup.metrics import rankme
+from selfsup.teachers import EMATeacher
+from selfsup_tabular.encoders.tokenizer import check_tabular_batch
+from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
+
+__all__ = [
+    "POOLINGS",
+    "TARGET_NORMS",
+    "PreprocessingState",
+    "TJEPA",
+    "TJEPAPredictor",
+    "pool_tokens",
+]
+
+#: Row-embedding poolings of :meth:`TJEPA.embed`.
+POOLINGS = ("reg", "mean", "concat", "flatten")
+#: Normalisations of the target latents (see :class:`TJEPA`).
+TARGET_NORMS = ("none", "batch")
+
+
+def pool_tokens(tokens: Tensor, num_registers: int, pooling: str) -> Tensor:
+    """Pool encoder outputs ``(B, R + F, d)`` into row embeddings.
+
+    ``"reg"``: mean of the [REG] outputs ``(B, d)``; ``"mean"``: mean of the feature tokens
+    ``(B, d)``; ``"concat"``: both side by side ``(B, 2d)``; ``"flatten"``: every token
+    ``(B, (R + F) d)`` (T-JEPA's ``linear_flatten`` adapter input).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    if pooling == "flatten":
+        return tokens.flatten(1)
+    reg = tokens[:, :num_registers].mean(1) if num_registers else None
+    mean = tokens[:, num_registers:].mean(1)
+    if pooling == "mean" or reg is None:
+        return mean if pooling != "concat" else torch.cat([mean, mean], dim=1)
+    return reg if pooling == "reg" else torch.cat([reg, mean], dim=1)
+
+
+class PreprocessingState(nn.Module):
+    """Holds the fitted :class:`~selfsup_tabular.data.TabularPreprocessor` state in ``state_dict``.
+
+    The state is a JSON-serialisable dict saved as this module's extra state (``{}`` when the
+    model was built from explicit sizes), so it travels with checkpoints and loads with
+    ``torch.load(weights_only=True)``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec: dict[str, Any] = {}
+        self._preprocessor: Any = None
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.spec)
+
+    @property
+    def preprocessor(self) -> Any:
+        """The fitted preprocessor (rebuilt from the spec on first use)."""
+        if not self.spec:
+            raise RuntimeError(
+                "this model carries no fitted preprocessing; build it with materialize(pre) or "
+                "from a TabularCSVDataModule, or pass encoded batches (TabularPreprocessor."
+                "transform) instead of a DataFrame."
+            )
+        if self._preprocessor is None:
+            from selfsup_tabular.data.preprocessing import TabularPreprocessor
+
+            self._preprocessor = TabularPreprocessor.from_dict(self.spec)
+        return self._preprocessor
+
+    def set(self, spec: dict[str, Any]) -> None:
+        self.spec = dict(spec)
+        self._preprocessor = None
+
+    def get_extra_state(self) -> Any:
+        return self.spec
+
+    def set_extra_state(self, state: Any) -> None:
+        self.set(state or {})
+
+
+class TJEPAPredictor(nn.Module):
+    """I-JEPA-style predictor: context tokens + one mask token per target feature -> latents.
+
+    Context outputs are projected to ``dim`` and get the learned embedding of their sequence
+    position; each target slot is a shared learned mask token plus its position's embedding.
+    Every target subset runs as its own sequence (the context is repeated ``T`` times). Positions
+    are learned (features have no order), unlike T-JEPA's fixed sin-cos ones.
+
+    Shapes:
+        ctx ``(B, Lc, d)``, ctx_pos ``(B, Lc)``, tgt_pos ``(B, T, n_t)`` -> ``(B, T, n_t, d)``.
+    """
+
+    def __init__(
+        self, d_token: int, num_positions: int, dim: int, num_layers: int, num_heads: int
+    ) -> None:
+        super().__init__()
+        self.inp = nn.Linear(d_token, dim)
+        self.pos = nn.Parameter(torch.zeros(num_positions, dim))
+        self.mask_token = nn.Parameter(torch.zeros(dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        self.transformer = TokenTransformer(dim, num_layers, num_heads)
+        self.out = nn.Linear(dim, d_token)
+
+    def forward(self, ctx: Tensor, ctx_pos: Tensor, tgt_pos: Tensor) -> Tensor:
+        b, t, n_t = tgt_pos.shape
+        lc = ctx.shape[1]
+        h = self.inp(ctx) + self.pos[ctx_pos]
+        h = h.unsqueeze(1).expand(b, t, lc, h.shape[-1]).reshape(b * t, lc, -1)
+        m = (self.mask_token + self.pos[tgt_pos]).reshape(b * t, n_t, -1)
+        out = self.transformer(torch.cat([h, m], dim=1))[:, lc:]
+        return self.out(out).reshape(b, t, n_t, -1)
+
+
+class TJEPA(Method):
+    """T-JEPA: from a context subset of a row's features, predict the target encoder's latents
+    of other feature subsets of the same row; no augmentation.
+
+    Per batch, :func:`selfsup.masking.feature_subset_mask` draws a context size
+    ``n_c ~ U{round(F c_min)..round(F c_max)}`` and a target size likewise from ``target_ratio``,
+    then per row a random context subset ``C`` and ``num_targets`` target subsets ``T_k`` drawn
+    from the features **not** in ``C``. Indices are over the ``F`` features; the ``R`` [REG]
+    tokens sit at positions ``0..R-1``, are always in the context and never targets (the
+    official code samples from ``range(F)`` on a sequence whose position 0 is [REG]: [REG] is
+    maskable and the last feature never selected; fixed here). With context encoder ``f``
+    (tokenizer + Transformer on [REG] + ``C``), EMA target encoder ``\\bar f`` (whole row,
+    momentum ``0.996 -> 1``) and predictor ``g``:
+
+    .. math::
+
+        L = \\frac{1}{T |T_k| d} \\sum_k \\sum_{j \\in T_k}
+            \\lVert g(f(x_C), j) - \\bar f(x)_j \\rVert^2
+
+    computed by :func:`selfsup.losses.latent_regression`. ``"rankme"`` of the pooled target
+    embeddings (:func:`selfsup.metrics.rankme`) is returned for logging (collapse monitor).
+
+    The feature schema comes from ``num_numerical`` / ``cardinalities`` or from a fitted
+    :class:`~selfsup_tabular.data.TabularPreprocessor` via :meth:`materialize` (the data module
+    does this in ``setup``); a model built without either is *unmaterialised* until then. A
+    checkpoint holding a preprocessing state materialises a fresh model on ``load_state_dict``.
+
+    Args:
+        num_numerical: Numerical features (default 0: take the schema from :meth:`materialize`).
+        cardinalities: Vocabulary size per categorical feature (default None).
+        d_token: Token width (default 64).
+        num_registers: [REG] tokens ``R`` (default 1; T-JEPA: "critical" against collapse).
+        encoder_layers, num_heads, ffn_dim, dropout: Encoder Transformer (default 2, 4, 128, 0).
+        predictor_dim, predictor_layers, predictor_heads: Predictor (default 64, 2, 4).
+        context_ratio: ``(min, max)`` context share of ``F`` (default (0.136, 0.368): T-JEPA's
+            launch script).
+        target_ratio: ``(min, max)`` target share (default (0.156, 0.622), launch script).
+        num_targets: Target subsets per row (default 4, T-JEPA ``num_preds``).
+        momentum: EMA schedule name (default ``"linear:0.996:1.0"``, T-JEPA/I-JEPA).
+        loss: ``latent_regression`` kind: ``"mse"`` (default, T-JEPA), ``"smooth_l1"`` or ``"l1"``.
+        pooling: Default pooling of :meth:`embed`, one of :data:`POOLINGS` (default ``"concat"``:
+            [REG] output and mean feature token side by side).
+        log_rankme: Return ``"rankme"`` from ``training_losses`` (default True).
+        target_norm: ``"none"`` (default, T-JEPA: the encoder's final LayerNorm only) or
+            ``"batch"``: standardise every (token, channel) of the target latents over the batch
+            rows before the regression, so latents that only encode *which* feature a token is
+            (constant over rows — the trivial solution the loss otherwise drifts towards, seen as
+            a falling RankMe) carry no signal and only value-dependent variation is predicted.
+
+    Shapes:
+        batch: a dict from ``TabularPreprocessor.transform`` (``"x_num"`` ``(B, n_num)``,
+            ``"num_missing"``, ``"x_cat"`` ``(B, n_cat)``), or a ``(dict, y)`` pair.
+        embed: such a dict or a ``pandas.DataFrame`` -> ``(B, D)`` (``D`` from ``pooling``).
+
+    Raises:
+        MalformedBatchError: see :func:`~selfsup_tabular.encoders.check_tabular_batch`.
+    """
+
+    modality = "tabular"
+
+    def __init__(
+        self,
+        num_numerical: int = 0,
+        cardinalities: list[int] | None = None,
+        d_token: int = 64,
+        num_registers: int = 1,
+        encoder_layers: int = 2,
+        num_heads: int = 4,
+        ffn_dim: int = 128,
+        dropout: float = 0.0,
+        predictor_dim: int = 64,
+        predictor_layers: int = 2,
+        predictor_heads: int = 4,
+        context_ratio: tuple[float, float] = (0.136, 0.368),
+        target_ratio: tuple[float, float] = (0.156, 0.622),
+        num_targets: int = 4,
+        momentum: str = "linear:0.996:1.0",
+        loss: str = "mse",
+        pooling: str = "concat",
+        log_rankme: bool = True,
+        target_norm: str = "none",
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+        if target_norm not in TARGET_NORMS:
+            raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {target_norm!r}.")
+        if num_registers < 1:
+            raise ValueError(f"num_registers must be >= 1 (T-JEPA's [REG]), got {num_registers}.")
+        self.config = {
+            "d_token": d_token,
+            "num_registers": num_registers,
+            "num_layers": encoder_layers,
+            "num_heads": num_heads,
+            "ffn_dim": ffn_dim,
+            "dropout": dropout,
+        }
+        self.predictor_config = (predictor_dim, predictor_layers, predictor_heads)
+        self.context_ratio = tuple(context_ratio)
+        self.target_ratio = tuple(target_ratio)
+        self.num_targets = int(num_targets)
+        self.momentum = momentum
+        self.loss_kind = loss
+        self.pooling = pooling
+        self.log_rankme = log_rankme
+        self.target_norm = target_norm
+        self.num_registers = int(num_registers)
+        self.preprocessing = PreprocessingState()
+        self.num_numerical = 0
+        self.cardinalities: list[int] = []
+        if num_numerical or cardinalities:
+            self._build(int(num_numerical), list(cardinalities or []))
+
+    # -- construction --------------------------------------------------------------------------
+    @property
+    def materialized(self) -> bool:
+        return hasattr(self, "encoder")
+
+    @property
+    def num_features(self) -> int:
+        return self.num_numerical + len(self.cardinalities)
+
+    def _build(self, num_numerical: int, cardinalities: list[int]) -> None:
+        self.num_numerical, self.cardinalities = num_numerical, cardinalities
+        self.encoder = TabularBackbone(num_numerical, cardinalities, **self.config)
+        self.target = EMATeacher(self.encoder, momentum=self.momentum)
+        dim, layers, heads = self.predictor_config
+        positions = self.num_registers + self.num_features
+        self.predictor = TJEPAPredictor(self.config["d_token"], positions, dim, layers, heads)
+
+    def materialize(self, preprocessor: Any) -> TJEPA:
+        """Take the schema (and the saved transform) from a fitted preprocessor.
+
+        Builds the networks if the model is unmaterialised; otherwise checks that the schema
+        matches. Accepts a ``TabularPreprocessor`` or its ``to_dict()``.
+
+        Raises:
+            ValueError: the preprocessor's schema differs from the model's.
+        """
+        spec = preprocessor if isinstance(preprocessor, dict) else preprocessor.to_dict()
+        num = len(spec["numerical"])
+        cards = [len(s["vocab"]) for s in spec["categorical"]]
+        if self.materialized and (num, cards) != (self.num_numerical, self.cardinalities):
+            raise ValueError(
+                f"schema mismatch: the model has {self.num_numerical} numerical features and "
+                f"cardinalities {self.cardinalities}, the preprocessor {num} and {cards}."
+            )
+        if not self.materialized:
+            self._build(num, cards)
+        self.preprocessing.set(spec)
+        return self
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        spec = state_dict.get(prefix + "preprocessing._extra_state")
+        if spec and not self.materialized:
+            self.materialize(spec)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def _require_built(self) -> None:
+        if not self.materialized:
+            raise RuntimeError(
+                "TJEPA has no feature schema yet: pass num_numerical/cardinalities, call "
+                "materialize(fitted_preprocessor), or train it with TabularCSVDataModule."
+            )
+
+    # -- batches -------------------------------------------------------------------------------
+    def encoded(self, batch: Any) -> dict[str, Tensor]:
+        """Validated encoded batch; a ``DataFrame`` goes through the saved preprocessing."""
+        self._require_built()
+        if type(batch).__name__ == "DataFrame":
+            batch = self.preprocessing.preprocessor.transform(batch)
+            device = next(self.parameters()).device
+            batch = {k: v.to(device) for k, v in batch.items()}
+        return check_tabular_batch(
+            batch, self.num_numerical, self.cardinalities, type(self).__name__
+        )
+
+    # -- training ------------------------------------------------------------------------------
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        b = self.encoded(batch)
+        rows = next(iter(b.values())).shape[0]
+        if rows < 1:
+            raise MalformedBatchError("TJEPA got an empty batch.")
+        if self.num_features < 2:
+            raise MalformedBatchError(
+                "TJEPA needs at least 2 features (a context and a disjoint target)."
+            )
+        device = next(self.parameters()).device
+        masks = feature_subset_mask(
+            rows,
+            self.num_features,
+            context_ratio=self.context_ratio,
+            num_targets=self.num_targets,
+            target_ratio=self.target_ratio,
+            device=device,
+        )
+        n_c = int(masks.context[0].sum())
+        n_t = int(masks.targets[0, 0].sum())
+        # Indices of the True entries (exact counts per row): a stable sort puts them first.
+        ctx_idx = (~masks.context).to(torch.uint8).argsort(dim=1, stable=True)[:, :n_c]
+        tgt_idx = (~masks.targets).to(torch.uint8).argsort(dim=-1, stable=True)[..., :n_t]
+        r = self.num_registers
+        ctx = self.encoder(b, keep=ctx_idx)
+        regs = torch.arange(r, device=device).expand(rows, r)
+        ctx_pos = torch.cat([regs, ctx_idx + r], dim=1)
+        full = self.target(b)  # (B, R + F, d), no grad
+        d = full.shape[-1]
+        if self.target_norm == "batch" and rows > 1:
+            full = (full - full.mean(0)) / full.std(0).add(1e-5)
+        gather = (tgt_idx + r).reshape(rows, -1, 1).expand(-1, -1, d)
+        target = full.gather(1, gather).reshape(rows, self.num_targets, n_t, d)
+        pred = self.predictor(ctx, ctx_pos, tgt_idx + r)
+        out = {"loss": latent_regression(pred, target, kind=self.loss_kind)}
+        if self.log_rankme and rows > 1:
+            out["rankme"] = rankme(pool_tokens(full, r, self.pooling)).float()
+        return out
+
+    def update_teacher(self, step: int, total_steps: int) -> float | None:
+        """EMA step for hand-written loops (``SSLModule`` does this itself)."""
+        self._require_built()
+        return self.target.update(step, total_steps)
+
+    # -- downstream ----------------------------------------------------------------------------
+    def tokens(self, batch: Any) -> Tensor:
+        """Target-encoder outputs of whole rows ``(B, R + F, d)`` (no grad)."""
+        return self.target(self.encoded(batch))
+
+    def representations(self, batch: Any) -> Tensor:
+        """Pooled target-encoder embeddings of a training batch (for RankMe), detached."""
+        return pool_tokens(self.tokens(batch), self.num_registers, self.pooling).detach()
+
+    def embed(self, batch: Any, pooling: str | None = None, chunk_size: int = 4096) -> Tensor:
+        """Row embeddings from the EMA target encoder (T-JEPA's downstream protocol).
+
+        ``batch`` is an encoded dict or a ``pandas.DataFrame`` (transformed with the saved
+        preprocessing: unseen categories -> unknown code, missing -> missing tokens, extra
+        columns ignored, absent columns raise). ``pooling`` (default: the model's) is one of
+        :data:`POOLINGS`; see :func:`pool_tokens`. Rows are encoded ``chunk_size`` at a time.
+        """
+        b = self.encoded(batch)
+        rows = next(iter(b.values())).shape[0]
+        outs = []
+        for start in range(0, rows, chunk_size):
+            part = {k: v[start : start + chunk_size] for k, v in b.items()}
+            tok = self.target(part)
+            outs.append(pool_tokens(tok, self.num_registers, pooling or self.pooling))
+        return torch.cat(outs) if outs else torch.zeros(0, 1)
