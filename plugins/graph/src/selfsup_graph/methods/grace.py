@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import torch
 from torch import Tensor, nn
-from torch_geometric.data import Data
 
 from selfsup.checks import check_positive, check_probability
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
 from selfsup_graph.augment.views import drop_edges, drop_feature_columns
 from selfsup_graph.encoders.gcn import GCNEncoder
+from selfsup_graph.methods.graph_batch import node_features_and_edges
 
 __all__ = ["GRACE"]
 
@@ -103,41 +102,11 @@ class GRACE(Method):
     def graph(self, batch: Any) -> tuple[Tensor, Tensor]:
         """``(x, edge_index)`` of a batch, validated."""
         name = type(self).__name__
-        if not isinstance(batch, Data):
+        x, edge_index = node_features_and_edges(batch, self.in_channels, name)
+        if x.shape[0] < 2:
             raise MalformedBatchError(
-                f"{name} expects a torch_geometric.data.Data with x and edge_index, got "
-                f"{type(batch).__name__}; wrap tensors as Data(x=x, edge_index=edge_index)."
-            )
-        x, edge_index = batch.x, batch.edge_index
-        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_channels:
-            got = tuple(x.shape) if isinstance(x, Tensor) else None
-            raise MalformedBatchError(
-                f"{name} expects node features data.x of shape (N, {self.in_channels}), got "
-                f"{got}; set in_channels to the feature size."
-            )
-        if not x.is_floating_point():
-            raise MalformedBatchError(
-                f"{name} expects floating-point node features, got {x.dtype}; use data.x.float()."
-            )
-        n = x.shape[0]
-        if n < 2:
-            raise MalformedBatchError(
-                f"{name} needs at least 2 nodes (the other nodes are the negatives), got {n}."
-            )
-        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
-            got = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else None
-            raise MalformedBatchError(
-                f"{name} expects data.edge_index of shape (2, E), got {got}; transpose an "
-                "(E, 2) edge list with .t().contiguous()."
-            )
-        if edge_index.dtype != torch.long:
-            raise MalformedBatchError(
-                f"{name} expects data.edge_index of dtype int64, got {edge_index.dtype}."
-            )
-        if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
-            raise MalformedBatchError(
-                f"{name}: data.edge_index has node ids in [{int(edge_index.min())}, "
-                f"{int(edge_index.max())}] but the graph has {n} nodes (ids 0..{n - 1})."
+                f"{name} needs at least 2 nodes (the other nodes are the negatives), got "
+                f"{x.shape[0]}."
             )
         return x, edge_index
 

@@ -8,7 +8,6 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Data
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 from torch_geometric.utils import coalesce, dropout_edge, remove_self_loops, to_undirected
 
@@ -21,6 +20,7 @@ from selfsup_graph.encoders.blocks import check_choice
 from selfsup_graph.encoders.build import DECODERS, ENCODERS, build_decoder, build_encoder
 from selfsup_graph.encoders.gat import GATEncoder
 from selfsup_graph.encoders.sparse_attention import CSRGraph, csr_graph
+from selfsup_graph.methods.graph_batch import node_features_and_edges
 
 __all__ = ["GraphInput", "GraphMAE", "GraphMAE2", "GraphMAEGraphLevel"]
 
@@ -308,45 +308,15 @@ class GraphMAE(Method):
             MalformedBatchError: See the class docstring.
         """
         name = type(self).__name__
-        if not isinstance(batch, Data):
-            raise MalformedBatchError(
-                f"{name} expects a torch_geometric.data.Data (or Batch) with x and edge_index, "
-                f"got {type(batch).__name__}; wrap tensors as Data(x=x, edge_index=edge_index)."
-            )
-        x, edge_index = batch.x, batch.edge_index
-        if x is None:
-            raise MalformedBatchError(
-                f"{name}: the graph has no node features (data.x is None), and GraphMAE "
-                "reconstructs node features. Add some, e.g. one-hot degrees with "
-                "torch_geometric.transforms.OneHotDegree(max_degree) (GraphMAE's choice for "
-                "social graphs), then set in_channels to their width."
-            )
-        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_channels:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise MalformedBatchError(
-                f"{name} expects node features data.x of shape (N, {self.in_channels}), got "
-                f"{got}; set in_channels to the feature size."
-            )
-        if not x.is_floating_point():
-            raise MalformedBatchError(
-                f"{name} expects floating-point node features, got {x.dtype}; use data.x.float()."
-            )
+        x, edge_index = node_features_and_edges(
+            batch,
+            self.in_channels,
+            name,
+            no_features_hint=" GraphMAE reconstructs node features: add some, e.g. one-hot "
+            "degrees with torch_geometric.transforms.OneHotDegree(max_degree) (GraphMAE's choice "
+            "for social graphs), then set in_channels to their width.",
+        )
         n = x.shape[0]
-        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
-            got = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else None
-            raise MalformedBatchError(
-                f"{name} expects data.edge_index of shape (2, E), got {got}; transpose an "
-                "(E, 2) edge list with .t().contiguous()."
-            )
-        if edge_index.dtype != torch.long:
-            raise MalformedBatchError(
-                f"{name} expects data.edge_index of dtype int64, got {edge_index.dtype}."
-            )
-        if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
-            raise MalformedBatchError(
-                f"{name}: data.edge_index has node ids in [{int(edge_index.min())}, "
-                f"{int(edge_index.max())}] but the graph has {n} nodes (ids 0..{n - 1})."
-            )
         if math.floor(self.mask_rate * n + 1e-9) < 1:
             raise MalformedBatchError(
                 f"{name}: a graph (batch) of {n} node(s) with mask_rate={self.mask_rate} masks "
