@@ -122,11 +122,28 @@ def run_seed(config: dict[str, Any], probe: dict[str, Any], seed: int) -> dict[s
     }
 
 
+def _parse_seeds(parser: argparse.ArgumentParser, text: str) -> list[int]:
+    """``"5"`` -> seeds 0..4; ``"3,4"`` or ``"3,"`` -> exactly those seeds."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        count = int(text)
+    except ValueError:
+        parser.error(f"--seeds takes a count or a comma-separated list of seeds, got {text!r}.")
+    if count < 1:
+        parser.error(
+            f"--seeds {text} runs nothing: give a count >= 1, or '{text},' for seed {text}."
+        )
+    return list(range(count))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", default=None, help="folder holding planetoid/<name>/raw")
     parser.add_argument("--dataset", default="Cora", help="Cora, CiteSeer or PubMed")
-    parser.add_argument("--seeds", default="5", help="a count (0..n-1) or a list like 0,3,7")
+    parser.add_argument(
+        "--seeds", default="5", help="a count (0..n-1) or a list like 0,3,7 (one seed: '3,')"
+    )
     parser.add_argument("--graphmae2", action="store_true", help="use graphmae2_cora.yaml")
     parser.add_argument("--config", default=None, help="another Lightning config")
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
@@ -134,11 +151,7 @@ def main() -> None:
     parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
     args = parser.parse_args()
 
-    seeds = (
-        [int(s) for s in args.seeds.split(",")]
-        if "," in args.seeds
-        else list(range(int(args.seeds)))
-    )
+    seeds = _parse_seeds(parser, args.seeds)
     if args.threads:
         torch.set_num_threads(args.threads)
     name = "graphmae2_cora.yaml" if args.graphmae2 else "graphmae_cora.yaml"

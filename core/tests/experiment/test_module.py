@@ -162,3 +162,19 @@ def test_method_must_return_loss_entry():
     batch = {"t": next(iter(module.tasks["t"].data.train_dataloader()))}
     with pytest.raises(TypeError, match="'loss' entry"):
         module.training_step(batch, 0)
+
+
+@pytest.mark.parametrize(("rule", "decayed_ndims"), [("bias_and_norm", {2}), ("none", {0, 1, 2})])
+def test_weight_decay_rule(rule: str, decayed_ndims: set[int]) -> None:
+    module = SSLModule(Task("q", QuadraticMethod(), BoringDataModule()), no_weight_decay=rule)
+    optimizer = module.configure_optimizers()
+    decayed = [p for g in optimizer.param_groups if g["weight_decay"] > 0 for p in g["params"]]
+    exempt = [p for g in optimizer.param_groups if g["weight_decay"] == 0 for p in g["params"]]
+    assert {p.ndim for p in decayed} == decayed_ndims
+    assert all(p.requires_grad for p in decayed + exempt)  # the frozen EMA teacher is left out
+    assert len(decayed) + len(exempt) == 3  # w, encoder weight, encoder bias
+
+
+def test_unknown_weight_decay_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match="no_weight_decay must be one of"):
+        SSLModule(boring_task(), no_weight_decay="norms")

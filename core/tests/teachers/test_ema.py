@@ -212,3 +212,27 @@ def test_wrapped_student_is_unwrapped(wrap: type[nn.Module]) -> None:
     _perturb(student)
     ema.update(1, 10)
     assert torch.equal(ema.teacher[0].weight, student[0].weight)
+
+
+def test_delayed_start_keeps_initial_weights_then_follows_the_schedule() -> None:
+    student = _student()
+    initial = _snapshot(student)
+    ema = EMATeacher(student, momentum=linear(0.5, 1.0), start_step=3)
+    _perturb(student)
+    assert ema.update(step=1, total_steps=10) is None
+    assert ema.update(step=2, total_steps=10) is None
+    for name, value in ema.teacher.state_dict().items():
+        assert torch.equal(value, initial[name])  # untouched before start_step
+    assert int(ema.last_step) == -1
+    m = ema.update(step=3, total_steps=10)
+    assert m == pytest.approx(0.5 + 0.5 * 3 / 10)  # schedule position of step 3, not step 0
+    w = ema.teacher.state_dict()["0.weight"].double()
+    ref = m * initial["0.weight"].double() + (1 - m) * student.state_dict()["0.weight"].double()
+    torch.testing.assert_close(w, ref, rtol=1e-6, atol=1e-7)
+    assert "start_step=3" in repr(ema)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_start_step_must_be_a_non_negative_integer(bad: object) -> None:
+    with pytest.raises(ValueError, match="start_step must be a non-negative integer"):
+        EMATeacher(_student(), start_step=bad)  # type: ignore[arg-type]

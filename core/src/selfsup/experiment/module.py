@@ -38,13 +38,20 @@ def _batch_size(batch: Any) -> int:
     return 1
 
 
-def _split_weight_decay(module: nn.Module) -> list[dict[str, Any]]:
-    """Parameter groups: no weight decay on biases and normalisation weights (ndim <= 1)."""
+_NO_DECAY_RULES = ("bias_and_norm", "none")
+
+
+def _split_weight_decay(module: nn.Module, rule: str = "bias_and_norm") -> list[dict[str, Any]]:
+    """Parameter groups of the trainable parameters.
+
+    ``"bias_and_norm"``: no weight decay on parameters with ``ndim <= 1`` (biases, normalisation
+    and PReLU weights); ``"none"``: every parameter in one group with the optimiser's decay.
+    """
     decay, no_decay = [], []
     for _, param in module.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if param.ndim <= 1 else decay).append(param)
+        (no_decay if rule == "bias_and_norm" and param.ndim <= 1 else decay).append(param)
     groups: list[dict[str, Any]] = [{"params": decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
@@ -68,12 +75,16 @@ class SSLModule(LightningModule):
         tasks: Tasks with distinct names (a single ``Task`` is accepted too).
         shared: Modules shared between tasks by key; see ``Task(share=...)``.
         optimizer: Builds the optimiser from parameter groups (biases and norms
-            have ``weight_decay=0``). Default: ``AdamW(lr=1e-3)``.
+            have ``weight_decay=0`` unless ``no_weight_decay="none"``). Default:
+            ``AdamW(lr=1e-3)``.
         scheduler: Optional learning-rate scheduler factory, stepped per
             optimiser step.
         loader_mode: ``"max_size_cycle"`` (default: short loaders cycle until the
             longest ends), ``"min_size"`` or ``"max_size"`` (exhausted tasks sit
             out).
+        no_weight_decay: Which parameters the optimiser's weight decay skips:
+            ``"bias_and_norm"`` (default; every parameter with ``ndim <= 1``, as in BYOL,
+            MAE and timm) or ``"none"`` (decay everything, as the GraphMAE paper's Adam does).
     """
 
     def __init__(
@@ -83,6 +94,7 @@ class SSLModule(LightningModule):
         optimizer: OptimizerCallable = torch.optim.AdamW,
         scheduler: LRSchedulerCallable | None = None,
         loader_mode: str = "max_size_cycle",
+        no_weight_decay: str = "bias_and_norm",
     ) -> None:
         super().__init__()
         task_list = [tasks] if isinstance(tasks, Task) else list(tasks)  # type: ignore[list-item]
@@ -94,6 +106,12 @@ class SSLModule(LightningModule):
             raise ValueError(f"task names must be unique; repeated: {', '.join(duplicated)}.")
         if loader_mode not in _LOADER_MODES:
             raise ValueError(f"loader_mode must be one of {_LOADER_MODES}, got {loader_mode!r}.")
+        if no_weight_decay not in _NO_DECAY_RULES:
+            raise ValueError(
+                f"no_weight_decay must be one of {_NO_DECAY_RULES}, got {no_weight_decay!r}: "
+                "'bias_and_norm' exempts biases and norm weights, 'none' decays every parameter."
+            )
+        self.no_weight_decay = no_weight_decay
         self.tasks = nn.ModuleDict({t.name: t for t in task_list})
         self.shared = nn.ModuleDict(dict(shared or {}))
         self.optimizer_factory = optimizer
@@ -247,7 +265,7 @@ class SSLModule(LightningModule):
 
     # -- optimisation -------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(_split_weight_decay(self))
+        optimizer = self.optimizer_factory(_split_weight_decay(self, self.no_weight_decay))
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

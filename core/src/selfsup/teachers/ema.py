@@ -76,17 +76,24 @@ class EMATeacher(nn.Module):
     it after every micro-batch applies one update per optimiser step. Call it **after**
     ``optimizer.step()`` (GraphMAE2 updates inside ``forward``, before backward).
 
+    Delayed start: with ``start_step = s > 0`` the teacher keeps its initial weights (a copy of
+    the student at construction) and updates only from optimiser step ``s`` on, as GraphMAE2's
+    ``delayed_ema_epoch``. The momentum schedule still runs over ``[0, total_steps]``, so the
+    first applied update uses ``m_s``, not ``m_0``.
+
     Args:
         student: The online network (unwrapped, or wrapped in DDP / ``torch.compile``).
         momentum: A schedule, a float (constant momentum) or a name accepted by
             :func:`~selfsup.teachers.schedule_from_name` (default ``cosine(0.996, 1.0)``).
         teacher_train_mode: ``None`` (follow this module), ``True`` or ``False`` (see above).
+        start_step: First optimiser step that updates the teacher (default 0: every step).
 
     Shapes:
         forward: whatever the student's ``forward`` takes and returns (outputs detached).
 
     Raises:
-        ValueError: On an invalid momentum, or (in :meth:`update` / when re-pointing) a student
+        ValueError: On an invalid momentum, a negative ``start_step``, or (in :meth:`update` /
+            when re-pointing) a student
             whose parameters or buffers no longer match the teacher's names and shapes.
 
     Example:
@@ -104,10 +111,17 @@ class EMATeacher(nn.Module):
         momentum: float | str | MomentumSchedule = DEFAULT_MOMENTUM,
         *,
         teacher_train_mode: bool | None = None,
+        start_step: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(student, nn.Module):
             raise ValueError(f"student must be an nn.Module, got {type(student).__name__}.")
+        if isinstance(start_step, bool) or int(start_step) != start_step or start_step < 0:
+            raise ValueError(
+                f"start_step must be a non-negative integer (first optimiser step that updates "
+                f"the teacher), got {start_step!r}."
+            )
+        self.start_step = int(start_step)
         self.schedule = schedule_from_name(momentum)
         self.teacher_train_mode = teacher_train_mode
         self.teacher = copy.deepcopy(_unwrap(student))
@@ -182,13 +196,14 @@ class EMATeacher(nn.Module):
             total_steps: Total optimiser steps ``K`` for the momentum schedule.
 
         Returns:
-            The momentum used, or ``None`` when ``step <= last_step`` (already applied).
+            The momentum used, or ``None`` when ``step <= last_step`` (already applied) or
+            ``step < start_step`` (delayed start).
 
         Raises:
             ValueError: If the student no longer matches the teacher (see class docstring).
         """
         step = int(step)
-        if step <= self._last_step:
+        if step <= self._last_step or step < self.start_step:
             return None
         m = self.schedule(step, total_steps)
         params, float_buffers, other_buffers = self._pairs(self.student)
@@ -237,7 +252,8 @@ class EMATeacher(nn.Module):
 
     def extra_repr(self) -> str:
         """Schedule and mode in ``print(module)``."""
-        return f"schedule={self.schedule}, teacher_train_mode={self.teacher_train_mode}"
+        text = f"schedule={self.schedule}, teacher_train_mode={self.teacher_train_mode}"
+        return text + (f", start_step={self.start_step}" if self.start_step else "")
 
     def teacher_parameters(self) -> Iterator[nn.Parameter]:
         """The teacher's parameters (all ``requires_grad=False``)."""

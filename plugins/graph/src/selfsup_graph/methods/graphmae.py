@@ -15,7 +15,6 @@ from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import scaled_cosine_error
 from selfsup.masking import apply_node_mask, node_mask
 from selfsup.teachers import EMATeacher
-from selfsup.teachers.schedules import MomentumSchedule
 from selfsup_graph.encoders.blocks import check_choice
 from selfsup_graph.encoders.build import DECODERS, ENCODERS, build_decoder, build_encoder
 from selfsup_graph.encoders.gat import GATEncoder
@@ -58,24 +57,6 @@ class GraphInput(NamedTuple):
 
 def _is_fused_gat(module: nn.Module) -> bool:
     return isinstance(module, GATEncoder) and bool(module.layers[0].fused)
-
-
-class _DelayedEMATeacher(EMATeacher):
-    """:class:`~selfsup.teachers.EMATeacher` that starts updating after ``delay_steps`` steps.
-
-    GraphMAE2's ``delayed_ema_epoch``: until then the target stays at its initial weights.
-    """
-
-    def __init__(
-        self, student: nn.Module, momentum: float | str | MomentumSchedule, delay_steps: int = 0
-    ) -> None:
-        super().__init__(student, momentum)
-        self.delay_steps = int(delay_steps)
-
-    def update(self, step: int, total_steps: int) -> float | None:
-        if int(step) <= self.delay_steps:
-            return None
-        return super().update(step, total_steps)
 
 
 class GraphMAE(Method):
@@ -208,6 +189,12 @@ class GraphMAE(Method):
         for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if (
+            isinstance(ema_delay_steps, bool)
+            or not isinstance(ema_delay_steps, int)
+            or ema_delay_steps < 0
+        ):
+            raise ValueError(f"ema_delay_steps must be an int >= 0, got {ema_delay_steps!r}.")
         if not 0.0 < mask_rate < 1.0:
             raise ValueError(
                 f"mask_rate must lie strictly between 0 and 1, got {mask_rate}: 0 masks nothing "
@@ -293,8 +280,10 @@ class GraphMAE(Method):
                 nn.Linear(projector_hidden, hidden_channels),
             )
             self.predictor = nn.Sequential(nn.PReLU(), nn.Linear(hidden_channels, hidden_channels))
-            self.target_encoder = _DelayedEMATeacher(self.encoder, momentum, ema_delay_steps)
-            self.target_projector = _DelayedEMATeacher(self.projector, momentum, ema_delay_steps)
+            # GraphMAE2's delayed_ema_epoch: the target holds still for ema_delay_steps steps.
+            delayed = {"momentum": momentum, "start_step": ema_delay_steps + 1}
+            self.target_encoder = EMATeacher(self.encoder, **delayed)
+            self.target_projector = EMATeacher(self.projector, **delayed)
 
     # -- input ---------------------------------------------------------------------------------
     def graph(self, batch: Any) -> GraphInput:
