@@ -178,3 +178,49 @@ def test_weight_decay_rule(rule: str, decayed_ndims: set[int]) -> None:
 def test_unknown_weight_decay_rule_is_refused() -> None:
     with pytest.raises(ValueError, match="no_weight_decay must be one of"):
         SSLModule(boring_task(), no_weight_decay="norms")
+
+
+class _NaNAfter(QuadraticMethod):
+    """Quadratic loss that turns NaN from step ``start`` on."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__(target=2.0)
+        self.start, self.calls = start, 0
+
+    def training_losses(self, batch) -> dict[str, Tensor]:
+        out = super().training_losses(batch)
+        self.calls += 1
+        if self.calls > self.start:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+
+def test_nonfinite_loss_raises_naming_the_task() -> None:
+    module = SSLModule([boring_task("fine"), Task("broken", _NaNAfter(1), BoringDataModule())])
+    with pytest.raises(FloatingPointError, match="task 'broken' returned a non-finite loss"):
+        _trainer().fit(module)
+
+
+def test_nonfinite_skip_keeps_training_the_other_tasks() -> None:
+    healthy = QuadraticMethod(target=1.0)
+    broken = _NaNAfter(1)
+    module = SSLModule(
+        [Task("healthy", healthy, BoringDataModule()), Task("broken", broken, BoringDataModule())],
+        nonfinite="skip",
+        optimizer=lambda p: torch.optim.SGD(p, lr=0.1),
+    )
+    trainer = _trainer(max_steps=4)
+    with pytest.warns(UserWarning, match="skipping it for this step"):
+        trainer.fit(module)
+    assert trainer.global_step == 4
+    assert torch.isfinite(broken.w) and torch.isfinite(healthy.w)
+    # healthy trained every step: w = 1 - 0.8^4 from 0 with SGD lr 0.1 on (w - 1)^2
+    assert healthy.w.item() == pytest.approx(1 - 0.8**4, rel=1e-5)
+    # broken trained only on its first (finite) step: 0 -> 0.4
+    assert broken.w.item() == pytest.approx(0.4, rel=1e-5)
+    assert trainer.callback_metrics["train/broken/nonfinite_skips"] == 3.0
+
+
+def test_unknown_nonfinite_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="nonfinite must be"):
+        SSLModule(boring_task(), nonfinite="ignore")

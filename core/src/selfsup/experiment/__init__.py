@@ -2,6 +2,15 @@
 
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.experiment.module import SSLModule
+from selfsup.experiment.sampling import SAMPLING_POLICIES, TaskSampledLoader, task_probabilities
 from selfsup.experiment.task import Task
 
-__all__ = ["MalformedBatchError", "Method", "SSLModule", "Task"]
+__all__ = [
+    "SAMPLING_POLICIES",
+    "MalformedBatchError",
+    "Method",
+    "SSLModule",
+    "Task",
+    "TaskSampledLoader",
+    "task_probabilities",
+]

@@ -11,8 +11,10 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import CombinedLoader
 from lightning.pytorch.utilities.model_helpers import is_overridden
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 
+from selfsup.experiment.sampling import SAMPLING_POLICIES, TaskSampledLoader
 from selfsup.experiment.task import Task
 from selfsup.teachers import EMATeacher
 
@@ -79,9 +81,22 @@ class SSLModule(LightningModule):
             ``AdamW(lr=1e-3)``.
         scheduler: Optional learning-rate scheduler factory, stepped per
             optimiser step.
-        loader_mode: ``"max_size_cycle"`` (default: short loaders cycle until the
-            longest ends), ``"min_size"`` or ``"max_size"`` (exhausted tasks sit
-            out).
+        loader_mode: With ``sampling="all"``: ``"max_size_cycle"`` (default: short
+            loaders cycle until the longest ends), ``"min_size"`` or ``"max_size"``
+            (exhausted tasks sit out).
+        sampling: ``"all"`` (default: every step holds a batch of every task) or one
+            task per step drawn by ``"round_robin"``, ``"proportional"`` (to dataset
+            size) or ``"temperature"`` (``p_t ~ n_t^(1/tau)``); see
+            :mod:`selfsup.experiment.sampling`.
+        sampling_temperature: ``tau`` of ``sampling="temperature"`` (default 2.0).
+        steps_per_epoch: Steps per epoch under a one-task-per-step policy (default:
+            the sum of the task loaders' lengths).
+        sampling_seed: Seed of the task sequence (epoch ``e`` uses ``seed + e``).
+        nonfinite: What a NaN/inf task loss does: ``"raise"`` (default: stop with an error
+            naming the task) or ``"skip"`` (leave that task out of this step's objective and
+            logs, count it in ``train/{task}/nonfinite_skips``, train the other tasks; a
+            step where every task is skipped takes no optimiser step — under DDP every rank
+            must skip alike, so prefer ``"raise"`` there).
         no_weight_decay: Which parameters the optimiser's weight decay skips:
             ``"bias_and_norm"`` (default; every parameter with ``ndim <= 1``, as in BYOL,
             MAE and timm) or ``"none"`` (decay everything, as the GraphMAE paper's Adam does).
@@ -95,6 +110,11 @@ class SSLModule(LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         loader_mode: str = "max_size_cycle",
         no_weight_decay: str = "bias_and_norm",
+        sampling: str = "all",
+        sampling_temperature: float = 2.0,
+        steps_per_epoch: int | None = None,
+        sampling_seed: int = 0,
+        nonfinite: str = "raise",
     ) -> None:
         super().__init__()
         task_list = [tasks] if isinstance(tasks, Task) else list(tasks)  # type: ignore[list-item]
@@ -112,6 +132,23 @@ class SSLModule(LightningModule):
                 "'bias_and_norm' exempts biases and norm weights, 'none' decays every parameter."
             )
         self.no_weight_decay = no_weight_decay
+        if sampling not in SAMPLING_POLICIES:
+            raise ValueError(f"sampling must be one of {SAMPLING_POLICIES}, got {sampling!r}.")
+        if sampling != "all" and not (sampling_temperature > 0):
+            raise ValueError(f"sampling_temperature must be > 0, got {sampling_temperature}.")
+        if steps_per_epoch is not None and (
+            isinstance(steps_per_epoch, bool) or int(steps_per_epoch) < 1
+        ):
+            raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}.")
+        self.sampling = sampling
+        self.sampling_temperature = float(sampling_temperature)
+        self.steps_per_epoch = steps_per_epoch
+        self.sampling_seed = int(sampling_seed)
+        self._sampled_loader: TaskSampledLoader | None = None
+        if nonfinite not in ("raise", "skip"):
+            raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}.")
+        self.nonfinite = nonfinite
+        self._nonfinite_skips: dict[str, int] = {}
         self.tasks = nn.ModuleDict({t.name: t for t in task_list})
         self.shared = nn.ModuleDict(dict(shared or {}))
         self.optimizer_factory = optimizer
@@ -166,7 +203,22 @@ class SSLModule(LightningModule):
 
     def train_dataloader(self) -> CombinedLoader:
         loaders = {name: data.train_dataloader() for name, data in self.task_datamodules().items()}
-        return CombinedLoader(loaders, mode=self.loader_mode)
+        if self.sampling == "all":
+            return CombinedLoader(loaders, mode=self.loader_mode)
+        # Lightning iterates this very object (it wraps only non-CombinedLoaders).
+        self._sampled_loader = TaskSampledLoader(
+            loaders,
+            self.sampling,
+            temperature=self.sampling_temperature,
+            steps_per_epoch=self.steps_per_epoch,
+            seed=self.sampling_seed,
+            limit_batches=self.trainer.limit_train_batches if self._trainer else 1.0,
+        )
+        return self._sampled_loader
+
+    def on_train_epoch_start(self) -> None:
+        if self._sampled_loader is not None:
+            self._sampled_loader.epoch = self.current_epoch  # same task sequence after a resume
 
     def _eval_loaders(self, hook: str) -> CombinedLoader | list[Any]:
         loaders = {
@@ -209,20 +261,43 @@ class SSLModule(LightningModule):
                     add_dataloader_idx=False,
                 )
 
-    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
-        total: Tensor | None = None
-        for name, task in self.tasks.items():
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:
+        outs: dict[str, dict[str, Tensor]] = {}
+        for name in self.tasks:
             task_batch = batch.get(name)
-            if task_batch is None:  # exhausted under loader_mode="max_size"
+            if task_batch is None:  # not drawn this step, or exhausted (loader_mode="max_size")
                 continue
-            out = self._task_losses(name, task_batch)
-            self._log_outputs("train", name, out, task_batch)
-            weighted = task.weight * out["loss"]
-            total = weighted if total is None else total + weighted
-        if total is None:
+            outs[name] = self._task_losses(name, task_batch)
+        if not outs:
             raise RuntimeError("training batch held no task's data; check the data modules.")
+        # One host sync for all tasks: which losses are finite.
+        finite = torch.stack([out["loss"].detach().isfinite() for out in outs.values()]).tolist()
+        total: Tensor | None = None
+        for (name, out), ok in zip(outs.items(), finite, strict=True):
+            if not ok:
+                self._handle_nonfinite(name, out["loss"], batch_idx)
+                continue
+            self._log_outputs("train", name, out, batch[name])
+            weighted = self.tasks[name].weight * out["loss"]
+            total = weighted if total is None else total + weighted
+        if total is None:  # every task of this step was skipped: Lightning skips the step
+            return None
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=1)
         return total
+
+    def _handle_nonfinite(self, name: str, loss: Tensor, batch_idx: int) -> None:
+        where = f"task {name!r} returned a non-finite loss ({loss.item()}) at step "
+        where += f"{self.global_step} (batch {batch_idx})"
+        if self.nonfinite == "raise":
+            raise FloatingPointError(
+                f"{where}. Lower its learning rate or loss weight, check its data for NaN/inf, "
+                "or pass nonfinite='skip' to drop such steps of that task and keep training "
+                "the others."
+            )
+        self._nonfinite_skips[name] = self._nonfinite_skips.get(name, 0) + 1
+        self.log(f"train/{name}/nonfinite_skips", float(self._nonfinite_skips[name]), batch_size=1)
+        if self._nonfinite_skips[name] == 1:
+            rank_zero_warn(f"{where}; skipping it for this step (nonfinite='skip').")
 
     def _eval_step(self, prefix: str, batch: Any, dataloader_idx: int) -> None:
         name = self._val_names[dataloader_idx]
