@@ -1,0 +1,170 @@
+"""A modality-agnostic transformer trunk: tokens in, contextual tokens out.
+
+Plugins own the tokenizers (patch embedders for spectrograms and images, feature tokenizers for
+tables, node-feature projections for graphs); the trunk only sees ``(B, L, D)`` token tensors and an
+optional padding mask, so one trunk can be shared across modalities (``SSLModule(shared=...)``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.checks import check_positive
+
+__all__ = ["TransformerBlock", "TransformerTrunk", "masked_mean"]
+
+
+def masked_mean(tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+    """Mean over the tokens that are not padding.
+
+    Args:
+        tokens: ``(B, L, D)``.
+        padding_mask: ``(B, L)`` bool, ``True`` marks **padding** (PyTorch's
+            ``key_padding_mask`` convention); ``None`` averages every token.
+
+    Returns:
+        ``(B, D)``. A row with no valid token raises instead of returning NaN.
+
+    Raises:
+        ValueError: On a mask of the wrong shape or a row that is all padding.
+    """
+    if padding_mask is None:
+        return tokens.mean(dim=1)
+    if padding_mask.shape != tokens.shape[:2]:
+        raise ValueError(
+            f"padding_mask must have shape (B, L) = {tuple(tokens.shape[:2])}, got "
+            f"{tuple(padding_mask.shape)}."
+        )
+    valid = (~padding_mask).to(tokens.dtype).unsqueeze(-1)
+    count = valid.sum(dim=1)
+    if bool((count == 0).any()):
+        raise ValueError("a row of padding_mask is all padding: nothing to pool.")
+    return (tokens * valid).sum(dim=1) / count
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block: ``x + Attn(LN(x))``, then ``x + MLP(LN(x))``.
+
+    Attention is :func:`torch.nn.functional.scaled_dot_product_attention` (flash / memory-
+    efficient kernels where available), with padded keys excluded.
+
+    Args:
+        dim: Token width ``D``.
+        num_heads: Attention heads (must divide ``D``).
+        mlp_ratio: Hidden width of the MLP as a multiple of ``D`` (default 4).
+        dropout: Dropout on attention weights and after each residual branch (default 0).
+
+    Shapes:
+        x: ``(B, L, D)``; padding_mask: ``(B, L)`` bool (``True`` = padding) -> ``(B, L, D)``.
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"num_heads ({num_heads}) must divide dim ({dim}).")
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        b, length, d = x.shape
+        qkv = self.qkv(self.norm1(x)).view(b, length, 3, self.num_heads, d // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, L, Dh)
+        attn_mask = None
+        if padding_mask is not None:
+            attn_mask = (~padding_mask)[:, None, None, :]  # True = may attend
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        x = x + self.drop(self.proj(out.transpose(1, 2).reshape(b, length, d)))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class TransformerTrunk(nn.Module):
+    """A stack of :class:`TransformerBlock` s with a final LayerNorm, shared across modalities.
+
+    Position information is the tokenizer's job (each modality has its own notion of position:
+    time-frequency patches, feature identities, none for node sets), so the trunk adds none.
+
+    Args:
+        dim: Token width ``D`` every tokenizer feeding the trunk must produce.
+        depth: Number of blocks (default 4).
+        num_heads: Attention heads (default 4).
+        mlp_ratio: MLP width multiple (default 4).
+        dropout: Dropout (default 0).
+
+    Shapes:
+        tokens: ``(B, L, D)``; padding_mask: ``(B, L)`` bool (``True`` = padding) ->
+        ``(B, L, D)``. Outputs at padded positions are computed but meaningless; pool with
+        :func:`masked_mean`.
+
+    Raises:
+        ValueError: On bad sizes, or tokens whose width is not ``D``.
+
+    Example:
+        >>> trunk = TransformerTrunk(dim=32, depth=2, num_heads=4)
+        >>> trunk(torch.randn(2, 5, 32)).shape
+        torch.Size([2, 5, 32])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        depth: int = 4,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        check_positive("mlp_ratio", mlp_ratio)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}.")
+        self.dim = dim
+        self.blocks = nn.ModuleList(
+            TransformerBlock(dim, num_heads, mlp_ratio, dropout) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.apply(_init_weights)
+
+    def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        if tokens.dim() != 3 or tokens.shape[-1] != self.dim:
+            raise ValueError(
+                f"tokens must have shape (B, L, {self.dim}), got {tuple(tokens.shape)}; the "
+                "modality tokenizer's output width must equal the trunk's dim."
+            )
+        if padding_mask is not None:
+            if padding_mask.shape != tokens.shape[:2] or padding_mask.dtype != torch.bool:
+                raise ValueError(
+                    f"padding_mask must be a bool tensor of shape {tuple(tokens.shape[:2])}, "
+                    f"got {padding_mask.dtype} {tuple(padding_mask.shape)}."
+                )
+            if bool(padding_mask.all(dim=1).any()):
+                raise ValueError("a row of padding_mask is all padding: nothing to attend to.")
+        x = tokens
+        for block in self.blocks:
+            x = block(x, padding_mask)
+        return self.norm(x)
+
+
+def _init_weights(module: nn.Module) -> None:
+    # MAE initialisation: xavier-uniform linears, zero biases, identity LayerNorms
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
