@@ -18,7 +18,7 @@ $(STAMP): $(PYPROJECTS)
 	touch $@
 
 run: dev
-	$(BIN)/selfsup fit --config core/configs/digits_simclr.yaml
+	$(BIN)/selfsup fit --config configs/quickstart.yaml
 
 lint: dev
 	$(BIN)/ruff check .

@@ -112,3 +112,16 @@ def test_graph_data_module_batches_many_graphs_and_probe_split() -> None:
     pairs = list(train) + list(test)
     assert sum(len(y) for _, y in pairs) == 10
     assert all(b.num_graphs == len(y) for b, y in pairs)
+
+
+def test_synthetic_node_data_module_builds_the_generated_graph() -> None:
+    from selfsup_graph.data import SyntheticNodeDataModule, synthetic_node_graph
+
+    data = SyntheticNodeDataModule(num_nodes=60, num_features=12, num_classes=3, seed=4)
+    data.setup("fit")
+    expected = synthetic_node_graph(num_nodes=60, num_features=12, num_classes=3, seed=4)
+    assert data.num_features == 12
+    assert torch.equal(data.graph.edge_index, expected.edge_index)
+    assert torch.equal(data.probe_graph().y, expected.y)
+    (batch,) = list(data.train_dataloader())
+    assert batch.num_nodes == 60

@@ -259,6 +259,8 @@ class SSLModule(LightningModule):
                     value.detach(),
                     batch_size=size,
                     add_dataloader_idx=False,
+                    # each task's loss next to the total in the progress bar of multi-task runs
+                    prog_bar=prefix == "train" and key == "loss" and len(self.tasks) > 1,
                 )
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:

@@ -30,6 +30,7 @@ PLUGIN = Plugin(
         # data
         "planetoid": "selfsup_graph.data.planetoid:PlanetoidDataModule",
         "node_data": "selfsup_graph.data.node:NodeDataModule",
+        "synthetic_nodes": "selfsup_graph.data.synthetic:SyntheticNodeDataModule",
         "graph_data": "selfsup_graph.data.graphs:GraphDataModule",
         # evaluation
         "node_probe": "selfsup_graph.evaluation.node_probe:node_linear_probe",

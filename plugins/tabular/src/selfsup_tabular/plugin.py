@@ -14,6 +14,7 @@ PLUGIN = Plugin(
         "tjepa": "selfsup_tabular.methods.tjepa:TJEPA",
         "scarf": "selfsup_tabular.methods.scarf:SCARF",
         "tabular_csv": "selfsup_tabular.data.datamodule:TabularCSVDataModule",
+        "builtin_table": "selfsup_tabular.data.builtin:BuiltinTableDataModule",
         "tabular_preprocessor": "selfsup_tabular.data.preprocessing:TabularPreprocessor",
         "feature_tokenizer": "selfsup_tabular.encoders.tokenizer:FeatureTokenizer",
         "tabular_backbone": "selfsup_tabular.encoders.transformer:TabularBackbone",

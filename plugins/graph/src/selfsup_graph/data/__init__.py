@@ -15,13 +15,18 @@ from selfsup_graph.data.sampling import (
     has_pyg_sampler_backend,
     neighbor_loader,
 )
-from selfsup_graph.data.synthetic import synthetic_graph_dataset, synthetic_node_graph
+from selfsup_graph.data.synthetic import (
+    SyntheticNodeDataModule,
+    synthetic_graph_dataset,
+    synthetic_node_graph,
+)
 
 __all__ = [
     "PLANETOID_NAMES",
     "GraphDataModule",
     "NodeDataModule",
     "PlanetoidDataModule",
+    "SyntheticNodeDataModule",
     "UniformNeighborSampler",
     "add_missing_features",
     "default_cache_dir",

@@ -6,7 +6,9 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
-__all__ = ["synthetic_graph_dataset", "synthetic_node_graph"]
+from selfsup_graph.data.node import NodeDataModule
+
+__all__ = ["SyntheticNodeDataModule", "synthetic_graph_dataset", "synthetic_node_graph"]
 
 
 def synthetic_node_graph(
@@ -89,3 +91,38 @@ def synthetic_graph_dataset(
         x = torch.nn.functional.one_hot(types, num_features).float()
         graphs.append(Data(x=x, edge_index=edge_index, y=torch.tensor([label])))
     return graphs
+
+
+class SyntheticNodeDataModule(NodeDataModule):
+    """:class:`~selfsup_graph.data.NodeDataModule` over :func:`synthetic_node_graph`.
+
+    Generated on the fly (no files): the quickstart's and the tests' graph, usable from a
+    ``selfsup fit`` config. Arguments are those of :func:`synthetic_node_graph`, plus
+    ``batch_size``/``num_neighbors`` of :class:`~selfsup_graph.data.NodeDataModule`.
+    """
+
+    def __init__(
+        self,
+        num_nodes: int = 300,
+        num_features: int = 48,
+        num_classes: int = 3,
+        p_in: float = 0.15,
+        p_out: float = 0.01,
+        feature_noise: float = 0.5,
+        seed: int = 0,
+        batch_size: int | None = None,
+        num_neighbors: list[int] | None = None,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_neighbors=num_neighbors)
+        self.graph_args = {
+            "num_nodes": num_nodes,
+            "num_features": num_features,
+            "num_classes": num_classes,
+            "p_in": p_in,
+            "p_out": p_out,
+            "feature_noise": feature_noise,
+            "seed": seed,
+        }
+
+    def load(self) -> Data:
+        return synthetic_node_graph(**self.graph_args)

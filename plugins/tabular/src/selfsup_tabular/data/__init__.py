@@ -1,5 +1,6 @@
 """Reading tables and turning them into tensors (pandas; imported on demand)."""
 
+from selfsup_tabular.data.builtin import BUILTIN_TABLES, BuiltinTableDataModule
 from selfsup_tabular.data.datamodule import TabularCSVDataModule, default_data_root
 from selfsup_tabular.data.preprocessing import (
     DEFAULT_MISSING_VALUES,
@@ -13,7 +14,9 @@ from selfsup_tabular.data.preprocessing import (
 )
 
 __all__ = [
+    "BUILTIN_TABLES",
     "DEFAULT_MISSING_VALUES",
+    "BuiltinTableDataModule",
     "MISSING_INDEX",
     "UNKNOWN_INDEX",
     "TabularCSVDataModule",

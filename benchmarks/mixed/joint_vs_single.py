@@ -1,0 +1,135 @@
+"""Joint multi-task pre-training vs each task alone with the same budget.
+
+Runs a mixed-modality ``selfsup fit`` config (default: the quickstart) once with all its tasks,
+then once per task with only that task, each task getting as many optimiser steps alone as it
+got in the joint run (with ``sampling: all`` every joint step trains every task). Each run
+writes a :class:`selfsup.experiment.RunReport`; this script reads the final probe scores and
+prints a table, then one JSON line with, per task, ``joint`` and ``single`` scores.
+
+    python benchmarks/mixed/joint_vs_single.py [--config configs/quickstart.yaml]
+        [--seeds 0,1] [--out benchmarks/mixed/results/quickstart_cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCORES = ("knn_acc", "linear_acc", "probe_test_acc")
+
+
+def _report_callback(config: dict) -> dict:
+    for callback in config["trainer"].get("callbacks", []):
+        if callback["class_path"].endswith("RunReport"):
+            return callback
+    raise SystemExit("the config has no selfsup.experiment.RunReport callback to read scores from.")
+
+
+def _run(config: dict, folder: Path, threads: int) -> tuple[dict, float]:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(config)
+    config["trainer"]["default_root_dir"] = str(folder)
+    config["trainer"]["enable_progress_bar"] = False
+    _report_callback(config).setdefault("init_args", {})["folder"] = str(folder)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "selfsup.cli", "fit", "--config", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise SystemExit(f"run in {folder} failed (exit {done.returncode}).")
+    return json.loads((folder / "report.json").read_text()), seconds
+
+
+def _score(final: dict) -> dict:
+    return {k: final[k] for k in SCORES if k in final}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"))
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="also write the JSON line to this file")
+    parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
+    args = parser.parse_args()
+
+    base = yaml.safe_load(Path(args.config).read_text())
+    tasks = [t["init_args"]["name"] for t in base["model"]["tasks"]]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    results: dict[str, dict[str, list[dict]]] = {t: {"joint": [], "single": []} for t in tasks}
+    timing = {"joint": 0.0, "single": 0.0}
+    with tempfile.TemporaryDirectory(prefix="selfsup-mixed-") as tmp:
+        for seed in seeds:
+            config = copy.deepcopy(base)
+            config["seed_everything"] = seed
+            report, seconds = _run(config, Path(tmp) / f"joint-{seed}", args.threads)
+            timing["joint"] += seconds
+            steps = int(report["steps"])
+            print(f"seed {seed}: joint run, {steps} steps, {seconds:.0f} s", file=sys.stderr)
+            for task in tasks:
+                results[task]["joint"].append(_score(report["final"].get(task, {})))
+            for task in tasks:
+                alone = copy.deepcopy(config)
+                alone["model"]["tasks"] = [
+                    t for t in alone["model"]["tasks"] if t["init_args"]["name"] == task
+                ]
+                alone["trainer"].pop("max_epochs", None)
+                alone["trainer"]["max_steps"] = steps  # the same optimiser steps as jointly
+                alone["trainer"]["max_epochs"] = -1
+                report, seconds = _run(alone, Path(tmp) / f"{task}-{seed}", args.threads)
+                timing["single"] += seconds
+                print(f"seed {seed}: {task} alone, {seconds:.0f} s", file=sys.stderr)
+                results[task]["single"].append(_score(report["final"].get(task, {})))
+
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    lines = ["| task | metric | joint | alone |", "|---|---|---|---|"]
+    for task, runs in results.items():
+        summary[task] = {}
+        for mode in ("joint", "single"):
+            keys = sorted({k for r in runs[mode] for k in r})
+            summary[task][mode] = {
+                k: sum(r[k] for r in runs[mode] if k in r) / len(runs[mode]) for k in keys
+            }
+        for metric in summary[task]["joint"]:
+            joint = summary[task]["joint"][metric]
+            single = summary[task]["single"].get(metric, float("nan"))
+            lines.append(f"| {task} | {metric} | {joint:.4f} | {single:.4f} |")
+    print("\n".join(lines), file=sys.stderr)
+    record = {
+        "benchmark": "mixed.joint_vs_single",
+        "config": os.path.relpath(args.config, ROOT),
+        "seeds": seeds,
+        "tasks": summary,
+        "seconds": {k: round(v, 1) for k, v in timing.items()},
+        "threads": args.threads,
+        "machine": args.machine or platform.processor() or platform.machine(),
+    }
+    line = json.dumps(record)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(line + "\n")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The README's quickstart config: three modalities, one run, a report with a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from selfsup.cli import main
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+
+
+def test_quickstart_trains_all_tasks_and_writes_the_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = yaml.safe_load(QUICKSTART.read_text())
+    config["trainer"].pop("max_epochs")
+    config["trainer"]["max_steps"] = 6
+    config["trainer"]["enable_progress_bar"] = False
+    config["trainer"]["default_root_dir"] = str(tmp_path)
+    for callback in config["trainer"]["callbacks"]:
+        if callback["class_path"].endswith("RunReport"):
+            callback["init_args"] = {"every_n_steps": 2, "folder": str(tmp_path / "run")}
+        if callback["class_path"].endswith("RankMeMonitor"):
+            callback["init_args"]["every_n_steps"] = 2
+        if callback["class_path"].endswith("NodeProbeMonitor"):
+            callback["init_args"]["epochs"] = 20
+    path = tmp_path / "quickstart.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    assert main(["fit", "--config", str(path)]) == 0
+
+    table = (tmp_path / "run" / "report.md").read_text()
+    for task in ("digits", "graph", "table"):
+        assert f"| {task} |" in table
+    header = table.splitlines()[4]
+    for column in ("knn_acc", "linear_acc", "probe_test_acc", "loss", "rankme"):
+        assert column in header
+    assert (tmp_path / "run" / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert "| digits |" in capsys.readouterr().out
