@@ -38,3 +38,20 @@ def test_quickstart_trains_all_tasks_and_writes_the_report(tmp_path, monkeypatch
         assert column in header
     assert (tmp_path / "run" / "curves.png").read_bytes().startswith(b"\x89PNG")
     assert "| digits |" in capsys.readouterr().out
+
+
+def test_shared_trunk_config_trains_one_trunk_for_two_modalities(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = yaml.safe_load((QUICKSTART.parent / "shared_trunk.yaml").read_text())
+    config["trainer"].pop("max_epochs")
+    config["trainer"]["max_steps"] = 4
+    config["trainer"]["enable_progress_bar"] = False
+    config["trainer"]["callbacks"] = [
+        {"class_path": "selfsup.experiment.RunReport", "init_args": {"plot": False}}
+    ]
+    config["trainer"]["default_root_dir"] = str(tmp_path)
+    path = tmp_path / "shared.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["fit", "--config", str(path)]) == 0
+    table = (tmp_path / "report.md").read_text()
+    assert "| digits |" in table and "| table |" in table

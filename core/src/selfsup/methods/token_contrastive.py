@@ -1,0 +1,114 @@
+"""Modality-agnostic contrastive pre-training of a (shareable) transformer trunk on tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.encoders.transformer import masked_mean
+from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.losses import nt_xent
+from selfsup.masking import gather_tokens, random_token_mask
+
+__all__ = ["TokenContrastive"]
+
+
+class TokenContrastive(Method):
+    """SimCLR on token sets: two random token subsets of a sample are a positive pair.
+
+    A modality's tokenizer (from its plugin: patches, feature tokens, ...) turns a sample into
+    ``L`` tokens; each view keeps an exact random ``keep_ratio`` share of them (core
+    :func:`~selfsup.masking.random_token_mask`, MAE-style: dropped tokens never enter the trunk),
+    the trunk encodes the kept tokens, their mean ``h`` goes through an MLP projector ``g`` and
+    NT-Xent (:func:`selfsup.losses.nt_xent`) pulls the two views of each sample together:
+
+    .. math::
+
+        z^{(v)} = g\\Big(\\tfrac{1}{|K_v|} \\sum_{j \\in K_v} T(t)_j\\Big), \\qquad
+        \\mathcal{L} = \\mathrm{NT\\text{-}Xent}(z^{(1)}, z^{(2)}; \\tau)
+
+    Token dropping is the only augmentation, so the method needs nothing modality-specific; the
+    trunk ``T`` can be one :class:`~selfsup.encoders.TransformerTrunk` shared by tasks of
+    different modalities (``Task(share={"trunk": "trunk"})`` with ``SSLModule(shared=...)``).
+
+    Args:
+        tokenizer: Maps the batch's inputs to ``(B, L, D)`` tokens.
+        trunk: Maps ``(B, L', D)`` tokens to ``(B, L', D)`` (a ``TransformerTrunk``).
+        dim: Token width ``D``.
+        proj_dim: Projector output width (default 64).
+        keep_ratio: Share of tokens each view keeps (default 0.5).
+        temperature: NT-Xent temperature (default 0.2).
+
+    Shapes:
+        batch: ``(inputs, labels)`` or ``inputs`` (a tensor or a dict the tokenizer reads);
+        ``embed`` -> ``(B, D)`` (mean of the trunk's outputs over all tokens).
+
+    Raises:
+        ValueError: On a keep ratio outside ``(0, 1]``.
+        MalformedBatchError: When the tokenizer does not return ``(B, L, D)`` tokens.
+    """
+
+    modality = "tokens"
+
+    def __init__(
+        self,
+        tokenizer: nn.Module,
+        trunk: nn.Module,
+        dim: int,
+        proj_dim: int = 64,
+        keep_ratio: float = 0.5,
+        temperature: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < keep_ratio <= 1.0:
+            raise ValueError(f"keep_ratio must lie in (0, 1], got {keep_ratio}.")
+        self.tokenizer = tokenizer
+        self.trunk = trunk
+        self.dim = int(dim)
+        self.keep_ratio = float(keep_ratio)
+        self.temperature = float(temperature)
+        self.projector = nn.Sequential(
+            nn.Linear(dim, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Linear(dim, proj_dim)
+        )
+
+    @staticmethod
+    def _inputs(batch: Any) -> Any:
+        if isinstance(batch, list | tuple):
+            if not batch:
+                raise MalformedBatchError("TokenContrastive got an empty batch.")
+            return batch[0]
+        if isinstance(batch, Mapping):
+            return {k: v for k, v in batch.items() if k != "y"}  # labels never reach the model
+        return batch
+
+    def _tokens(self, inputs: Any) -> Tensor:
+        tokens = self.tokenizer(inputs)
+        if not isinstance(tokens, Tensor) or tokens.dim() != 3 or tokens.shape[-1] != self.dim:
+            raise MalformedBatchError(
+                f"the tokenizer must return (B, L, {self.dim}) tokens, got "
+                f"{getattr(tokens, 'shape', type(tokens).__name__)}."
+            )
+        return tokens
+
+    def _view(self, tokens: Tensor) -> Tensor:
+        b, length, _ = tokens.shape
+        mask = random_token_mask(b, length, 1.0 - self.keep_ratio, device=tokens.device)
+        kept = gather_tokens(tokens, mask.keep_idx)
+        return self.projector(self.trunk(kept).mean(dim=1))
+
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        tokens = self._tokens(self._inputs(batch))
+        z1, z2 = self._view(tokens), self._view(tokens)
+        loss = nt_xent(z1, z2, self.temperature)
+        return {"loss": loss}
+
+    def embed(self, batch: Any) -> Tensor:
+        tokens = self._tokens(self._inputs(batch) if isinstance(batch, Mapping) else batch)
+        return masked_mean(self.trunk(tokens))
+
+    def representations(self, batch: Any) -> Tensor:
+        with torch.no_grad():
+            return self.embed(self._inputs(batch))
