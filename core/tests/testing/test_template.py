@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +139,39 @@ def test_generated_config_runs_one_step(
     monkeypatch.chdir(tmp_path)
     config = generated / "configs" / "template_method.yaml"
     assert main(["fit", "--config", str(config), "--trainer.fast_dev_run=true"]) == 0
+
+
+def test_generated_plugin_installs_registers_and_passes_its_tests(
+    generated: Path, tmp_path: Path
+) -> None:
+    """The contributor's path: pip install the new plugin, see it listed, run its tests.
+
+    Installed with ``--target`` into a temporary folder (put on ``PYTHONPATH`` of the child
+    processes only), so the environment running this test is left untouched.
+    """
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site)]
+        + [str(generated)],
+        check=True,
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    )
+    listed = subprocess.run(
+        [sys.executable, "-m", "selfsup.cli", "plugins"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"{NAME} (selfsup-{NAME.replace('_', '-')}" in listed.stdout
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(generated / "tests")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
+    assert " passed" in tests.stdout
