@@ -8,7 +8,19 @@ import torch
 
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
+from selfsup_recsys.methods.feature_two_tower import FeatureTwoTower
 from selfsup_recsys.methods.two_tower import TwoTowerRetrieval
+
+QUERY = [
+    {"name": "user_id", "kind": "categorical", "cardinality": 20},
+    {"name": "age", "kind": "numeric"},
+]
+ITEM = [
+    {"name": "item_id", "kind": "categorical", "cardinality": 30},
+    {"name": "genres", "kind": "bag", "cardinality": 6},
+    {"name": "year", "kind": "categorical", "cardinality": 5},
+    {"name": "content", "kind": "dense", "dim": 3},
+]
 
 
 def interactions(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -17,6 +29,38 @@ def interactions(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         "item_ids": torch.randint(0, 30, (b,), generator=generator),
         "item_log_prob": torch.rand(b, generator=generator).mul(0.9).add(0.05).log(),
     }
+
+
+def item_features(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    return {
+        "item_id": torch.randint(0, 30, (b,), generator=generator),
+        "genres": torch.randint(-1, 6, (b, 3), generator=generator),
+        "year": torch.randint(0, 5, (b,), generator=generator),
+        "content": torch.randn(b, 3, generator=generator),
+    }
+
+
+def feature_batch(b: int, generator: torch.Generator, ssl: int = 5) -> dict[str, Any]:
+    items = item_features(b, generator)
+    return {
+        "query": {
+            "user_id": torch.randint(0, 20, (b,), generator=generator),
+            "age": torch.randn(b, generator=generator),
+        },
+        "item": items,
+        "item_ids": items["item_id"].clone(),
+        "ssl_item": item_features(ssl, generator),
+    }
+
+
+def small_feature_method(ssl: str = "rfm", **kwargs: Any) -> FeatureTwoTower:
+    method = FeatureTwoTower(
+        QUERY, ITEM, embedding_dim=4, hidden_dims=[8], output_dim=4, temperature=0.2, ssl=ssl,
+        frequency_buckets=64, **kwargs,
+    )  # fmt: skip
+    mi = torch.rand(4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    method.set_feature_correlation((mi + mi.T) / 2)
+    return method
 
 
 class TestRecsysPlugin(PluginContract):
@@ -54,3 +98,54 @@ class TestTwoTowerRetrieval(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return {"item_ids": torch.arange(7)}, 7
+
+
+def _malformed_feature_batches() -> list[tuple[Any, str]]:
+    good = feature_batch(6, torch.Generator().manual_seed(0))
+    item = good["item"]
+    return [
+        ((good["query"], good["item"]), "expects a dict"),
+        ({k: v for k, v in good.items() if k != "item"}, "missing 'item'"),
+        ({**good, "item": {**item, "item_id": item["item_id"] + 30}}, "cardinality=30"),
+        ({**good, "item": {**item, "genres": item["genres"][:, 0]}}, r"\(B, L\)"),
+        ({**good, "item": {k: v[:5] for k, v in item.items()}}, "5 rows"),
+        ({**good, "item_ids": good["item_ids"][:4]}, r"shape \(6,\)"),
+        ({**good, "item_ids": good["item_ids"] - 40}, ">= 0"),
+        ({**good, "query": {"user_id": good["query"]["user_id"]}}, "missing feature 'age'"),
+        ({**good, "ssl_item": {k: v[:1] for k, v in good["ssl_item"].items()}}, "at least 2"),
+        (
+            {
+                k: (v if k == "item_ids" else {f: t[:1] for f, t in v.items()})
+                for k, v in good.items()
+                if k != "item_ids"
+            },
+            "at least 2",
+        ),
+    ]
+
+
+class TestFeatureTwoTowerRFM(MethodContract):
+    method_cls = FeatureTwoTower
+    modality = "recsys"
+    unused_parameters = ("query_tower.default",)  # query features are never masked
+
+    def make_method(self) -> Method:
+        return small_feature_method("rfm")
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        return feature_batch(6, generator)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        return _malformed_feature_batches()
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        return {"item": item_features(7, generator)}, 7
+
+
+class TestFeatureTwoTowerCFM(TestFeatureTwoTowerRFM):
+    def make_method(self) -> Method:
+        return small_feature_method("cfm", logq="none", remove_accidental_hits=False)
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        b = feature_batch(5, generator)
+        return {"query": b["query"]}, 5

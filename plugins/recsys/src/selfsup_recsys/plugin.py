@@ -12,8 +12,24 @@ PLUGIN = Plugin(
     modality="recsys",
     components={
         "two_tower": "selfsup_recsys.methods.two_tower:TwoTowerRetrieval",
+        "feature_two_tower": "selfsup_recsys.methods.feature_two_tower:FeatureTwoTower",
         "id_tower": "selfsup_recsys.encoders.tower:IdTower",
+        "feature_tower": "selfsup_recsys.encoders.tower:FeatureTower",
+        "embedding_tables": "selfsup_recsys.encoders.embedding_tables:LocalEmbeddingTables",
+        "interactions": "selfsup_recsys.data.datamodule:InteractionDataModule",
+        "feature_table": "selfsup_recsys.data.feature_table:FeatureTable",
+        "frequency_estimator": "selfsup_recsys.frequency:StreamingFrequencyEstimator",
+        "rfm": "selfsup_recsys.augment.feature_masking:random_feature_masks",
+        "cfm": "selfsup_recsys.augment.feature_masking:correlated_feature_masks",
+        "feature_mutual_information": (
+            "selfsup_recsys.augment.mutual_information:feature_mutual_information"
+        ),
+        "retrieval_monitor": "selfsup_recsys.monitor:RetrievalMonitor",
     },
-    description="Recommendation: two-tower retrieval, in-batch softmax with logQ correction.",
+    description=(
+        "Recommendation: feature two-tower retrieval (in-batch softmax, streaming logQ, "
+        "accidental-hit masking) with the item-tower SSL task of Yao et al. (RFM/CFM), "
+        "full-corpus Recall/NDCG, MovieLens-100K and generic interaction loaders."
+    ),
     distribution="selfsup-recsys",
 )

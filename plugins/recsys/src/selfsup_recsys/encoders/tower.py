@@ -1,10 +1,132 @@
-"""An id tower: embedding table followed by an MLP."""
+"""Towers: declared features -> one L2-normalised embedding per example.
+
+:class:`FeatureTower` is the feature-rich tower of Yi et al. (RecSys 2019) and Yao et al.
+(CIKM 2021, arXiv 2007.12865); :class:`IdTower` is the id-only tower of
+:class:`~selfsup_recsys.methods.TwoTowerRetrieval`.
+"""
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["IdTower"]
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from selfsup_recsys.encoders.embedding_tables import EmbeddingTables, LocalEmbeddingTables
+from selfsup_recsys.features import FeatureSpec, parse_features
+
+__all__ = ["FeatureTower", "IdTower"]
+
+
+class FeatureTower(nn.Module):
+    """Per-feature embeddings, concatenated, through a ReLU MLP, L2-normalised.
+
+    Every feature ``f`` becomes a ``d``-dim vector ``e_f``: a table row (categorical), the mean
+    of its values' rows (bag, :class:`LocalEmbeddingTables`), ``x w_f + b_f`` (numeric) or a
+    linear projection (dense). Then
+
+    .. math::
+
+        z = \\mathrm{MLP}([e_1; \\dots; e_F]), \\qquad \\text{out} = z / \\lVert z \\rVert_2
+
+    Where ``mask[., f]`` is True (feature masking of Yao et al., Sec. 3.2) and for empty bags,
+    ``e_f`` is the feature's learned *default embedding* ``d_f`` — not zeros, so a masked feature
+    is distinguishable from a feature whose value embeds near the origin.
+
+    Args:
+        features: The declared features (:class:`~selfsup_recsys.features.FeatureSpec` or
+            dicts).
+        embedding_dim: ``d``, width of every per-feature vector (default 32).
+        hidden_dims: Hidden widths of the MLP (default ``[128]``).
+        output_dim: Embedding size (default 64).
+        normalize: L2-normalise the output (default True).
+        tables: Embedding tables of the sparse features (default: :class:`LocalEmbeddingTables`).
+
+    Shapes:
+        features: ``{name: tensor}`` as in :mod:`selfsup_recsys.features`, ``B`` rows.
+        mask: ``None``, ``(F,)`` (one pattern for the batch) or ``(B, F)`` bool, feature order
+        as declared.
+        Output: ``(B, output_dim)``.
+
+    Raises:
+        ValueError: bad declarations, or ``tables`` lacking a sparse feature.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[FeatureSpec | Mapping[str, Any]],
+        embedding_dim: int = 32,
+        hidden_dims: Sequence[int] = (128,),
+        output_dim: int = 64,
+        normalize: bool = True,
+        tables: EmbeddingTables | None = None,
+    ) -> None:
+        super().__init__()
+        self.specs = tuple(parse_features(features))
+        self.embedding_dim = embedding_dim
+        self.output_dim = output_dim
+        self.normalize = normalize
+        self.tables = (
+            tables if tables is not None else LocalEmbeddingTables(self.specs, embedding_dim)
+        )
+        have = {s.name for s in self.tables.specs}
+        missing = [s.name for s in self.specs if s.sparse and s.name not in have]
+        if missing or self.tables.embedding_dim != embedding_dim:
+            raise ValueError(
+                f"tables must cover the sparse features {missing} with width {embedding_dim} "
+                f"(got width {self.tables.embedding_dim})."
+            )
+        self.numeric = nn.ParameterDict()
+        self.dense = nn.ModuleDict()
+        for spec in self.specs:
+            if spec.kind == "numeric":
+                self.numeric[spec.name] = nn.Parameter(torch.randn(2, embedding_dim) * 0.05)
+            elif spec.kind == "dense":
+                self.dense[spec.name] = nn.Linear(spec.dim, embedding_dim)
+        self.default = nn.Parameter(torch.randn(len(self.specs), embedding_dim) * 0.05)
+        layers: list[nn.Module] = []
+        width = len(self.specs) * embedding_dim
+        for hidden in hidden_dims:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, output_dim))
+        self.mlp = nn.Sequential(*layers)
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def feature_embeddings(
+        self, features: Mapping[str, Tensor], mask: Tensor | None = None
+    ) -> Tensor:
+        """The per-feature vectors ``(B, F, d)`` after masking and empty-bag substitution."""
+        sparse, empty = self.tables(features)
+        parts, replace = [], []
+        for spec in self.specs:
+            x = features[spec.name]
+            if spec.sparse:
+                e = sparse[spec.name]
+                replace.append(empty[spec.name])
+            elif spec.kind == "numeric":
+                w, b = self.numeric[spec.name]
+                e = x[:, None].to(w.dtype) * w + b
+                replace.append(torch.zeros_like(x, dtype=torch.bool))
+            else:
+                e = self.dense[spec.name](x.to(self.default.dtype))
+                replace.append(x.new_zeros(x.shape[0], dtype=torch.bool))
+            parts.append(e)
+        emb = torch.stack(parts, dim=1)
+        use_default = torch.stack(replace, dim=1)
+        if mask is not None:
+            use_default = use_default | mask.to(device=emb.device).expand_as(use_default)
+        return torch.where(use_default[..., None], self.default.to(emb.dtype), emb)
+
+    def forward(self, features: Mapping[str, Tensor], mask: Tensor | None = None) -> Tensor:
+        emb = self.feature_embeddings(features, mask)
+        z = self.mlp(emb.flatten(1))
+        return F.normalize(z, dim=1) if self.normalize else z
 
 
 class IdTower(nn.Module):

@@ -1,5 +1,6 @@
 """Methods for recommendation (retrieval)."""
 
+from selfsup_recsys.methods.feature_two_tower import FeatureTwoTower
 from selfsup_recsys.methods.two_tower import TwoTowerRetrieval
 
-__all__ = ["TwoTowerRetrieval"]
+__all__ = ["FeatureTwoTower", "TwoTowerRetrieval"]

@@ -1,0 +1,194 @@
+"""Encoding item / user metadata into the tensors a :class:`~selfsup_recsys.encoders.FeatureTower`
+reads, with vocabularies fitted once and reusable at serving time."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from selfsup_recsys.features import FeatureSpec
+
+__all__ = ["FeatureTable"]
+
+_COLUMN_KINDS = ("categorical", "bag", "numeric")
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+
+
+def _bag_values(v: Any, sep: str) -> list[str]:
+    if _missing(v):
+        return []
+    if isinstance(v, str):
+        return [t for t in (s.strip() for s in v.split(sep)) if t]
+    if isinstance(v, Iterable):
+        return [str(t) for t in v if not _missing(t)]
+    return [str(v)]
+
+
+class FeatureTable:
+    """Rows of entities (items or users) with their encoded features.
+
+    The first feature is the entity id ``"{id_feature}"`` (categorical, code ``row + 1``; code 0 =
+    unknown id, used for entities outside the table at serving time). Metadata columns are
+    encoded by kind:
+
+    - ``categorical``: string values, vocabulary over the table's rows (most frequent first,
+      codes from 1, values seen fewer than ``min_count`` times and missing values -> 0).
+    - ``bag``: lists, or strings split at ``bag_separator``; values in fewer than ``min_count``
+      rows are dropped; missing/empty -> an empty bag (the tower's default embedding).
+    - ``numeric``: standardised with the table's mean/std; missing or unparsable -> 0 (the mean).
+
+    Entities without a metadata row get code 0, empty bags and 0 (warned at fit).
+
+    Args:
+        keys: raw ids of the entities, in row order (unique).
+        frame: metadata, one row per entity (``key_column`` holds the raw id), or None.
+        key_column: column of ``frame`` with the raw ids.
+        columns: ``{column: kind}`` to encode (default: none).
+        id_feature: name of the id feature (default ``"id"``).
+        bag_separator: separator of string bags (default ``"|"``).
+        min_count: minimum number of rows a categorical/bag value needs (default 1).
+
+    Raises:
+        KeyError: a declared column is missing.
+        ValueError: unknown kind, or duplicate keys.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[Hashable],
+        frame: pd.DataFrame | None = None,
+        key_column: str = "id",
+        columns: Mapping[str, str] | None = None,
+        id_feature: str = "id",
+        bag_separator: str = "|",
+        min_count: int = 1,
+    ) -> None:
+        self.keys = list(keys)
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        if len(self.index) != len(self.keys):
+            raise ValueError("FeatureTable keys must be unique.")
+        self.id_feature = id_feature
+        self.columns = dict(columns or {})
+        self.sep = bag_separator
+        bad = {c: k for c, k in self.columns.items() if k not in _COLUMN_KINDS}
+        if bad:
+            raise ValueError(f"column kinds must be one of {_COLUMN_KINDS}, got {bad}.")
+        if frame is not None:
+            missing = [c for c in [key_column, *self.columns] if c not in frame.columns]
+            if missing:
+                raise KeyError(
+                    f"feature columns {missing} not found; the table has {list(frame.columns)}."
+                )
+            frame = frame.drop_duplicates(key_column).set_index(key_column)
+            frame = frame.reindex(pd.Index(self.keys, name=key_column))
+            absent = int(frame[list(self.columns)].isna().all(axis=1).sum()) if self.columns else 0
+            if absent:
+                warnings.warn(
+                    f"{absent} of {len(self.keys)} entities have no feature row; they get the "
+                    "unknown code / empty bags / mean values.",
+                    stacklevel=2,
+                )
+        else:
+            frame = pd.DataFrame(index=pd.Index(self.keys))
+            if self.columns:
+                raise KeyError(f"columns {list(self.columns)} declared but no feature frame given.")
+        self.vocab: dict[str, dict[str, int]] = {}
+        self.stats: dict[str, tuple[float, float]] = {}
+        for col, kind in self.columns.items():
+            if kind == "numeric":
+                x = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+                ok = x[~np.isnan(x)]
+                mean = float(ok.mean()) if ok.size else 0.0
+                std = float(ok.std()) if ok.size > 1 else 1.0
+                self.stats[col] = (mean, std if std > 0 else 1.0)
+                continue
+            counts: Counter[str] = Counter()
+            for v in frame[col]:
+                if kind == "bag":
+                    counts.update(set(_bag_values(v, self.sep)))
+                elif not _missing(v):
+                    counts[str(v)] += 1
+            kept = [
+                v for v, c in sorted(counts.items(), key=lambda t: (-t[1], t[0])) if c >= min_count
+            ]
+            offset = 1 if kind == "categorical" else 0
+            self.vocab[col] = {v: i + offset for i, v in enumerate(kept)}
+        self.features = self.encode(frame.reset_index(), key_column=frame.index.name or "index")
+
+    @property
+    def specs(self) -> list[FeatureSpec]:
+        """Declarations of the encoded features (id first, then ``columns`` in order)."""
+        out = [FeatureSpec(self.id_feature, "categorical", len(self.keys) + 1)]
+        for col, kind in self.columns.items():
+            if kind == "categorical":
+                out.append(FeatureSpec(col, kind, len(self.vocab[col]) + 1))
+            elif kind == "bag":
+                out.append(FeatureSpec(col, kind, max(len(self.vocab[col]), 1)))
+            else:
+                out.append(FeatureSpec(col, kind))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def encode(self, frame: pd.DataFrame, key_column: str) -> dict[str, Tensor]:
+        """Encode metadata rows with the fitted vocabularies (new entities: id code 0).
+
+        Shapes:
+            ``len(frame)`` rows; bags padded with ``-1`` to the longest bag (at least width 1).
+        """
+        ids = [self.index.get(k, -1) + 1 for k in frame[key_column]]
+        out = {self.id_feature: torch.tensor(ids, dtype=torch.long)}
+        for col, kind in self.columns.items():
+            values = frame[col] if col in frame.columns else pd.Series([None] * len(frame))
+            if kind == "numeric":
+                mean, std = self.stats[col]
+                x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                x = np.where(np.isnan(x), 0.0, (x - mean) / std)
+                out[col] = torch.tensor(x, dtype=torch.float32)
+            elif kind == "categorical":
+                vocab = self.vocab[col]
+                codes = [0 if _missing(v) else vocab.get(str(v), 0) for v in values]
+                out[col] = torch.tensor(codes, dtype=torch.long)
+            else:
+                vocab = self.vocab[col]
+                bags = [
+                    sorted({vocab[t] for t in _bag_values(v, self.sep) if t in vocab})
+                    for v in values
+                ]
+                width = max([len(b) for b in bags] + [1])
+                padded = torch.full((len(bags), width), -1, dtype=torch.long)
+                for i, b in enumerate(bags):
+                    padded[i, : len(b)] = torch.tensor(b, dtype=torch.long)
+                out[col] = padded
+        return out
+
+    def rows(self, raw_ids: Sequence[Hashable], unknown: str = "error") -> Tensor:
+        """Row indices of raw ids; unknown ids raise (``"error"``) or map to ``-1`` (``"skip"``).
+
+        Raises:
+            KeyError: an unknown id with ``unknown="error"``.
+        """
+        rows = [self.index.get(k, -1) for k in raw_ids]
+        if unknown == "error" and -1 in rows:
+            bad = [k for k, r in zip(raw_ids, rows, strict=True) if r < 0][:5]
+            raise KeyError(
+                f"unknown id(s) {bad}: not in the table of {len(self.keys)} entities; encode new "
+                "entities from their metadata with FeatureTable.encode (id code 0) instead."
+            )
+        return torch.tensor(rows, dtype=torch.long)
+
+    def gather(self, rows: Tensor) -> dict[str, Tensor]:
+        """Feature tensors of the given rows."""
+        return {k: v[rows] for k, v in self.features.items()}

@@ -1,0 +1,375 @@
+"""Feature-rich two-tower retrieval with the item-tower SSL task of Yao et al. (CIKM 2021)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.checks import check_positive
+from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.losses import info_nce
+from selfsup_recsys.augment.feature_masking import (
+    bag_dropout,
+    correlated_feature_masks,
+    random_feature_masks,
+)
+from selfsup_recsys.encoders.tower import FeatureTower
+from selfsup_recsys.features import FeatureSpec, check_features, parse_features, specs_to_dicts
+from selfsup_recsys.frequency import StreamingFrequencyEstimator
+
+__all__ = ["FeatureTwoTower"]
+
+_LOGQ = ("none", "streaming", "batch")
+_SSL = ("none", "rfm", "cfm")
+
+
+class _Schema(nn.Module):
+    """Holds the towers' feature declarations as extra state (saved in every state dict)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec: dict[str, Any] = {}
+
+    def get_extra_state(self) -> Any:
+        return self.spec
+
+    def set_extra_state(self, state: Any) -> None:
+        self.spec = dict(state or {})
+
+
+class FeatureTwoTower(Method):
+    """Query and item towers over declared features, in-batch softmax + optional item SSL.
+
+    **Main task** (Yi et al., RecSys 2019): for ``B`` (query, item) pairs with L2-normalised tower
+    outputs ``u_i, v_j`` and in-batch item sampling probabilities ``p_j``,
+
+    .. math::
+
+        s_{ij} = \\frac{u_i \\cdot v_j}{\\tau} - \\log p_j, \\qquad
+        L_{main} = -\\frac{1}{B} \\sum_i \\log \\frac{e^{s_{ii}}}{\\sum_{j \\in D_i} e^{s_{ij}}}
+
+    (logQ applied to every logit, the positive included), computed by
+    :func:`selfsup.losses.info_nce` with ``bias = -log p``. ``p_j`` comes from a
+    :class:`~selfsup_recsys.frequency.StreamingFrequencyEstimator` updated on every training call
+    (``logq="streaming"``), from the batch's ``"item_log_prob"`` (``logq="batch"``, e.g. training
+    counts) or is not used (``"none"``). With ``remove_accidental_hits``, ``D_i`` leaves out the
+    other in-batch copies of item ``i`` (key ids = ``batch["item_ids"]``).
+
+    **SSL task** (Yao et al., arXiv 2007.12865, Eq. 3 and 5), on the item tower only (shared with
+    the main task): two views of each SSL item, masked by complementary feature sets (RFM or CFM,
+    :mod:`selfsup_recsys.augment.feature_masking`; masked features take the tower's learned
+    default embedding) and bag dropout of rate ``dr``,
+
+    .. math::
+
+        L_{self} = -\\frac{1}{N} \\sum_i \\log
+            \\frac{e^{s(z_i, z'_i)/\\tau'}}{\\sum_j e^{s(z_i, z'_j)/\\tau'}}, \\qquad
+        L = L_{main} + \\alpha L_{self}
+
+    SSL items come from ``batch["ssl_item"]``, which :class:`~selfsup_recsys.data.
+    InteractionDataModule` samples uniformly from the catalog, separately from the training
+    pairs (the paper calls the different distribution critical). Without that key the main
+    batch's items are used (popularity-biased: a fallback, not the paper's setting).
+
+    Args:
+        query_features, item_features: Feature declarations (dicts ``{"name", "kind",
+            "cardinality", "dim"}``); None until :meth:`materialize` (the data module calls it).
+        embedding_dim: Per-feature embedding width (default 32).
+        hidden_dims: Tower MLP hidden widths (default ``[128]``).
+        output_dim: Embedding size (default 64).
+        temperature: ``τ`` of the main task (default 0.05).
+        logq: ``"streaming"`` (default), ``"batch"`` or ``"none"``.
+        remove_accidental_hits: Mask in-batch duplicates of the positive item (default True).
+        ssl: ``"none"`` (default), ``"rfm"`` or ``"cfm"``.
+        ssl_weight: ``α`` (default 0.3).
+        ssl_temperature: ``τ'`` (default None: ``temperature``).
+        bag_dropout: ``dr``, dropout of values in bag features of SSL views (default 0.3).
+        num_correlated: CFM's ``n`` (default None: ``floor(k/2)``).
+        frequency_buckets, frequency_alpha: Streaming estimator ``H`` and ``α`` (default
+            2**18, 0.01).
+        chunk_size: Stream the ``B x B`` logits in column blocks (default None).
+
+    Shapes:
+        batch: ``{"query": {name: tensor}, "item": {name: tensor}, "item_ids": (B,) int64 >= 0,
+        "item_log_prob": (B,) optional, "ssl_item": {name: tensor} optional}``, ``B >= 2``;
+        feature layouts as in :mod:`selfsup_recsys.features`.
+        embed: ``{"query": {...}}`` -> ``(B, output_dim)`` query vectors, or ``{"item": {...}}``
+        -> item vectors (L2-normalised).
+
+    Raises:
+        MalformedBatchError: missing keys, features that do not match the declaration, bad ids or
+            log-probabilities, ``B < 2``.
+        RuntimeError: no feature schema yet, or ``ssl="cfm"`` without mutual information.
+    """
+
+    modality = "recsys"
+
+    def __init__(
+        self,
+        query_features: list[dict[str, Any]] | None = None,
+        item_features: list[dict[str, Any]] | None = None,
+        embedding_dim: int = 32,
+        hidden_dims: list[int] | None = None,
+        output_dim: int = 64,
+        temperature: float = 0.05,
+        logq: str = "streaming",
+        remove_accidental_hits: bool = True,
+        ssl: str = "none",
+        ssl_weight: float = 0.3,
+        ssl_temperature: float | None = None,
+        bag_dropout: float = 0.3,
+        num_correlated: int | None = None,
+        frequency_buckets: int = 2**18,
+        frequency_alpha: float = 0.01,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive("temperature", temperature)
+        if ssl_temperature is not None:
+            check_positive("ssl_temperature", ssl_temperature)
+        if logq not in _LOGQ:
+            raise ValueError(f"logq must be one of {_LOGQ}, got {logq!r}.")
+        if ssl not in _SSL:
+            raise ValueError(f"ssl must be one of {_SSL}, got {ssl!r}.")
+        if ssl_weight < 0 or not 0.0 <= bag_dropout <= 1.0:
+            raise ValueError(
+                f"ssl_weight must be >= 0 and bag_dropout in [0, 1], got {ssl_weight}, "
+                f"{bag_dropout}."
+            )
+        self.embedding_dim = embedding_dim
+        self.hidden_dims = list(hidden_dims) if hidden_dims is not None else [128]
+        self.output_dim = output_dim
+        self.temperature = temperature
+        self.logq = logq
+        self.remove_accidental_hits = remove_accidental_hits
+        self.ssl = ssl
+        self.ssl_weight = ssl_weight
+        self.ssl_temperature = ssl_temperature or temperature
+        self.bag_dropout = bag_dropout
+        self.num_correlated = num_correlated
+        self.chunk_size = chunk_size
+        self.schema = _Schema()
+        self.frequency = StreamingFrequencyEstimator(frequency_buckets, frequency_alpha)
+        if query_features is not None and item_features is not None:
+            self.materialize(query_features, item_features)
+
+    # -- schema ----------------------------------------------------------------------------------
+    @property
+    def materialized(self) -> bool:
+        return hasattr(self, "item_tower")
+
+    def materialize(
+        self,
+        query_features: list[FeatureSpec | Mapping[str, Any]],
+        item_features: list[FeatureSpec | Mapping[str, Any]],
+        mutual_information: Tensor | None = None,
+    ) -> FeatureTwoTower:
+        """Build the towers from feature declarations (no-op check if already built).
+
+        ``mutual_information`` (``(k, k)`` over the item features, see
+        :func:`~selfsup_recsys.augment.feature_mutual_information`) is stored for CFM.
+
+        Raises:
+            ValueError: declarations differ from an already built model's.
+        """
+        q, i = parse_features(query_features), parse_features(item_features)
+        spec = {"query": specs_to_dicts(q), "item": specs_to_dicts(i)}
+        if self.materialized:
+            built = {k: self.schema.spec[k] for k in ("query", "item")}
+            if spec != built:
+                raise ValueError(
+                    f"feature schema mismatch: the model was built for {built}, got {spec}."
+                )
+        else:
+            # the architecture travels with the schema: a bare FeatureTwoTower() can load it
+            self.schema.spec = {
+                **spec,
+                "embedding_dim": self.embedding_dim,
+                "hidden_dims": list(self.hidden_dims),
+                "output_dim": self.output_dim,
+            }
+            kw = {"embedding_dim": self.embedding_dim, "hidden_dims": self.hidden_dims}
+            self.query_tower = FeatureTower(q, output_dim=self.output_dim, **kw)
+            self.item_tower = FeatureTower(i, output_dim=self.output_dim, **kw)
+            self.register_buffer("feature_mi", torch.zeros(len(i), len(i), dtype=torch.float64))
+            self.register_buffer("feature_mi_ready", torch.zeros((), dtype=torch.bool))
+        if mutual_information is not None:
+            self.set_feature_correlation(mutual_information)
+        return self
+
+    def set_feature_correlation(self, mi: Tensor) -> None:
+        """Store the ``(k, k)`` item-feature mutual information used by CFM."""
+        self._require_built()
+        k = len(self.item_tower.specs)
+        if not isinstance(mi, Tensor) or mi.shape != (k, k):
+            got = tuple(mi.shape) if isinstance(mi, Tensor) else type(mi).__name__
+            raise ValueError(f"mutual information must be a ({k}, {k}) tensor, got {got}.")
+        self.feature_mi.copy_(mi.double())
+        self.feature_mi_ready.fill_(True)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        spec = state_dict.get(prefix + "schema._extra_state")
+        if spec and not self.materialized:
+            self.embedding_dim = int(spec.get("embedding_dim", self.embedding_dim))
+            self.hidden_dims = list(spec.get("hidden_dims", self.hidden_dims))
+            self.output_dim = int(spec.get("output_dim", self.output_dim))
+            self.materialize(spec["query"], spec["item"])
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def _require_built(self) -> None:
+        if not self.materialized:
+            raise RuntimeError(
+                "FeatureTwoTower has no feature schema yet: pass query_features/item_features, "
+                "call materialize(...), or train it with InteractionDataModule."
+            )
+
+    # -- batches ---------------------------------------------------------------------------------
+    def _mapping(self, batch: Any) -> Mapping[str, Any]:
+        if not isinstance(batch, Mapping):
+            raise MalformedBatchError(
+                f"{type(self).__name__} expects a dict with 'query', 'item' and 'item_ids', got "
+                f"{type(batch).__name__}."
+            )
+        return batch
+
+    def _key(self, batch: Mapping[str, Any], key: str) -> Any:
+        if key not in batch:
+            raise MalformedBatchError(
+                f"{type(self).__name__} batch is missing {key!r} (keys: {sorted(map(str, batch))})."
+            )
+        return batch[key]
+
+    def _item_ids(self, batch: Mapping[str, Any], rows: int) -> Tensor:
+        ids = self._key(batch, "item_ids")
+        if not isinstance(ids, Tensor) or ids.shape != (rows,) or ids.dtype != torch.long:
+            got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, Tensor) else type(ids)
+            raise MalformedBatchError(
+                f"batch['item_ids'] must be an int64 tensor of shape ({rows},), got {got}."
+            )
+        if rows and int(ids.min()) < 0:
+            raise MalformedBatchError("batch['item_ids'] must be >= 0 (catalog row indices).")
+        return ids
+
+    def _batch_log_prob(self, batch: Mapping[str, Any], rows: int) -> Tensor:
+        lp = self._key(batch, "item_log_prob")
+        if not isinstance(lp, Tensor) or lp.shape != (rows,) or not lp.is_floating_point():
+            got = f"{lp.dtype} {tuple(lp.shape)}" if isinstance(lp, Tensor) else type(lp)
+            raise MalformedBatchError(
+                f"batch['item_log_prob'] must be a float tensor of shape ({rows},), got {got}."
+            )
+        if not bool(torch.isfinite(lp).all()) or bool((lp > 0).any()):
+            raise MalformedBatchError(
+                "batch['item_log_prob'] must hold finite log-probabilities <= 0."
+            )
+        return lp
+
+    # -- towers ----------------------------------------------------------------------------------
+    def query_embeddings(self, features: Mapping[str, Tensor]) -> Tensor:
+        """L2-normalised query vectors ``(B, output_dim)``."""
+        self._require_built()
+        check_features(features, self.query_tower.specs, "query features")
+        return self.query_tower(features)
+
+    def item_embeddings(self, features: Mapping[str, Tensor]) -> Tensor:
+        """L2-normalised item vectors ``(B, output_dim)``."""
+        self._require_built()
+        check_features(features, self.item_tower.specs, "item features")
+        return self.item_tower(features)
+
+    def _ssl_views(self, items: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        k = len(self.item_tower.specs)
+        if self.ssl == "cfm":
+            if not bool(self.feature_mi_ready):
+                raise RuntimeError(
+                    "ssl='cfm' needs the item-feature mutual information: call "
+                    "set_feature_correlation(feature_mutual_information(...)) or train with "
+                    "InteractionDataModule, which computes it in setup()."
+                )
+            mask_a, mask_b = correlated_feature_masks(self.feature_mi, None, self.num_correlated)
+        else:
+            mask_a, mask_b = random_feature_masks(k)
+        views = []
+        for mask in (mask_a, mask_b):
+            view = dict(items)
+            for spec in self.item_tower.specs:
+                if spec.kind == "bag":
+                    view[spec.name] = bag_dropout(items[spec.name], self.bag_dropout)
+            views.append(self.item_tower(view, mask))
+        return views[0], views[1]
+
+    # -- Method ----------------------------------------------------------------------------------
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        self._require_built()
+        batch = self._mapping(batch)
+        rows = check_features(self._key(batch, "query"), self.query_tower.specs, "batch['query']")
+        check_features(self._key(batch, "item"), self.item_tower.specs, "batch['item']", rows)
+        if rows < 2:
+            raise MalformedBatchError(
+                f"{type(self).__name__} needs at least 2 interactions per batch (in-batch "
+                f"negatives), got {rows}; use drop_last=True."
+            )
+        needs_ids = self.logq == "streaming" or self.remove_accidental_hits
+        ids = self._item_ids(batch, rows) if needs_ids or "item_ids" in batch else None
+        bias = None
+        if self.logq == "batch":
+            bias = -self._batch_log_prob(batch, rows)
+        elif self.logq == "streaming":
+            # only training steps feed the estimator; validation reads it
+            log_p = self.frequency(ids) if self.training else self.frequency.log_prob(ids)
+            bias = -log_p.to(ids.device)
+        u = self.query_tower(batch["query"])
+        v = self.item_tower(batch["item"])
+        main = info_nce(
+            u,
+            v,
+            self.temperature,
+            bias=bias,
+            key_ids=ids if self.remove_accidental_hits else None,
+            normalize=False,  # the towers already L2-normalise
+            chunk_size=self.chunk_size,
+        )
+        out = {"main_loss": main.detach()}
+        loss = main
+        if self.ssl != "none" and self.ssl_weight > 0:
+            ssl_items = batch.get("ssl_item")
+            if ssl_items is None:
+                ssl_items = batch["item"]
+            else:
+                n = check_features(ssl_items, self.item_tower.specs, "batch['ssl_item']")
+                if n < 2:
+                    raise MalformedBatchError(
+                        f"batch['ssl_item'] needs at least 2 items (in-batch negatives), got {n}."
+                    )
+            za, zb = self._ssl_views(ssl_items)
+            ssl_loss = info_nce(za, zb, self.ssl_temperature, normalize=False)
+            loss = loss + self.ssl_weight * ssl_loss
+            out["ssl_loss"] = ssl_loss.detach()
+        with torch.no_grad():
+            hit = (u @ v.T).argmax(1) == torch.arange(rows, device=u.device)
+        return {"loss": loss, **out, "in_batch_accuracy": hit.float().mean()}
+
+    def representations(self, batch: Any) -> Tensor:
+        """Query vectors of a training batch, detached."""
+        batch = self._mapping(batch)
+        return self.query_embeddings(self._key(batch, "query")).detach()
+
+    def embed(self, batch: Any) -> Tensor:
+        """Query vectors for ``{"query": ...}``, else item vectors for ``{"item": ...}``."""
+        batch = self._mapping(batch)
+        if "query" in batch:
+            return self.query_embeddings(batch["query"])
+        return self.item_embeddings(self._key(batch, "item"))

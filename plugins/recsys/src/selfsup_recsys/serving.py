@@ -1,0 +1,76 @@
+"""Serving: load a trained two-tower model and export item and query embeddings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from selfsup_recsys.data.retrieval_data import RetrievalData
+from selfsup_recsys.methods.feature_two_tower import FeatureTwoTower
+
+__all__ = ["export_embeddings", "load_two_tower"]
+
+
+def load_two_tower(path: str, task: str | None = None) -> FeatureTwoTower:
+    """A :class:`FeatureTwoTower` in eval mode from a ``selfsup fit`` checkpoint or a state dict.
+
+    The feature schema and tower sizes are stored in the state dict, so no config is needed.
+    Loads with ``torch.load(weights_only=True)`` (tensors and plain values only).
+
+    Args:
+        path: a Lightning ``.ckpt`` (``state_dict`` with ``tasks.<task>.method.`` keys) or a file
+            holding ``method.state_dict()``.
+        task: task name inside a multi-task checkpoint (default: the only task with a recsys
+            schema).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no (or several, without ``task``) two-tower model in the file.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} not found.")
+    state: Any = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    suffix = "schema._extra_state"
+    prefixes = sorted(k[: -len(suffix)] for k in state if k.endswith(suffix))
+    if task is not None:
+        prefixes = [p for p in prefixes if p == f"tasks.{task}.method."]
+    if len(prefixes) != 1:
+        raise ValueError(
+            f"expected one FeatureTwoTower in {path!r}, found prefixes {prefixes}; pass task=."
+        )
+    prefix = prefixes[0]
+    own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    buckets = own["frequency.gap"].shape[1]
+    method = FeatureTwoTower(frequency_buckets=buckets)
+    method.load_state_dict(own)
+    return method.eval()
+
+
+@torch.no_grad()
+def export_embeddings(
+    method: FeatureTwoTower, data: RetrievalData, batch_size: int = 4096
+) -> dict[str, Any]:
+    """Embeddings of every catalog item and every user, with their raw ids.
+
+    Returns:
+        ``{"item": (M, D), "query": (U, D), "item_keys": [...], "user_keys": [...]}``; row ``r``
+        of ``"item"`` is the item ``item_keys[r]``. Index ``"item"`` (e.g. with
+        :func:`selfsup.kernels.topk.similarity_topk` or FAISS) and embed users at request time
+        with :meth:`FeatureTwoTower.query_embeddings`.
+    """
+    method.eval()
+
+    def run(table: Any, embed: Any) -> Tensor:
+        rows = torch.arange(len(table))
+        return torch.cat([embed(table.gather(r)) for r in rows.split(batch_size)])
+
+    return {
+        "item": run(data.items, method.item_embeddings),
+        "query": run(data.users, method.query_embeddings),
+        "item_keys": list(data.items.keys),
+        "user_keys": list(data.users.keys),
+    }

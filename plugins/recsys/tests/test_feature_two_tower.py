@@ -1,0 +1,185 @@
+"""FeatureTwoTower: main loss (logQ, accidental hits), SSL term, state and serving."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from selfsup_recsys.methods import FeatureTwoTower
+
+QUERY = [
+    {"name": "user_id", "kind": "categorical", "cardinality": 20},
+    {"name": "age", "kind": "numeric"},
+]
+ITEM = [
+    {"name": "item_id", "kind": "categorical", "cardinality": 30},
+    {"name": "genres", "kind": "bag", "cardinality": 6},
+    {"name": "year", "kind": "categorical", "cardinality": 5},
+    {"name": "content", "kind": "dense", "dim": 3},
+]
+
+
+def item_features(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    return {
+        "item_id": torch.randint(0, 30, (b,), generator=generator),
+        "genres": torch.randint(-1, 6, (b, 3), generator=generator),
+        "year": torch.randint(0, 5, (b,), generator=generator),
+        "content": torch.randn(b, 3, generator=generator),
+    }
+
+
+def feature_batch(b: int, generator: torch.Generator, ssl: int = 5) -> dict[str, Any]:
+    items = item_features(b, generator)
+    return {
+        "query": {
+            "user_id": torch.randint(0, 20, (b,), generator=generator),
+            "age": torch.randn(b, generator=generator),
+        },
+        "item": items,
+        "item_ids": items["item_id"].clone(),
+        "ssl_item": item_features(ssl, generator),
+    }
+
+
+def small_feature_method(ssl: str = "rfm", **kwargs: Any) -> FeatureTwoTower:
+    method = FeatureTwoTower(
+        QUERY, ITEM, embedding_dim=4, hidden_dims=[8], output_dim=4, temperature=0.2, ssl=ssl,
+        frequency_buckets=64, **kwargs,
+    )  # fmt: skip
+    mi = torch.rand(4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    method.set_feature_correlation((mi + mi.T) / 2)
+    return method
+
+
+def _reference(
+    u: torch.Tensor,
+    v: torch.Tensor,
+    tau: float,
+    log_p: torch.Tensor | None,
+    ids: torch.Tensor | None,
+) -> torch.Tensor:
+    """Yi et al. (2019) in float64 loops: s_ij = u_i.v_j / tau - log p_j; hits j != i, id_j = id_i
+    leave the denominator."""
+    u, v = u.double(), v.double()
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(len(u)):
+        logits = []
+        for j in range(len(v)):
+            if ids is not None and j != i and int(ids[j]) == int(ids[i]):
+                continue
+            s = (u[i] @ v[j]) / tau - (float(log_p[j]) if log_p is not None else 0.0)
+            logits.append(s)
+            if j == i:
+                positive = s
+        total = total - (positive - torch.logsumexp(torch.stack(logits), 0))
+    return total / len(u)
+
+
+def _batch(seed: int = 0, b: int = 6) -> dict:
+    batch = feature_batch(b, torch.Generator().manual_seed(seed))
+    batch["item"]["item_id"][:2] = 7  # an accidental hit: rows 0 and 1 are the same item
+    batch["item_ids"] = batch["item"]["item_id"].clone()
+    batch["item_log_prob"] = (
+        torch.rand(b, generator=torch.Generator().manual_seed(9)).add(0.05).log()
+    )
+    return batch
+
+
+@pytest.mark.parametrize("hits", [True, False])
+def test_main_loss_with_batch_logq_matches_reference(hits: bool) -> None:
+    method = small_feature_method("none", logq="batch", remove_accidental_hits=hits)
+    batch = _batch()
+    out = method.training_losses(batch)
+    u, v = method.query_tower(batch["query"]), method.item_tower(batch["item"])
+    ref = _reference(u, v, 0.2, batch["item_log_prob"], batch["item_ids"] if hits else None)
+    torch.testing.assert_close(out["loss"].double(), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_streaming_logq_uses_the_estimate_after_each_step() -> None:
+    method = small_feature_method("none", logq="streaming", remove_accidental_hits=False)
+    method.frequency.alpha = 0.5
+    first = _batch()
+    method.training_losses(first)  # step 1: every item of the first batch seen at t = 1
+    second = _batch(seed=1)
+    loss = method.training_losses(second)["loss"]
+    seen = set(first["item_ids"].tolist())
+    log_p = []
+    for y in second["item_ids"].tolist():  # step 2, hand formula with B0 = 2**18 buckets' init 100
+        b1 = 0.5 * 100 + 0.5 * 1 if y in seen else 100.0
+        last = 1.0 if y in seen else 0.0
+        log_p.append(-math.log(0.5 * b1 + 0.5 * (2 - last)))
+    u, v = method.query_tower(second["query"]), method.item_tower(second["item"])
+    ref = _reference(u, v, 0.2, torch.tensor(log_p), None)
+    torch.testing.assert_close(loss.double(), ref, atol=1e-5, rtol=1e-5)
+    method.eval()
+    step = method.frequency.step.clone()
+    method.training_losses(second)
+    assert torch.equal(method.frequency.step, step)  # evaluation does not feed the estimator
+
+
+def test_ssl_term_is_one_directional_infonce_between_complementary_views() -> None:
+    item = [ITEM[0], ITEM[2]]  # two categorical features: RFM masks one per view
+    method = FeatureTwoTower(
+        QUERY, item, embedding_dim=4, hidden_dims=[8], output_dim=4, temperature=0.2,
+        logq="none", remove_accidental_hits=False, ssl="rfm", ssl_weight=0.7,
+        ssl_temperature=0.5, frequency_buckets=8,
+    )  # fmt: skip
+    batch = _batch()
+    batch["item"] = {k: batch["item"][k] for k in ("item_id", "year")}
+    batch["ssl_item"] = {k: batch["ssl_item"][k] for k in ("item_id", "year")}
+    torch.manual_seed(0)
+    out = method.training_losses(batch)
+    torch.testing.assert_close(out["loss"], out["main_loss"] + 0.7 * out["ssl_loss"])
+    x = batch["ssl_item"]
+    candidates = []
+    for first in (0, 1):
+        za = method.item_tower(x, torch.tensor([first == 0, first == 1]))
+        zb = method.item_tower(x, torch.tensor([first == 1, first == 0]))
+        candidates.append(_reference(za, zb, 0.5, None, None))
+    assert any(
+        torch.allclose(out["ssl_loss"].double(), c, atol=1e-5, rtol=1e-5) for c in candidates
+    )
+
+
+def test_without_ssl_items_the_main_items_are_used_and_cfm_needs_mi() -> None:
+    method = small_feature_method("rfm")
+    batch = _batch()
+    del batch["ssl_item"]
+    assert "ssl_loss" in method.training_losses(batch)
+    fresh = FeatureTwoTower(QUERY, ITEM, ssl="cfm", frequency_buckets=8)
+    with pytest.raises(RuntimeError, match="mutual information"):
+        fresh.training_losses(_batch())
+
+
+def test_unbuilt_model_and_schema_mismatch() -> None:
+    method = FeatureTwoTower()
+    with pytest.raises(RuntimeError, match="no feature schema"):
+        method.training_losses(_batch())
+    method.materialize(QUERY, ITEM)
+    method.materialize(QUERY, ITEM)  # same schema: fine
+    with pytest.raises(ValueError, match="schema mismatch"):
+        method.materialize(QUERY, ITEM[:2])
+    with pytest.raises(ValueError, match="ssl must be"):
+        FeatureTwoTower(ssl="mask")
+
+
+def test_saved_model_serves_item_and_query_embeddings() -> None:
+    method = small_feature_method("cfm").eval()
+    buffer = io.BytesIO()
+    torch.save(method.state_dict(), buffer)
+    buffer.seek(0)
+    served = FeatureTwoTower(frequency_buckets=64)  # schema comes from the checkpoint
+    served.load_state_dict(torch.load(buffer, weights_only=True))
+    served.eval()
+    batch = _batch()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            served.item_embeddings(batch["item"]), method.item_embeddings(batch["item"])
+        )
+        q = served.embed({"query": batch["query"]})
+    torch.testing.assert_close(q.norm(dim=1), torch.ones(6))
+    assert torch.equal(served.feature_mi, method.feature_mi) and bool(served.feature_mi_ready)
