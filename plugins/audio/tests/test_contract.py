@@ -8,6 +8,8 @@ import torch
 
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
+from selfsup_audio.methods.beats import BEATs
+from selfsup_audio.methods.beats_tokenizer import BEATsTokenizerTraining
 from selfsup_audio.methods.cola import COLA
 
 SMALL = {
@@ -55,3 +57,74 @@ class TestCOLA(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return (torch.randn(3, 3000, generator=generator), torch.zeros(3)), 3
+
+
+def _fbank_batch(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    fbank = torch.randn(3, 16, 32, generator=generator) * 0.5
+    mask = torch.zeros(3, 16, dtype=torch.bool)
+    mask[1, 10:] = True
+    mask[2, 5:] = True
+    return {"fbank": fbank, "padding_mask": mask, "label": torch.arange(3)}
+
+
+def _bad_fbank_batches() -> list[tuple[Any, str]]:
+    good = _fbank_batch(torch.Generator().manual_seed(0))
+    nan = good["fbank"].clone()
+    nan[0, 0, 0] = float("nan")
+    empty_clip = good["padding_mask"].clone()
+    empty_clip[0] = True
+    return [
+        (torch.randn(3, 4000), "raw waveforms"),
+        (good["fbank"][..., :16], r"\(B, T, 32\)"),
+        (dict(good, fbank=nan), "NaN"),
+        (dict(good, padding_mask=good["padding_mask"][:, :8]), "padding_mask has shape"),
+        (dict(good, padding_mask=empty_clip), "no real frame"),
+        ({"audio": good["fbank"]}, "key 'fbank'"),
+        ((good, None, None), "length 3"),
+        (good["fbank"].long(), "float"),
+    ]
+
+
+SMALL_BEATS = {"patch": (4, 16), "num_mel_bins": 32, "codebook_size": 16, "code_dim": 8}
+
+
+class TestBEATs(MethodContract):
+    method_cls = BEATs
+    modality = "audio"
+
+    def make_method(self) -> Method:
+        return BEATs(**SMALL_BEATS, depth=1)
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        return _fbank_batch(generator)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        return _bad_fbank_batches()
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        b = _fbank_batch(generator)
+        return ({"fbank": b["fbank"], "padding_mask": b["padding_mask"]}, b["label"]), 3
+
+
+class TestBEATsBestRQ(TestBEATs):
+    def make_method(self) -> Method:
+        return BEATs(**SMALL_BEATS, depth=1, tokenizer="best_rq")
+
+
+class TestBEATsTokenizerTraining(MethodContract):
+    method_cls = BEATsTokenizerTraining
+    modality = "audio"
+
+    def make_method(self) -> Method:
+        return BEATsTokenizerTraining(
+            patch=(4, 16), num_mel_bins=32, codebook_size=16, code_dim=8, estimator_depth=1
+        )
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        return _fbank_batch(generator)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        return _bad_fbank_batches()
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        return _fbank_batch(generator), 3

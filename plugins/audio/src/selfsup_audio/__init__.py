@@ -1,8 +1,9 @@
 """selfsup-audio: self-supervised learning on audio, as a selfsup plugin.
 
 Importing this package is cheap (no torch, no torchaudio); components live in
-:mod:`selfsup_audio.methods`, :mod:`selfsup_audio.encoders` and
-:mod:`selfsup_audio.frontends` and are imported on demand.
+:mod:`selfsup_audio.methods` (BEATs, BEATs tokenizer training, COLA), :mod:`selfsup_audio.encoders`,
+:mod:`selfsup_audio.tokenizers`, :mod:`selfsup_audio.frontends`, :mod:`selfsup_audio.data` and
+:mod:`selfsup_audio.downstream`, and are imported on demand.
 """
 
 __version__ = "0.1.0"

@@ -12,9 +12,23 @@ PLUGIN = Plugin(
     modality="audio",
     components={
         "cola": "selfsup_audio.methods.cola:COLA",
+        "beats": "selfsup_audio.methods.beats:BEATs",
+        "beats_tokenizer": "selfsup_audio.methods.beats_tokenizer:BEATsTokenizerTraining",
+        "fsdd": "selfsup_audio.data.fsdd:FSDDDataModule",
+        "fbank": "selfsup_audio.frontends.fbank:Fbank",
         "log_mel": "selfsup_audio.frontends.log_mel:LogMelSpectrogram",
         "audio_convnet": "selfsup_audio.encoders.convnet:AudioConvNet",
+        "audio_encoder": "selfsup_audio.encoders.transformer:AudioEncoder",
+        "random_projection_tokenizer": (
+            "selfsup_audio.tokenizers.random_projection:RandomProjectionTokenizer"
+        ),
+        "best_rq_tokenizer": "selfsup_audio.tokenizers.random_projection:BestRQTokenizer",
+        "acoustic_tokenizer": "selfsup_audio.tokenizers.trained:AcousticTokenizer",
+        "audio_classifier": "selfsup_audio.downstream:AudioClassifier",
     },
-    description="Audio: COLA contrastive learning on log-mel spectrograms of waveform crops.",
+    description=(
+        "Audio: BEATs-style iterative pre-training (random-projection / BEST-RQ / distilled "
+        "acoustic tokenizers, masked label prediction) on Kaldi fbanks, and COLA."
+    ),
     distribution="selfsup-audio",
 )

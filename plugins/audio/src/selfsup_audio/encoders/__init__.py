@@ -1,5 +1,31 @@
-"""Audio encoders ``(B, n_mels, frames) -> (B, out_dim)``."""
+"""Audio encoders: the COLA ConvNet and the BEATs-style patch transformer."""
 
 from selfsup_audio.encoders.convnet import AudioConvNet
+from selfsup_audio.encoders.patch_embed import (
+    PatchEmbed,
+    patch_grid,
+    patch_padding_mask,
+    patchify,
+    sincos_positions,
+)
+from selfsup_audio.encoders.transformer import (
+    SIZES,
+    AudioEncoder,
+    AudioTransformer,
+    ConvPositions,
+    TransformerBlock,
+)
 
-__all__ = ["AudioConvNet"]
+__all__ = [
+    "SIZES",
+    "AudioConvNet",
+    "AudioEncoder",
+    "AudioTransformer",
+    "ConvPositions",
+    "PatchEmbed",
+    "TransformerBlock",
+    "patch_grid",
+    "patch_padding_mask",
+    "patchify",
+    "sincos_positions",
+]

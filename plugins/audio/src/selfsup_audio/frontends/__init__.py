@@ -1,5 +1,37 @@
-"""Waveform -> time-frequency frontends (torchaudio is imported when one is built)."""
+"""Waveform -> time-frequency frontends (torchaudio is imported when one is used)."""
 
+from selfsup_audio.frontends.audio_io import (
+    AudioLoadError,
+    load_waveform,
+    prepare_waveform,
+    read_wav,
+)
+from selfsup_audio.frontends.fbank import (
+    AUDIOSET_MEAN,
+    AUDIOSET_STD,
+    BEATS_FBANK_ARGS,
+    Fbank,
+    fbank_statistics,
+    kaldi_fbank,
+    normalize_fbank,
+    num_frames,
+    pad_features,
+)
 from selfsup_audio.frontends.log_mel import LogMelSpectrogram
 
-__all__ = ["LogMelSpectrogram"]
+__all__ = [
+    "AUDIOSET_MEAN",
+    "AUDIOSET_STD",
+    "BEATS_FBANK_ARGS",
+    "AudioLoadError",
+    "Fbank",
+    "LogMelSpectrogram",
+    "fbank_statistics",
+    "kaldi_fbank",
+    "load_waveform",
+    "normalize_fbank",
+    "num_frames",
+    "pad_features",
+    "prepare_waveform",
+    "read_wav",
+]

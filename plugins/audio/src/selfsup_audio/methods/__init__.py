@@ -1,5 +1,7 @@
 """Self-supervised methods for audio."""
 
+from selfsup_audio.methods.beats import BEATs
+from selfsup_audio.methods.beats_tokenizer import BEATsTokenizerTraining
 from selfsup_audio.methods.cola import COLA
 
-__all__ = ["COLA"]
+__all__ = ["BEATs", "BEATsTokenizerTraining", "COLA"]

@@ -1,0 +1,83 @@
+"""The fbank batch format shared by the BEATs-style methods, and its validation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from selfsup.experiment.method import MalformedBatchError
+
+__all__ = ["parse_fbank_batch"]
+
+
+def parse_fbank_batch(batch: Any, name: str, num_mel_bins: int) -> tuple[Tensor, Tensor | None]:
+    """``(fbank, frame_mask)`` of a batch, validated.
+
+    Accepted: ``{"fbank": (B, T, n_mels) float, "padding_mask": (B, T) bool (True = padding),
+    ...}`` (extra keys such as ``"label"`` are ignored), a bare ``(B, T, n_mels)`` tensor, or an
+    ``(inputs, labels)`` pair of either (probe loaders). Features are expected normalised
+    (:func:`selfsup_audio.frontends.normalize_fbank`); raw waveforms are rejected with a pointer
+    to the front end. Padded frames are set to 0 (the normalised mean, as the data modules pad),
+    so whatever a caller left there cannot leak into a partially padded patch.
+
+    Raises:
+        MalformedBatchError: anything else, mismatched shapes, NaN/inf features, or a clip whose
+            frames are all padding.
+    """
+    inputs = batch
+    if isinstance(batch, list | tuple):
+        if len(batch) != 2:
+            raise MalformedBatchError(
+                f"{name} expects an fbank dict/tensor or an (inputs, labels) pair, got a "
+                f"{type(batch).__name__} of length {len(batch)}."
+            )
+        inputs = batch[0]
+    mask = None
+    if isinstance(inputs, Mapping):
+        if "fbank" not in inputs:
+            raise MalformedBatchError(
+                f"{name} expects a dict with key 'fbank' (and optionally 'padding_mask'), got "
+                f"keys {sorted(map(str, inputs))}."
+            )
+        fbank, mask = inputs["fbank"], inputs.get("padding_mask")
+    else:
+        fbank = inputs
+    if not isinstance(fbank, Tensor):
+        raise MalformedBatchError(
+            f"{name} expects fbank features as a tensor (B, T, n_mels), got {type(fbank).__name__}."
+        )
+    if fbank.dim() == 2:
+        raise MalformedBatchError(
+            f"{name} expects fbank features (B, T, {num_mel_bins}), got {tuple(fbank.shape)}: "
+            "raw waveforms go through selfsup_audio.frontends.Fbank (or FSDDDataModule) first."
+        )
+    if fbank.dim() != 3 or fbank.shape[2] != num_mel_bins or not fbank.is_floating_point():
+        raise MalformedBatchError(
+            f"{name} expects float fbank features of shape (B, T, {num_mel_bins}), got "
+            f"{tuple(fbank.shape)} {fbank.dtype}."
+        )
+    if fbank.shape[0] == 0 or fbank.shape[1] == 0:
+        raise MalformedBatchError(f"{name} got an empty batch {tuple(fbank.shape)}.")
+    if not bool(torch.isfinite(fbank).all()):
+        raise MalformedBatchError(
+            f"{name} got NaN/inf in the fbank features; check the audio (load_waveform rejects "
+            "non-finite samples) and the normalisation statistics."
+        )
+    if mask is not None:
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+            raise MalformedBatchError(f"{name}: padding_mask must be a bool tensor (B, T).")
+        if tuple(mask.shape) != tuple(fbank.shape[:2]):
+            raise MalformedBatchError(
+                f"{name}: padding_mask has shape {tuple(mask.shape)}, expected (B, T) = "
+                f"{tuple(fbank.shape[:2])}."
+            )
+        if bool(mask.all(dim=1).any()):
+            raise MalformedBatchError(
+                f"{name}: a clip has no real frame (padding_mask all True); drop empty clips."
+            )
+        # a partial patch mixes real and padded frames: padding must be the normalised mean (0)
+        fbank = fbank.masked_fill(mask[..., None], 0.0)
+    return fbank, mask

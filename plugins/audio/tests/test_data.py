@@ -1,0 +1,74 @@
+"""FSDD data module on a synthetic recordings folder: split, caching, padding, bad files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selfsup_audio.data import BucketBatchSampler, FSDDDataModule, parse_fsdd_name
+from selfsup_audio.frontends import AudioLoadError, num_frames
+
+
+def test_parse_fsdd_name() -> None:
+    assert parse_fsdd_name("7_jackson_32.wav") == (7, "jackson", 32)
+    assert parse_fsdd_name("notes.wav") is None
+
+
+def test_split_by_take_and_validation_from_train_only(recordings) -> None:
+    dm = FSDDDataModule(data_root=str(recordings), val_fraction=0.25, batch_size=4)
+    dm.setup()
+    test_names = dm.splits["test"].names
+    assert sorted(test_names) == sorted(f"{d}_alice_{t}.wav" for d in range(3) for t in (0, 1))
+    train_names, val_names = dm.splits["train"].names, dm.splits["val"].names
+    assert len(val_names) == 4 and len(train_names) == 10
+    assert not set(val_names) & set(test_names) and not set(val_names) & set(train_names)
+    assert all(parse_fsdd_name(n)[2] >= 5 for n in train_names + val_names)
+    # features are 16 kHz Kaldi frames of the right count
+    i = dm.splits["test"].names.index("0_alice_0.wav")
+    assert dm.splits["test"].features[i].shape == (num_frames(int(0.05 * 8000) * 2), 128)
+
+
+def test_batches_are_padded_to_patches_with_masks(recordings) -> None:
+    dm = FSDDDataModule(data_root=str(recordings), val_fraction=0.2, batch_size=4, patch_frames=8)
+    dm.setup()
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 2  # 11 training clips, the incomplete batch dropped
+    for b in batches:
+        assert b["fbank"].shape[1] % 8 == 0 and b["fbank"].shape[1] >= 8
+        real = (~b["padding_mask"]).sum(1)
+        assert bool((real >= 1).all())
+        assert bool((b["fbank"][b["padding_mask"]] == 0).all())
+    inputs, labels = next(iter(dm.probe_dataloaders()[0]))
+    assert set(inputs) == {"fbank", "padding_mask"} and labels.dtype == torch.long
+
+
+def test_dataset_normalisation_uses_training_statistics(recordings) -> None:
+    dm = FSDDDataModule(data_root=str(recordings), normalization="dataset", val_fraction=0.0)
+    dm.setup()
+    allf = torch.cat(dm.splits["train"].features)
+    assert float(allf.mean()) == pytest.approx(0.0, abs=1e-4)
+    assert float(allf.std(unbiased=False)) == pytest.approx(0.5, rel=1e-3)
+
+
+def test_corrupt_file_raises_or_is_skipped(recordings) -> None:
+    (recordings / "fsdd" / "recordings" / "4_bob_20.wav").write_bytes(b"RIFFjunk")
+    with pytest.raises(AudioLoadError, match="4_bob_20.wav"):
+        FSDDDataModule(data_root=str(recordings)).setup()
+    dm = FSDDDataModule(data_root=str(recordings), skip_bad_files=True)
+    with pytest.warns(UserWarning, match="4_bob_20.wav"):
+        dm.setup()
+    assert "4_bob_20.wav" not in dm.splits["train"].names + dm.splits["val"].names
+
+
+def test_missing_folder_says_how_to_set_the_root(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="SELFSUP_DATA"):
+        FSDDDataModule(data_root=str(tmp_path)).setup()
+
+
+def test_bucket_sampler_covers_every_clip_once() -> None:
+    lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10]
+    sampler = BucketBatchSampler(lengths, 3, drop_last=False, pool_batches=2, seed=1)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(10))
+    assert len(batches) == len(sampler)
+    assert list(sampler) != batches  # a new order every epoch
