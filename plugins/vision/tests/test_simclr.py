@@ -151,3 +151,47 @@ def test_encoders_report_out_dim() -> None:
 def test_unknown_backbone_raises() -> None:
     with pytest.raises(ValueError, match="backbone"):
         SimCLR(backbone="vit")  # type: ignore[arg-type]
+
+
+def _projections(method: SimCLR, views: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [method.projector(method.encoder(v)) for v in views]
+
+
+def test_dcl_variants_use_the_core_decoupled_loss() -> None:
+    from selfsup.losses import dcl
+
+    x1, x2 = _images(seed=1), _images(seed=2)
+    for loss, weight_fn in (("dcl", None), ("dclw", "vmf")):
+        method = SimCLR(
+            width=4, feature_dim=8, hidden_dim=16, projection_dim=8, loss=loss, temperature=0.2
+        ).eval()
+        got = method.training_losses({"views": [x1, x2]})["loss"]
+        z1, z2 = _projections(method, [x1, x2])
+        torch.testing.assert_close(got, dcl(z1, z2, 0.2, weight_fn=weight_fn))
+
+
+def test_matryoshka_switch_sums_the_loss_over_prefixes() -> None:
+    method = SimCLR(
+        width=4, feature_dim=8, hidden_dim=16, projection_dim=8, matryoshka_dims=[2, 4, 8]
+    ).eval()
+    x1, x2 = _images(seed=1), _images(seed=2)
+    got = method.training_losses({"views": [x1, x2]})["loss"]
+    z1, z2 = _projections(method, [x1, x2])
+    want = sum(nt_xent(z1[:, :d], z2[:, :d], 0.5) for d in (2, 4, 8))
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="exceed the embedding size"):
+        SimCLR(width=4, feature_dim=8, projection_dim=8, matryoshka_dims=[4, 16])
+
+
+def test_multicrop_views_average_local_global_pairs() -> None:
+    method = SimCLR(width=4, feature_dim=8, hidden_dim=16, projection_dim=8).eval()
+    g1, g2, local = _images(seed=1), _images(seed=2), _images(h=4, w=4, seed=3)
+    got = method.training_losses({"views": [g1, g2, local]})["loss"]
+    z1, z2, zl = _projections(method, [g1, g2, local])
+    want = (nt_xent(z1, z2, 0.5) + nt_xent(zl, z1, 0.5) + nt_xent(zl, z2, 0.5)) / 3
+    torch.testing.assert_close(got, want)
+
+
+def test_unknown_loss_raises() -> None:
+    with pytest.raises(ValueError, match="loss must be one of"):
+        SimCLR(loss="infonce")  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
 """selfsup-vision: self-supervised learning on images, as a selfsup plugin.
 
-Importing this package is cheap (no torch, no torchvision); components live in
-:mod:`selfsup_vision.methods`, :mod:`selfsup_vision.encoders` and
-:mod:`selfsup_vision.transforms` and are imported on demand.
+Importing this package is cheap (no torch, torchvision or transformers); components live in
+:mod:`selfsup_vision.methods`, :mod:`selfsup_vision.encoders`, :mod:`selfsup_vision.transforms`,
+:mod:`selfsup_vision.data`, :mod:`selfsup_vision.losses` and :mod:`selfsup_vision.evaluate` and are
+imported on demand.
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """The ``vision`` plugin record, read by :func:`selfsup.plugins.discover`.
 
-Imports only :mod:`selfsup.plugins`: components (and torchvision) load on first use.
+Imports only :mod:`selfsup.plugins`: components (torchvision, transformers) load on first use.
 """
 
 from selfsup.plugins import Plugin
@@ -12,10 +12,23 @@ PLUGIN = Plugin(
     modality="vision",
     components={
         "simclr": "selfsup_vision.methods.simclr:SimCLR",
+        "byol": "selfsup_vision.methods.byol:BYOL",
+        "barlow_twins": "selfsup_vision.methods.barlow_twins:BarlowTwins",
+        "vicreg": "selfsup_vision.methods.vicreg:VICReg",
+        "mae": "selfsup_vision.methods.mae:MAE",
+        "ijepa": "selfsup_vision.methods.ijepa:IJEPA",
         "small_convnet": "selfsup_vision.encoders.convnet:SmallConvNet",
         "resnet18": "selfsup_vision.encoders.resnet:ResNet18Encoder",
+        "resnet": "selfsup_vision.encoders.resnet:ResNetEncoder",
+        "vit": "selfsup_vision.encoders.vit:ViTEncoder",
         "simclr_augment": "selfsup_vision.transforms.simclr:SimCLRAugment",
+        "multi_view": "selfsup_vision.transforms.views:MultiView",
+        "image_folder": "selfsup_vision.data.folder:ImageFolderDataModule",
+        "torchvision_dataset": "selfsup_vision.data.folder:TorchvisionDataModule",
     },
-    description="Images: SimCLR with batched on-device augmentations; ConvNet/ResNet-18 encoders.",
+    description=(
+        "Images: SimCLR/DCL, BYOL/DirectPred, Barlow Twins/Mixed, VICReg, MAE/GMML, I-JEPA; "
+        "ResNet and Hugging Face ViT encoders; on-device and torchvision.transforms.v2 views."
+    ),
     distribution="selfsup-vision",
 )

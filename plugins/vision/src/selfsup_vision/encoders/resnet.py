@@ -1,32 +1,84 @@
-"""ResNet-18 from torchvision (random init) with an optional CIFAR stem."""
+"""torchvision ResNets (random init or local weights) with an optional CIFAR stem."""
 
 from __future__ import annotations
 
+import os
+
+import torch
 from torch import Tensor, nn
 
-__all__ = ["ResNet18Encoder"]
+__all__ = ["RESNET_DEPTHS", "ResNet18Encoder", "ResNetEncoder", "load_state_dict_file"]
+
+#: Supported depths and their feature size.
+RESNET_DEPTHS = {18: 512, 34: 512, 50: 2048, 101: 2048}
 
 
-class ResNet18Encoder(nn.Module):
-    """``torchvision.models.resnet18(weights=None)`` without its classifier (He et al., 1512.03385).
+def load_state_dict_file(path: str) -> dict[str, Tensor]:
+    """Read a plain state dict saved with ``torch.save`` (``weights_only=True``, no pickle code).
 
-    With ``cifar_stem`` the 7x7 stride-2 convolution and the max-pool are replaced by
-    a 3x3 stride-1 convolution, as in SimCLR's CIFAR-10 experiments (Chen et al.,
-    2002.05709, appendix B.9). torchvision is imported here, at construction.
+    A dict holding a ``"state_dict"`` entry (Lightning checkpoints) is unwrapped.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file holds no ``{name: tensor}`` mapping.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"weights file {path!r} not found; pass the path of a state dict saved with "
+            "torch.save(encoder.state_dict(), path) (nothing is downloaded)."
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError(f"{path!r} does not hold a state dict (a mapping of names to tensors).")
+    return state
+
+
+class ResNetEncoder(nn.Module):
+    """``torchvision.models.resnet{depth}(weights=None)`` without its classifier (arXiv 1512.03385).
+
+    With ``cifar_stem`` the 7x7 stride-2 convolution and the max-pool are replaced by a 3x3
+    stride-1 convolution, as in SimCLR's CIFAR-10 experiments (Chen et al., arXiv 2002.05709,
+    appendix B.9): a 32x32 image keeps a 4x4 map before the global pool instead of 1x1.
+    torchvision is imported here, at construction; nothing is downloaded.
+
+    Weights: ``weights_path`` loads a local state dict, either this encoder's own
+    (:meth:`export`, keys ``net.*``) or a torchvision ResNet's (keys ``conv1.weight`` ...,
+    ``fc.*`` ignored). Export with :meth:`export` (a plain state dict, loadable with
+    ``torch.load(weights_only=True)`` into this class or, minus the ``net.`` prefix, into
+    ``torchvision.models.resnet{depth}`` with ``strict=False``).
 
     Args:
+        depth: 18, 34, 50 or 101 (default 18).
         in_channels: Image channels ``C`` (default 3).
-        cifar_stem: Use the 3x3 stride-1 stem for 32x32 images (default True).
+        cifar_stem: 3x3 stride-1 stem without max-pool, for 32x32 images (default True).
+        weights_path: Local state-dict file to load (default None: random init).
 
     Shapes:
-        x: ``(B, C, H, W)`` -> ``(B, 512)``.
+        x: ``(B, C, H, W)`` -> ``(B, out_dim)`` with ``out_dim`` 512 (18/34) or 2048 (50/101).
+
+    Raises:
+        ValueError: unknown depth, ``in_channels < 1``, or weights that do not fit
+            (e.g. ImageNet-stem weights into a CIFAR-stem encoder).
+        FileNotFoundError: ``weights_path`` does not exist.
     """
 
-    def __init__(self, in_channels: int = 3, cifar_stem: bool = True) -> None:
+    def __init__(
+        self,
+        depth: int = 18,
+        in_channels: int = 3,
+        cifar_stem: bool = True,
+        weights_path: str | None = None,
+    ) -> None:
         super().__init__()
-        from torchvision.models import resnet18
+        if depth not in RESNET_DEPTHS:
+            raise ValueError(f"depth must be one of {sorted(RESNET_DEPTHS)}, got {depth}.")
+        if in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}.")
+        from torchvision import models
 
-        net = resnet18(weights=None)
+        net = getattr(models, f"resnet{depth}")(weights=None)
         if cifar_stem:
             net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
             net.maxpool = nn.Identity()
@@ -34,8 +86,58 @@ class ResNet18Encoder(nn.Module):
             net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         net.fc = nn.Identity()
         self.net = net
+        self.depth = depth
         self.in_channels = in_channels
-        self.out_dim = 512
+        self.cifar_stem = cifar_stem
+        self.out_dim = RESNET_DEPTHS[depth]
+        if weights_path is not None:
+            self.load_weights(weights_path)
+
+    def load_weights(self, path: str) -> None:
+        """Load a local state dict (this class's ``net.*`` keys or torchvision's keys)."""
+        state = load_state_dict_file(path)
+        if not any(k.startswith("net.") for k in state):
+            state = {f"net.{k}": v for k, v in state.items() if not k.startswith("fc.")}
+        own = self.state_dict()
+        wrong = [
+            f"{k}: file {tuple(v.shape)} vs encoder {tuple(own[k].shape)}"
+            for k, v in state.items()
+            if k in own and own[k].shape != v.shape
+        ]
+        if wrong:
+            raise ValueError(
+                f"weights in {path!r} do not fit ResNetEncoder(depth={self.depth}, "
+                f"in_channels={self.in_channels}, cifar_stem={self.cifar_stem}): {wrong[:3]}; "
+                "ImageNet weights need cifar_stem=False."
+            )
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"weights in {path!r} do not match a ResNet-{self.depth}: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}."
+            )
+
+    def export(self, path: str) -> None:
+        """Save the encoder's weights as a plain state dict (``torch.save``)."""
+        torch.save(self.state_dict(), path)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class ResNet18Encoder(ResNetEncoder):
+    """:class:`ResNetEncoder` with ``depth=18`` (kept for the SimCLR configs written before).
+
+    Args:
+        in_channels: Image channels ``C`` (default 3).
+        cifar_stem: Use the 3x3 stride-1 stem for 32x32 images (default True).
+        weights_path: Local state-dict file to load (default None).
+
+    Shapes:
+        x: ``(B, C, H, W)`` -> ``(B, 512)``.
+    """
+
+    def __init__(
+        self, in_channels: int = 3, cifar_stem: bool = True, weights_path: str | None = None
+    ) -> None:
+        super().__init__(18, in_channels, cifar_stem, weights_path)

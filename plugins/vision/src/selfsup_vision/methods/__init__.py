@@ -1,5 +1,22 @@
 """Self-supervised methods for images."""
 
+from selfsup_vision.methods.barlow_twins import BarlowTwins
+from selfsup_vision.methods.byol import BYOL
+from selfsup_vision.methods.directpred import DirectPredictor, directpred_weight
+from selfsup_vision.methods.ijepa import IJEPA
+from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
+from selfsup_vision.methods.mae import MAE
 from selfsup_vision.methods.simclr import SimCLR
+from selfsup_vision.methods.vicreg import VICReg
 
-__all__ = ["SimCLR"]
+__all__ = [
+    "BYOL",
+    "BarlowTwins",
+    "DirectPredictor",
+    "IJEPA",
+    "JointEmbeddingMethod",
+    "MAE",
+    "SimCLR",
+    "VICReg",
+    "directpred_weight",
+]

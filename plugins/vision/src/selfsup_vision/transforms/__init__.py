@@ -1,5 +1,23 @@
-"""Batched, on-device image augmentations in pure torch."""
+"""Image augmentations: batched on-device (:class:`SimCLRAugment`) and data-loader pipelines
+(:mod:`selfsup_vision.transforms.views`, torchvision.transforms.v2), from shared presets."""
 
+from selfsup_vision.transforms.presets import PRESETS, ViewSpec, device_augments, preset
 from selfsup_vision.transforms.simclr import SimCLRAugment
+from selfsup_vision.transforms.views import (
+    MultiView,
+    multicrop_views,
+    view_transform,
+    views_collate,
+)
 
-__all__ = ["SimCLRAugment"]
+__all__ = [
+    "PRESETS",
+    "MultiView",
+    "SimCLRAugment",
+    "ViewSpec",
+    "device_augments",
+    "multicrop_views",
+    "preset",
+    "view_transform",
+    "views_collate",
+]

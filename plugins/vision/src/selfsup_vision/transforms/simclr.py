@@ -40,8 +40,13 @@ class SimCLRAugment(nn.Module):
     ``x * b``, contrast ``(x - mean) * c + mean``, saturation ``gray + s (x - gray)``,
     hue: rotation of the YIQ chroma plane by ``2 pi h``, factors ``b, c, s ~ U(1 - k, 1 + k)``,
     ``h ~ U(-hue, hue)``; values clamped to ``[0, 1]`` after each step), then grayscale with
-    probability ``grayscale_prob``. Images with ``C != 3`` get crop, flip, brightness and
-    contrast only. Random numbers come from torch's global RNG on the images' device.
+    probability ``grayscale_prob``, then Gaussian blur with probability ``blur_prob`` (kernel
+    side ``2 floor(blur_kernel_frac * H / 2) + 1``, ``sigma ~ U(blur_sigma)`` in pixels,
+    reflect padding) and solarisation (``x -> 1 - x`` where ``x >= 0.5``) with probability
+    ``solarize_prob`` (BYOL, arXiv 2006.07733, table 6: view 1 blur 1.0 / solarize 0, view 2
+    blur 0.1 / solarize 0.2; both 0 by default, SimCLR's CIFAR-10 setting). Images with
+    ``C != 3`` get crop, flip, brightness, contrast, blur and solarisation only. Random numbers
+    come from torch's global RNG on the images' device.
 
     Unlike torchvision's ``RandomResizedCrop``, a crop larger than the image is clamped to
     the image instead of re-sampled, and the jitter order is fixed.
@@ -58,6 +63,11 @@ class SimCLRAugment(nn.Module):
         saturation: Saturation strength (default 0.4).
         hue: Hue strength in turns, at most 0.5 (default 0.1 = 0.2 * s).
         grayscale_prob: Grayscale probability (default 0.2).
+        blur_prob: Gaussian-blur probability (default 0).
+        blur_sigma_min: Smallest blur sigma in pixels (default 0.1).
+        blur_sigma_max: Largest blur sigma in pixels (default 2.0).
+        blur_kernel_frac: Kernel side as a fraction of the image height (default 0.1).
+        solarize_prob: Solarisation probability (default 0).
 
     Shapes:
         images: ``(B, C, H, W)`` floating point in ``[0, 1]`` -> same shape.
@@ -76,6 +86,11 @@ class SimCLRAugment(nn.Module):
         saturation: float = 0.4,
         hue: float = 0.1,
         grayscale_prob: float = 0.2,
+        blur_prob: float = 0.0,
+        blur_sigma_min: float = 0.1,
+        blur_sigma_max: float = 2.0,
+        blur_kernel_frac: float = 0.1,
+        solarize_prob: float = 0.0,
     ) -> None:
         super().__init__()
         if not 0.0 < crop_scale_min <= crop_scale_max <= 1.0:
@@ -92,8 +107,17 @@ class SimCLRAugment(nn.Module):
             ("flip_prob", flip_prob),
             ("jitter_prob", jitter_prob),
             ("grayscale_prob", grayscale_prob),
+            ("blur_prob", blur_prob),
+            ("solarize_prob", solarize_prob),
         ):
             check_probability(name, p, inclusive_high=True)
+        if not 0.0 < blur_sigma_min <= blur_sigma_max:
+            raise ValueError(
+                f"need 0 < blur_sigma_min <= blur_sigma_max, got ({blur_sigma_min}, "
+                f"{blur_sigma_max})."
+            )
+        if not 0.0 < blur_kernel_frac <= 1.0:
+            raise ValueError(f"blur_kernel_frac must lie in (0, 1], got {blur_kernel_frac}.")
         for name, k in (
             ("brightness", brightness),
             ("contrast", contrast),
@@ -112,6 +136,10 @@ class SimCLRAugment(nn.Module):
         self.saturation = float(saturation)
         self.hue = float(hue)
         self.grayscale_prob = float(grayscale_prob)
+        self.blur_prob = float(blur_prob)
+        self.blur_sigma = (float(blur_sigma_min), float(blur_sigma_max))
+        self.blur_kernel_frac = float(blur_kernel_frac)
+        self.solarize_prob = float(solarize_prob)
 
     def _uniform(self, n: int, low: float, high: float, x: Tensor) -> Tensor:
         return torch.rand(n, device=x.device) * (high - low) + low
@@ -179,8 +207,39 @@ class SimCLRAugment(nn.Module):
         gray = _gray(images).expand_as(images)
         return torch.where(pick.view(-1, 1, 1, 1), gray, images)
 
+    def gaussian_blur(self, images: Tensor) -> Tensor:
+        """Separable Gaussian blur of each sample with ``blur_prob`` (one grouped conv per axis)."""
+        if self.blur_prob == 0.0:
+            return images
+        b, c, h, w = images.shape
+        radius = int(self.blur_kernel_frac * h / 2)
+        if radius < 1 or min(h, w) <= radius:  # a 1-pixel kernel is the identity
+            return images
+        pick = torch.rand(b, device=images.device) < self.blur_prob
+        sigma = self._uniform(b, *self.blur_sigma, images)
+        t = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+        kernel = torch.exp(-(t[None] ** 2) / (2 * sigma[:, None].to(images.dtype) ** 2))
+        kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(c, dim=0)
+        x = images.reshape(1, b * c, h, w)
+        x = F.conv2d(
+            F.pad(x, (0, 0, radius, radius), mode="reflect"), kernel[:, None, :, None], groups=b * c
+        )
+        x = F.conv2d(
+            F.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel[:, None, None, :], groups=b * c
+        )
+        return torch.where(pick.view(-1, 1, 1, 1), x.view(b, c, h, w), images)
+
+    def solarize(self, images: Tensor) -> Tensor:
+        """``x -> 1 - x`` for pixels ``>= 0.5``, each sample with ``solarize_prob``."""
+        if self.solarize_prob == 0.0:
+            return images
+        pick = torch.rand(images.shape[0], device=images.device) < self.solarize_prob
+        flipped = torch.where(images >= 0.5, 1.0 - images, images)
+        return torch.where(pick.view(-1, 1, 1, 1), flipped, images)
+
     def forward(self, images: Tensor) -> Tensor:
         if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
             got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise ValueError(f"images must be a floating (B, C, H, W) tensor, got {got}.")
-        return self.grayscale(self.color_jitter(self.resized_crop_and_flip(images)))
+        x = self.grayscale(self.color_jitter(self.resized_crop_and_flip(images)))
+        return self.solarize(self.gaussian_blur(x))

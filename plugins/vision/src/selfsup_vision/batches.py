@@ -1,0 +1,93 @@
+"""Image batch formats accepted by the vision methods, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from selfsup.experiment.method import MalformedBatchError
+
+__all__ = ["ImageBatch", "parse_image_batch"]
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """A validated batch: un-augmented ``images`` or pre-drawn ``views`` (exactly one is set).
+
+    Attributes:
+        images: ``(B, C, H, W)`` floating images in ``[0, 1]`` (views are drawn on device).
+        views: ``V >= 2`` tensors ``(B, C, H_v, W_v)``; the first two are the global views,
+            the others local crops (multi-crop).
+        labels: Labels when the batch carried them (ignored by the methods).
+    """
+
+    images: Tensor | None
+    views: list[Tensor] | None
+    labels: Any = None
+
+    @property
+    def batch_size(self) -> int:
+        first = self.images if self.images is not None else self.views[0]  # type: ignore[index]
+        return int(first.shape[0])
+
+
+def _check_images(x: Any, in_channels: int, owner: str, what: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise MalformedBatchError(
+            f"{owner} expects {what} as a tensor (B, C, H, W), got {type(x).__name__}; batches are "
+            "images, (images, labels) pairs or {'views': [view, ...], 'labels': y} dicts."
+        )
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise MalformedBatchError(
+            f"{owner} expects {what} of shape (B, {in_channels}, H, W), got {tuple(x.shape)}; set "
+            "in_channels or add the channel dimension (grayscale: convert to RGB in the data "
+            "module, see selfsup_vision.data)."
+        )
+    if not x.is_floating_point():
+        raise MalformedBatchError(
+            f"{owner} expects floating-point {what} in [0, 1], got {x.dtype}; convert uint8 "
+            "images with images.float() / 255."
+        )
+    return x
+
+
+def parse_image_batch(batch: Any, in_channels: int, owner: str) -> ImageBatch:
+    """Validate a batch and say which form it has.
+
+    Accepted: images ``(B, C, H, W)``; an ``(images, labels)`` pair (torchvision datasets' default
+    collation; labels may be None); a dict ``{"views": [v1, v2, ...], "labels": y}`` of views
+    already augmented in the data loader (:class:`~selfsup_vision.transforms.MultiView`).
+
+    Raises:
+        MalformedBatchError: anything else, with what was expected.
+    """
+    if isinstance(batch, dict) and "views" in batch:
+        views = batch["views"]
+        if not isinstance(views, list | tuple) or len(views) < 2:
+            got = len(views) if isinstance(views, list | tuple) else type(views).__name__
+            raise MalformedBatchError(
+                f"{owner} expects batch['views'] to be a list of at least 2 views, got {got}."
+            )
+        checked = [_check_images(v, in_channels, owner, f"view {i}") for i, v in enumerate(views)]
+        sizes = {int(v.shape[0]) for v in checked}
+        if len(sizes) != 1:
+            raise MalformedBatchError(f"{owner}: views have different batch sizes {sorted(sizes)}.")
+        if checked[0].shape != checked[1].shape:
+            raise MalformedBatchError(
+                f"{owner}: the two global views (views 0 and 1) must have the same shape, got "
+                f"{tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
+            )
+        return ImageBatch(None, checked, batch.get("labels"))
+    labels = None
+    images = batch
+    if isinstance(batch, list | tuple):
+        if len(batch) != 2:
+            raise MalformedBatchError(
+                f"{owner} expects images (B, C, H, W) or an (images, labels) pair, got a "
+                f"{type(batch).__name__} of length {len(batch)}; pass un-augmented images (the "
+                "method draws its views) or a {'views': [...]} dict."
+            )
+        images, labels = batch
+    return ImageBatch(_check_images(images, in_channels, owner, "images"), None, labels)

@@ -1,0 +1,349 @@
+"""Lightning data modules for images: any torchvision-style dataset, or an ImageFolder tree."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from selfsup_vision.data.images import load_image, scan_folder, to_rgb, to_tensor
+from selfsup_vision.transforms.views import MultiView, multicrop_views, views_collate
+
+__all__ = ["ImageFolderDataModule", "ImageFiles", "TorchvisionDataModule", "default_data_root"]
+
+
+def default_data_root() -> str:
+    """``$SELFSUP_DATA`` if set, else ``../shared/data`` (relative to the working directory)."""
+    return os.environ.get("SELFSUP_DATA") or os.path.join("..", "shared", "data")
+
+
+class ImageFiles(Dataset):
+    """``(path, label)`` pairs read lazily with :func:`~selfsup_vision.data.images.load_image`.
+
+    Yields ``(PIL image, label)`` (in the file's mode unless ``rgb`` names a policy); a corrupt
+    file raises a ``ValueError`` naming it.
+    """
+
+    def __init__(self, samples: list[tuple[str, int]], rgb: str | None = None) -> None:
+        self.samples = samples
+        self.rgb = rgb
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        path, label = self.samples[i]
+        return load_image(path, self.rgb), label
+
+
+class _Prepared(Dataset):
+    """A dataset whose items pass the RGB policy, the size check and a transform."""
+
+    def __init__(self, base: Any, owner: TorchvisionDataModule, transform: Any) -> None:
+        self.base, self.owner, self.transform = base, owner, transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        image, label = self.base[i]
+        return self.transform(self.owner.prepare(image, i)), int(label)
+
+
+class TorchvisionDataModule(LightningDataModule):
+    """Images from any map-style dataset yielding ``(image, label)`` (every torchvision dataset).
+
+    Images (PIL, or ``(C, H, W)`` tensors) go through the RGB policy
+    (:func:`~selfsup_vision.data.images.to_rgb`, ``rgb``; ``in_channels=1`` converts to
+    grayscale instead) and a size check, then
+
+    * ``mode="images"`` (default): resized (``resize=True``: shorter side to ``image_size``,
+      then centre crop) or centre-cropped to ``image_size``, as float ``(C, S, S)`` in ``[0, 1]``;
+      batches ``(images, labels)``. The methods draw their views on the device (fast path).
+    * ``mode="views"``: the ``torchvision.transforms.v2`` pipelines of preset ``views``
+      (:class:`~selfsup_vision.transforms.MultiView`, plus ``num_local_crops`` multi-crop views
+      of ``local_size``); batches ``{"views": [...], "labels": y}``.
+
+    ``probe_dataloaders`` gives ``(train, val)`` loaders of un-augmented ``(images, labels)``
+    for :class:`selfsup.metrics.ProbeMonitor` (``probe_train_size`` / ``probe_val_size`` first
+    images of seeded permutations).
+
+    Args:
+        train_dataset: The training dataset.
+        val_dataset: Optional validation/test dataset (probe test split).
+        image_size: Side ``S`` of the images / global views (default 32).
+        mode: ``"images"`` or ``"views"``.
+        views: View preset for ``mode="views"`` (default ``"simclr-cifar"``).
+        num_local_crops: Extra multi-crop views (default 0).
+        local_size: Side of the local crops (default ``S / 2``).
+        resize: Resize images whose shorter side differs from ``S`` (default False: smaller
+            images raise, larger ones are centre-cropped).
+        in_channels: 3 (RGB policy) or 1 (grayscale) (default 3).
+        rgb: ``"convert"`` (default) or ``"error"`` (non-RGB inputs raise).
+        batch_size: Training batch size; the last incomplete batch is dropped (default 256).
+        train_subset: Use only this many training images, a seeded random subset (default all).
+        probe_train_size: Training images of the probe (default 5000).
+        probe_val_size: Validation images of the probe (default 2000).
+        in_memory: Decode every (un-augmented) image once and keep uint8 tensors in memory
+            (``mode="images"`` only; fast for CIFAR-sized data) (default False).
+        num_workers: DataLoader workers (default 0).
+        seed: Subset / shuffle seed (default 0).
+
+    Raises:
+        ValueError: bad mode, an image smaller than ``image_size`` without ``resize``, corrupt
+            files (naming them), non-RGB images under ``rgb="error"``.
+    """
+
+    def __init__(
+        self,
+        train_dataset: Any = None,
+        val_dataset: Any = None,
+        image_size: int = 32,
+        mode: Literal["images", "views"] = "images",
+        views: str = "simclr-cifar",
+        num_local_crops: int = 0,
+        local_size: int | None = None,
+        resize: bool = False,
+        in_channels: int = 3,
+        rgb: str = "convert",
+        batch_size: int = 256,
+        train_subset: int | None = None,
+        probe_train_size: int = 5000,
+        probe_val_size: int = 2000,
+        in_memory: bool = False,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if mode not in ("images", "views"):
+            raise ValueError(f"mode must be 'images' or 'views', got {mode!r}.")
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}.")
+        self.train_dataset = train_dataset
+        self.val_dataset = val_dataset
+        self.image_size = int(image_size)
+        self.mode = mode
+        self.views = views
+        self.num_local_crops = int(num_local_crops)
+        self.local_size = int(local_size or max(1, image_size // 2))
+        self.resize = resize
+        self.in_channels = in_channels
+        self.rgb = rgb
+        self.batch_size = int(batch_size)
+        self.train_subset = train_subset
+        self.probe_train_size = int(probe_train_size)
+        self.probe_val_size = int(probe_val_size)
+        self.in_memory = in_memory
+        self.num_workers = int(num_workers)
+        self.seed = int(seed)
+        self._train: Any = None
+        self._val: Any = None
+        self._cache: dict[str, tuple[Tensor, Tensor]] = {}
+
+    # -- per-image preparation ---------------------------------------------------------------
+    def prepare(self, image: Any, index: int | str = "?") -> Any:
+        """RGB/grayscale policy and size check of one image (PIL or tensor); returns it."""
+        where = f"image {index}"
+        if isinstance(image, Tensor):
+            if image.dim() != 3 or image.shape[0] != self.in_channels:
+                raise ValueError(
+                    f"{where}: expected a ({self.in_channels}, H, W) tensor, got "
+                    f"{tuple(image.shape)}; tensors are used as they are (no RGB conversion), so "
+                    "return PIL images from the dataset or convert the channels yourself."
+                )
+            h, w = image.shape[-2:]
+        else:
+            image = to_rgb(image, self.rgb, where) if self.in_channels == 3 else image.convert("L")
+            w, h = image.size
+        if min(h, w) < self.image_size and not self.resize:
+            raise ValueError(
+                f"{where} is {w}x{h}, smaller than image_size={self.image_size}; set resize=True "
+                "to upscale it or lower image_size."
+            )
+        return image
+
+    def _fixed(self, image: Any) -> Tensor:
+        from torchvision.transforms.v2 import functional as TF
+
+        x = to_tensor(image)
+        if self.resize and min(x.shape[-2:]) != self.image_size:
+            x = TF.resize(x, self.image_size, antialias=True)
+        return TF.center_crop(x, [self.image_size, self.image_size])
+
+    def _view_transform(self) -> MultiView:
+        if self.num_local_crops:
+            return multicrop_views(
+                self.views, self.image_size, self.num_local_crops, self.local_size
+            )
+        return MultiView.from_preset(self.views, self.image_size)
+
+    # -- datasets ------------------------------------------------------------------------------
+    def datasets(self) -> tuple[Any, Any]:
+        """The raw ``(train, val)`` datasets (``val`` may be None)."""
+        if self.train_dataset is None:
+            raise ValueError("TorchvisionDataModule needs a train_dataset.")
+        return self.train_dataset, self.val_dataset
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._train is not None:
+            return
+        train, val = self.datasets()
+        if self.train_subset is not None and self.train_subset < len(train):
+            gen = torch.Generator().manual_seed(self.seed)
+            idx = torch.randperm(len(train), generator=gen)[: self.train_subset].sort().values
+            train = Subset(train, idx.tolist())
+        self._train, self._val = train, val
+
+    def _materialize(self, name: str, dataset: Any) -> tuple[Tensor, Tensor]:
+        """Decode ``dataset`` once into uint8 images and labels (``in_memory``)."""
+        if name not in self._cache:
+            plain = _Prepared(dataset, self, self._fixed)
+            items = [plain[i] for i in range(len(plain))]
+            images = torch.stack([(x * 255).round().to(torch.uint8) for x, _ in items])
+            labels = torch.as_tensor([y for _, y in items])
+            self._cache[name] = (images, labels)
+        return self._cache[name]
+
+    def _plain_dataset(self, name: str, dataset: Any) -> Dataset:
+        if self.in_memory:
+            images, labels = self._materialize(name, dataset)
+            return _UInt8Images(images, labels)
+        return _Prepared(dataset, self, self._fixed)
+
+    def _loader(self, dataset: Any, shuffle: bool, collate: Any = None) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) >= 2 * self.batch_size,
+            generator=gen,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        if self.mode == "views":
+            data = _Prepared(self._train, self, self._view_transform())
+            return self._loader(data, True, views_collate)
+        return self._loader(self._plain_dataset("train", self._train), True)
+
+    def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
+        """``(train, val)`` loaders of un-augmented ``(images, labels)`` for probes."""
+        self.setup()
+        if self._val is None:
+            raise RuntimeError("probe_dataloaders needs a val_dataset (the probe's test split).")
+        loaders = []
+        for name, data, size in (
+            ("train", self._train, self.probe_train_size),
+            ("val", self._val, self.probe_val_size),
+        ):
+            if size < len(data):
+                gen = torch.Generator().manual_seed(self.seed + 1)
+                idx = torch.randperm(len(data), generator=gen)[:size].sort().values
+                data = Subset(data, idx.tolist())
+                name = f"{name}_probe"
+            loaders.append(self._loader(self._plain_dataset(name, data), False))
+        return loaders[0], loaders[1]
+
+
+class _UInt8Images(Dataset):
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self.images[i].float() / 255.0, int(self.labels[i])
+
+
+class ImageFolderDataModule(TorchvisionDataModule):
+    """:class:`TorchvisionDataModule` over ``root/<split>/<class>/<image>`` folders.
+
+    The CIFAR-10 JPEG copy works as is: ``root="cifar10-jpg"`` (under ``data_root``, default
+    ``$SELFSUP_DATA`` or ``../shared/data``), ``train_dir="train"``, ``val_dir="test"``.
+
+    Args:
+        root: Dataset directory, absolute or under ``data_root`` (default ``"cifar10-jpg"``).
+        train_dir: Training split folder under ``root`` (default ``"train"``).
+        val_dir: Probe test split folder (default ``"test"``; None for none).
+        data_root: Directory of relative roots (default ``$SELFSUP_DATA`` / ``../shared/data``).
+        image_size, mode, views, num_local_crops, local_size, resize, in_channels, rgb,
+            batch_size, train_subset, probe_train_size, probe_val_size, in_memory, num_workers,
+            seed: See :class:`TorchvisionDataModule`.
+
+    Raises:
+        FileNotFoundError: missing folders (the message says how to set the data root).
+    """
+
+    def __init__(
+        self,
+        root: str = "cifar10-jpg",
+        train_dir: str = "train",
+        val_dir: str | None = "test",
+        data_root: str | None = None,
+        image_size: int = 32,
+        mode: Literal["images", "views"] = "images",
+        views: str = "simclr-cifar",
+        num_local_crops: int = 0,
+        local_size: int | None = None,
+        resize: bool = False,
+        in_channels: int = 3,
+        rgb: str = "convert",
+        batch_size: int = 256,
+        train_subset: int | None = None,
+        probe_train_size: int = 5000,
+        probe_val_size: int = 2000,
+        in_memory: bool = False,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            None,
+            None,
+            image_size,
+            mode,
+            views,
+            num_local_crops,
+            local_size,
+            resize,
+            in_channels,
+            rgb,
+            batch_size,
+            train_subset,
+            probe_train_size,
+            probe_val_size,
+            in_memory,
+            num_workers,
+            seed,
+        )
+        self.root = root
+        self.train_dir = train_dir
+        self.val_dir = val_dir
+        self.data_root = data_root
+        self.classes: list[str] = []
+
+    def _path(self) -> str:
+        if os.path.isabs(self.root):
+            return self.root
+        return os.path.join(self.data_root or default_data_root(), self.root)
+
+    def datasets(self) -> tuple[Any, Any]:
+        root = self._path()
+        train, self.classes = scan_folder(os.path.join(root, self.train_dir))
+        val = None
+        if self.val_dir is not None:
+            samples, classes = scan_folder(os.path.join(root, self.val_dir))
+            if classes != self.classes:
+                raise ValueError(
+                    f"class folders differ between {self.train_dir!r} and {self.val_dir!r}: "
+                    f"{self.classes[:5]} vs {classes[:5]}."
+                )
+            val = ImageFiles(samples)
+        return ImageFiles(train), val

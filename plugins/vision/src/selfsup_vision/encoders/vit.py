@@ -1,0 +1,210 @@
+"""Vision Transformer from Hugging Face transformers, built from a ViTConfig (no download)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.masking import gather_tokens
+
+__all__ = ["ViTEncoder", "patch_grid", "require_vit"]
+
+_POOLINGS = ("cls", "mean")
+
+
+def patch_grid(image_size: int, patch_size: int) -> tuple[int, int]:
+    """The ``(H / p, W / p)`` patch grid of a square image.
+
+    Raises:
+        ValueError: ``patch_size`` does not divide ``image_size`` (patches would drop pixels).
+    """
+    if image_size < 1 or patch_size < 1:
+        raise ValueError(f"image_size and patch_size must be >= 1, got {image_size}, {patch_size}.")
+    if image_size % patch_size:
+        divisors = [p for p in range(1, image_size + 1) if image_size % p == 0]
+        raise ValueError(
+            f"patch_size {patch_size} does not divide image_size {image_size}; the ViT would "
+            f"silently drop the last {image_size % patch_size} pixel rows/columns. Use one of "
+            f"{divisors} or resize the images."
+        )
+    return image_size // patch_size, image_size // patch_size
+
+
+class ViTEncoder(nn.Module):
+    """``transformers.ViTModel`` (Dosovitskiy et al., arXiv 2010.11929) built from a ``ViTConfig``.
+
+    The model is built from the arguments (random init, nothing is downloaded) or loaded from a
+    local directory written by :meth:`save_pretrained` / ``ViTModel.save_pretrained``
+    (``pretrained_path``, read with ``local_files_only=True``; the config then comes from the
+    directory and the size arguments are ignored). Position embeddings are learned, as in the
+    HF model (MAE uses fixed sin-cos ones).
+
+    :meth:`forward` pools the final (layer-normed) tokens: the [CLS] output (``"cls"``) or the
+    mean of the patch outputs (``"mean"``, the usual choice for MAE / I-JEPA probes).
+    :meth:`tokens` runs the encoder on a subset of patches (MAE's visible patches, I-JEPA's
+    context block), with an optional key-padding mask for padded subsets.
+
+    Args:
+        image_size: Square input size ``S`` (default 32).
+        patch_size: Patch side ``p``; must divide ``S`` (default 4).
+        hidden_size: Token width ``d`` (default 192, ViT-Tiny).
+        num_layers: Transformer blocks (default 6).
+        num_heads: Attention heads (default 3).
+        mlp_dim: MLP hidden size (default ``4 d`` when 0).
+        in_channels: Image channels (default 3).
+        pooling: ``"cls"`` or ``"mean"`` (default ``"mean"``).
+        pretrained_path: Local directory with ``config.json`` and weights (default None).
+
+    Shapes:
+        forward: ``(B, C, S, S)`` -> ``(B, d)``.
+        tokens: images ``(B, C, S, S)``, keep_idx ``(B, K)`` -> ``(B, 1 + K, d)`` ([CLS] first).
+
+    Raises:
+        ValueError: ``patch_size`` does not divide ``image_size``, bad pooling, ``hidden_size``
+            not divisible by ``num_heads``, or images of another size/channel count.
+        FileNotFoundError: ``pretrained_path`` is not a directory with a ``config.json``.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        patch_size: int = 4,
+        hidden_size: int = 192,
+        num_layers: int = 6,
+        num_heads: int = 3,
+        mlp_dim: int = 0,
+        in_channels: int = 3,
+        pooling: str = "mean",
+        pretrained_path: str | None = None,
+    ) -> None:
+        super().__init__()
+        from transformers import ViTConfig, ViTModel
+
+        if pooling not in _POOLINGS:
+            raise ValueError(f"pooling must be one of {_POOLINGS}, got {pooling!r}.")
+        if pretrained_path is not None:
+            if not os.path.isfile(os.path.join(pretrained_path, "config.json")):
+                raise FileNotFoundError(
+                    f"pretrained_path {pretrained_path!r} has no config.json; pass a directory "
+                    "written by save_pretrained() (nothing is downloaded)."
+                )
+            model = ViTModel.from_pretrained(
+                pretrained_path, add_pooling_layer=False, local_files_only=True
+            )
+        else:
+            if hidden_size % num_heads:
+                raise ValueError(
+                    f"hidden_size {hidden_size} must be divisible by num_heads {num_heads}."
+                )
+            patch_grid(image_size, patch_size)
+            config = ViTConfig(
+                image_size=image_size,
+                patch_size=patch_size,
+                num_channels=in_channels,
+                hidden_size=hidden_size,
+                num_hidden_layers=num_layers,
+                num_attention_heads=num_heads,
+                intermediate_size=mlp_dim or 4 * hidden_size,
+                hidden_dropout_prob=0.0,
+                attention_probs_dropout_prob=0.0,
+            )
+            model = ViTModel(config, add_pooling_layer=False)
+        cfg = model.config
+        self.model = model
+        self.image_size = int(cfg.image_size)
+        self.patch_size = int(cfg.patch_size)
+        self.in_channels = int(cfg.num_channels)
+        self.grid = patch_grid(self.image_size, self.patch_size)
+        self.num_patches = self.grid[0] * self.grid[1]
+        self.out_dim = int(cfg.hidden_size)
+        self.pooling = pooling
+
+    # -- export ------------------------------------------------------------------------------
+    def save_pretrained(self, path: str) -> None:
+        """Write ``config.json`` and the weights (``ViTModel.save_pretrained``) to ``path``."""
+        self.model.save_pretrained(path)
+
+    # -- forward -----------------------------------------------------------------------------
+    def check_images(self, images: Tensor) -> None:
+        """Raise a ``ValueError`` unless images are ``(B, C, S, S)`` with this encoder's C, S."""
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"ViTEncoder expects images (B, {expected[0]}, {expected[1]}, {expected[2]}), got "
+                f"{tuple(images.shape)}; resize/crop the images to image_size="
+                f"{self.image_size} or build the encoder for their size."
+            )
+
+    def patch_embeddings(self, images: Tensor) -> Tensor:
+        """Patch embeddings plus their position embeddings ``(B, L, d)`` (no [CLS])."""
+        self.check_images(images)
+        emb = self.model.embeddings
+        weight = emb.patch_embeddings.projection.weight
+        patches = emb.patch_embeddings(images.to(weight.dtype))
+        return patches + emb.position_embeddings[:, 1:]
+
+    def _layers(self) -> Any:
+        layers = getattr(self.model, "layers", None)
+        return layers if layers is not None else self.model.encoder.layer
+
+    def run(self, patches: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        """Prepend [CLS] (+ its position embedding), run the blocks and the final LayerNorm.
+
+        ``key_padding_mask`` ``(B, K)`` is True at padded patch slots, which no token attends to.
+        """
+        emb = self.model.embeddings
+        b = patches.shape[0]
+        cls = (emb.cls_token + emb.position_embeddings[:, :1]).expand(b, -1, -1)
+        h = emb.dropout(torch.cat([cls, patches], dim=1))
+        mask = None
+        if key_padding_mask is not None:
+            pad = torch.cat([key_padding_mask.new_zeros(b, 1), key_padding_mask], dim=1)
+            # Additive (B, 1, 1, L) mask: accepted by the eager and the SDPA attention paths.
+            mask = torch.zeros(b, 1, 1, pad.shape[1], dtype=h.dtype, device=h.device)
+            mask = mask.masked_fill(pad[:, None, None, :], torch.finfo(h.dtype).min)
+        for layer in self._layers():
+            out = layer(h, mask) if mask is not None else layer(h)
+            h = out[0] if isinstance(out, tuple) else out
+        return self.model.layernorm(h)
+
+    def tokens(
+        self,
+        images: Tensor,
+        keep_idx: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Final tokens ``(B, 1 + K, d)`` of the patches ``keep_idx`` (all patches when None)."""
+        patches = self.patch_embeddings(images)
+        if keep_idx is not None:
+            patches = gather_tokens(patches, keep_idx)
+        return self.run(patches, key_padding_mask)
+
+    def pool(self, tokens: Tensor) -> Tensor:
+        """``(B, 1 + K, d)`` -> ``(B, d)`` by [CLS] or patch mean."""
+        return tokens[:, 0] if self.pooling == "cls" else tokens[:, 1:].mean(dim=1)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.pool(self.tokens(images))
+
+
+def require_vit(encoder: nn.Module | None, in_channels: int, owner: str) -> ViTEncoder:
+    """``encoder`` if it is a :class:`ViTEncoder`, a default one when None.
+
+    Raises:
+        ValueError: another encoder type, or a channel count that differs from ``in_channels``.
+    """
+    if encoder is None:
+        encoder = ViTEncoder(in_channels=in_channels)
+    if not isinstance(encoder, ViTEncoder):
+        raise ValueError(
+            f"{owner} needs a selfsup_vision.encoders.ViTEncoder (token-level access for "
+            f"masking), got {type(encoder).__name__}."
+        )
+    if encoder.in_channels != in_channels:
+        raise ValueError(
+            f"{owner}: in_channels={in_channels} but the ViT takes {encoder.in_channels} channels."
+        )
+    return encoder

@@ -1,0 +1,193 @@
+"""I-JEPA (Assran et al., arXiv 2301.08243) on a Hugging Face ViT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.losses import latent_regression
+from selfsup.masking import gather_tokens, multiblock_mask
+from selfsup.teachers import EMATeacher
+from selfsup_vision.batches import parse_image_batch
+from selfsup_vision.encoders.transformer import TokenTransformer
+from selfsup_vision.encoders.vit import ViTEncoder, require_vit
+from selfsup_vision.patches import host_generator
+from selfsup_vision.transforms.simclr import SimCLRAugment
+
+__all__ = ["IJEPA", "IJEPAPredictor"]
+
+
+class IJEPAPredictor(nn.Module):
+    """Narrow predictor: context tokens + one mask token per target patch -> target latents.
+
+    Context outputs are projected to ``dim`` and get the learned position embedding of their
+    patch; each target slot is a shared mask token plus its patch's position embedding. Every
+    target block is predicted in its own sequence (the context is repeated ``T`` times), padded
+    context slots are masked out of attention. Positions are learned (I-JEPA: fixed sin-cos).
+
+    Shapes:
+        ctx ``(B, Lc, d)``, ctx_idx ``(B, Lc)``, ctx_pad ``(B, Lc)`` bool, tgt_idx
+        ``(B, T, Lt)`` -> ``(B, T, Lt, d)``.
+    """
+
+    def __init__(self, enc_dim: int, dim: int, layers: int, heads: int, num_patches: int) -> None:
+        super().__init__()
+        self.inp = nn.Linear(enc_dim, dim)
+        self.pos = nn.Parameter(torch.zeros(num_patches, dim))
+        self.mask_token = nn.Parameter(torch.zeros(dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        self.blocks = TokenTransformer(dim, layers, heads)
+        self.out = nn.Linear(dim, enc_dim)
+
+    def forward(self, ctx: Tensor, ctx_idx: Tensor, ctx_pad: Tensor, tgt_idx: Tensor) -> Tensor:
+        b, t, lt = tgt_idx.shape
+        lc = ctx.shape[1]
+        h = self.inp(ctx) + self.pos[ctx_idx]
+        h = h.unsqueeze(1).expand(b, t, lc, h.shape[-1]).reshape(b * t, lc, -1)
+        pad = ctx_pad.unsqueeze(1).expand(b, t, lc).reshape(b * t, lc)
+        q = (self.mask_token + self.pos[tgt_idx]).reshape(b * t, lt, -1)
+        keys_pad = torch.cat([pad, pad.new_zeros(b * t, lt)], dim=1)
+        out = self.blocks(torch.cat([h, q], dim=1), keys_pad)[:, lc:]
+        return self.out(out).reshape(b, t, lt, -1)
+
+
+class IJEPA(Method):
+    """I-JEPA: from one large context block, predict an EMA target encoder's latents of
+    several target blocks of the same image.
+
+    Per batch, :func:`selfsup.masking.multiblock_mask` draws ``num_targets`` target blocks
+    (scale ``target_scale``, aspect ``target_aspect``) and a context block (``context_scale``)
+    minus the targets, padded with validity masks instead of truncated. With context encoder
+    ``f`` (:class:`~selfsup_vision.encoders.ViTEncoder` on the context patches only, padding
+    masked out of attention), target encoder ``\\bar f`` (EMA of ``f``, momentum linear
+    0.996 -> 1, on the whole image, outputs layer-normed without affine as I-JEPA) and the
+    narrow predictor ``g``:
+
+    .. math::
+
+        L = \\frac{1}{\\sum_k |T_k|} \\sum_k \\sum_{j \\in T_k}
+            \\frac{1}{d} \\sum_c \\rho\\big(g(f(x_C), j)_c - \\mathrm{LN}(\\bar f(x))_{j,c}\\big)
+
+    computed by :func:`selfsup.losses.latent_regression` (``rho`` smooth-L1 as the official
+    code, or ``"mse"``) over the valid target tokens. The view is a random resized crop with
+    scale ``(0.3, 1)`` and no flip/colour (the official recipe). Evaluation features: mean of the
+    target encoder's patch outputs (I-JEPA's probe protocol).
+
+    Args:
+        encoder: A :class:`~selfsup_vision.encoders.ViTEncoder` (default None: 32x32, patch 4).
+        in_channels: Image channels (default 3).
+        predictor_dim: Predictor width (default 96; narrower than the encoder).
+        predictor_layers: Predictor blocks (default 2).
+        predictor_heads: Predictor heads (default 4).
+        num_targets: Target blocks per image (default 4).
+        target_scale: Target block area range (default (0.15, 0.2)).
+        target_aspect: Target block aspect range (default (0.75, 1.5)).
+        context_scale: Context block area range (default (0.85, 1.0)).
+        momentum: EMA schedule (default ``"linear:0.996:1.0"``).
+        loss: ``"smooth_l1"`` (default) or ``"mse"``.
+        crop_scale_min: Smallest crop area fraction (default 0.3).
+
+    Shapes:
+        batch: images ``(B, C, S, S)`` in ``[0, 1]`` (``S`` the ViT's size) or ``(images, labels)``.
+        embed: the same -> ``(B, d)``.
+
+    Raises:
+        MalformedBatchError: malformed batches or images of the wrong size.
+        ValueError: a non-ViT encoder, bad scales.
+    """
+
+    modality = "vision"
+
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        in_channels: int = 3,
+        predictor_dim: int = 96,
+        predictor_layers: int = 2,
+        predictor_heads: int = 4,
+        num_targets: int = 4,
+        target_scale: tuple[float, float] = (0.15, 0.2),
+        target_aspect: tuple[float, float] = (0.75, 1.5),
+        context_scale: tuple[float, float] = (0.85, 1.0),
+        momentum: str | float = "linear:0.996:1.0",
+        loss: str = "smooth_l1",
+        crop_scale_min: float = 0.3,
+    ) -> None:
+        super().__init__()
+        if loss not in ("smooth_l1", "mse"):
+            raise ValueError(f"loss must be 'smooth_l1' or 'mse', got {loss!r}.")
+        self.encoder: ViTEncoder = require_vit(encoder, in_channels, "IJEPA")
+        self.in_channels = in_channels
+        self.target = EMATeacher(self.encoder, momentum)
+        self.predictor = IJEPAPredictor(
+            self.encoder.out_dim,
+            predictor_dim,
+            predictor_layers,
+            predictor_heads,
+            self.encoder.num_patches,
+        )
+        self.mask_kwargs = {
+            "num_targets": int(num_targets),
+            "target_scale": tuple(target_scale),
+            "target_aspect": tuple(target_aspect),
+            "context_scale": tuple(context_scale),
+        }
+        multiblock_mask(1, self.encoder.grid, **self.mask_kwargs)  # validate the arguments now
+        self.loss_kind = loss
+        self.augment = SimCLRAugment(
+            crop_scale_min=crop_scale_min, flip_prob=0.0, jitter_prob=0.0, grayscale_prob=0.0
+        )
+
+    def images(self, batch: Any) -> Tensor:
+        parsed = parse_image_batch(batch, self.in_channels, type(self).__name__)
+        images = parsed.images if parsed.images is not None else parsed.views[0]  # type: ignore
+        size = self.encoder.image_size
+        if tuple(images.shape[-2:]) != (size, size):
+            raise MalformedBatchError(
+                f"IJEPA's ViT takes {size}x{size} images, got {tuple(images.shape[-2:])}; resize "
+                "in the data module or build the ViTEncoder with image_size matching the data."
+            )
+        return images
+
+    def target_tokens(self, images: Tensor) -> Tensor:
+        """Layer-normed target-encoder patch outputs ``(B, L, d)`` (no grad)."""
+        with torch.no_grad():
+            tokens = self.target.teacher.tokens(images)[:, 1:]
+            return F.layer_norm(tokens, tokens.shape[-1:])
+
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        images = self.augment(self.images(batch))
+        b = images.shape[0]
+        m = multiblock_mask(
+            b,
+            self.encoder.grid,
+            generator=host_generator(),
+            device=images.device,
+            **self.mask_kwargs,  # type: ignore[arg-type]
+        )
+        full = self.target_tokens(images)
+        t, lt = m.target_idx.shape[1:]
+        target = gather_tokens(full, m.target_idx.reshape(b, t * lt)).reshape(b, t, lt, -1)
+        pad = ~m.context_valid
+        ctx = self.encoder.tokens(images, keep_idx=m.context_idx, key_padding_mask=pad)[:, 1:]
+        pred = self.predictor(ctx, m.context_idx, pad, m.target_idx)
+        loss = latent_regression(pred, target, kind=self.loss_kind, mask=m.target_valid)
+        return {"loss": loss, "context_tokens": m.context_valid.sum(1).float().mean()}
+
+    def update_teacher(self, step: int, total_steps: int) -> float | None:
+        """EMA step for hand-written loops (``SSLModule`` does this itself)."""
+        return self.target.update(step, total_steps)
+
+    def representations(self, batch: Any) -> Tensor:
+        """Mean target-encoder patch features of the training images, detached."""
+        return self.embed(batch).detach()
+
+    def embed(self, batch: Any) -> Tensor:
+        """Mean of the target encoder's patch outputs ``(B, d)``."""
+        with torch.no_grad():
+            return self.target.teacher.tokens(self.images(batch))[:, 1:].mean(dim=1)

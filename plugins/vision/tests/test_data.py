@@ -1,0 +1,96 @@
+"""Image data modules: folders, torchvision datasets, RGB policy and bad files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from selfsup_vision.data import ImageFolderDataModule, TorchvisionDataModule, load_image, to_rgb
+
+
+def _tree(root, size: int = 8, modes: tuple[str, ...] = ("RGB",)) -> None:  # type: ignore[no-untyped-def]
+    for split in ("train", "test"):
+        for c, name in enumerate(("cat", "dog")):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(4):
+                mode = modes[i % len(modes)]
+                color = (40 * c + 10 * i, 100, 200, 128)[: len(mode)] if mode != "L" else 90
+                Image.new(mode, (size, size), color).save(folder / f"{i}.png")
+
+
+def _module(root, **kw: object) -> ImageFolderDataModule:  # type: ignore[no-untyped-def]
+    args = {"root": str(root), "batch_size": 2, "image_size": 8}
+    args.update(kw)
+    return ImageFolderDataModule(**args)  # type: ignore[arg-type]
+
+
+def test_folder_batches_and_probe_loaders(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path)
+    dm = _module(tmp_path, in_memory=True)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (2, 3, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() <= x.max() <= 1
+    assert dm.classes == ["cat", "dog"]
+    train, test = dm.probe_dataloaders()
+    assert len(train.dataset) == 8 and len(test.dataset) == 8
+    labels = torch.cat([b[1] for b in test])
+    assert sorted(labels.tolist()) == [0] * 4 + [1] * 4
+
+
+def test_views_mode_and_multicrop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path, size=12)
+    dm = _module(tmp_path, mode="views", views="byol-cifar", num_local_crops=2, local_size=4)
+    batch = next(iter(dm.train_dataloader()))
+    assert [tuple(v.shape) for v in batch["views"]] == [(2, 3, 8, 8)] * 2 + [(2, 3, 4, 4)] * 2
+    assert batch["labels"].shape == (2,)
+
+
+def test_grayscale_and_rgba_are_converted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path, modes=("L", "RGBA", "P"))
+    x, _ = next(iter(_module(tmp_path).probe_dataloaders()[0]))
+    assert x.shape == (2, 3, 8, 8)
+    gray = load_image(str(tmp_path / "train" / "cat" / "0.png"), "convert")
+    assert gray.mode == "RGB" and gray.getpixel((0, 0)) == (90, 90, 90)
+    # Transparent pixels are composited on white, not shown with their stored colour.
+    rgba = Image.new("RGBA", (2, 2), (0, 0, 0, 0))
+    assert to_rgb(rgba).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_strict_rgb_policy_rejects_grayscale(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path, modes=("L",))
+    with pytest.raises(ValueError, match="mode 'L', not RGB"):
+        next(iter(_module(tmp_path, rgb="error").train_dataloader()))
+
+
+def test_corrupt_file_names_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path)
+    bad = tmp_path / "train" / "cat" / "0.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"cannot decode image .*0\.png"):
+        _module(tmp_path, in_memory=True).train_dataloader()
+
+
+def test_too_small_images_raise_unless_resized(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path, size=6)
+    with pytest.raises(ValueError, match="smaller than image_size=8; set resize=True"):
+        next(iter(_module(tmp_path).train_dataloader()))
+    x, _ = next(iter(_module(tmp_path, resize=True).train_dataloader()))
+    assert x.shape == (2, 3, 8, 8)
+
+
+def test_missing_folder_says_how_to_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FileNotFoundError, match="SELFSUP_DATA"):
+        _module(tmp_path / "nowhere").train_dataloader()
+
+
+def test_any_torchvision_dataset_object() -> None:
+    from torchvision.datasets import FakeData
+
+    train = FakeData(size=6, image_size=(3, 10, 10), num_classes=3)
+    test = FakeData(size=4, image_size=(3, 10, 10), num_classes=3, random_offset=7)
+    dm = TorchvisionDataModule(train, test, image_size=8, batch_size=3)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (3, 3, 8, 8) and y.dtype == torch.long
+    gray = TorchvisionDataModule(train, test, image_size=8, batch_size=3, in_channels=1)
+    assert next(iter(gray.probe_dataloaders()[1]))[0].shape == (3, 1, 8, 8)
