@@ -7,23 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 from fsspec.implementations.local import LocalFileOpener
-from lightning.pytorch import Trainer
 
 from selfsup.experiment import SSLModule
-from selfsup.testing.boring import boring_task
+from selfsup.testing.boring import boring_task, quiet_trainer
 
 
 def test_interrupted_save_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch) -> None:
     module = SSLModule([boring_task("a", seed=0), boring_task("b", seed=1)])
-    trainer = Trainer(
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_steps=2)
     trainer.fit(module)
     last = tmp_path / "last.ckpt"
     trainer.save_checkpoint(last)

@@ -7,23 +7,11 @@ from torch import Tensor, nn
 
 from selfsup.experiment import Method, SSLModule, Task
 from selfsup.teachers import EMATeacher
-from selfsup.testing.boring import BoringDataModule, BoringMethod, boring_task
+from selfsup.testing.boring import BoringDataModule, BoringMethod, boring_task, quiet_trainer
 
 
 def _trainer(**kwargs) -> Trainer:
-    defaults = dict(
-        max_steps=4,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        accelerator="cpu",
-        devices=1,
-    )
-    defaults.update(kwargs)
-    return Trainer(**defaults)
+    return quiet_trainer(**kwargs)
 
 
 class QuadraticMethod(Method):

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from lightning.pytorch import Trainer
 
 from selfsup.experiment import RunReport, SSLModule, probe_table
 from selfsup.metrics import ProbeMonitor, RankMeMonitor
-from selfsup.testing.boring import boring_task
+from selfsup.testing.boring import boring_task, quiet_trainer
 
 
 def test_probe_table_layout() -> None:
@@ -26,14 +25,9 @@ def test_probe_table_layout() -> None:
 def test_report_writes_table_json_and_plot(tmp_path: Path, capsys) -> None:
     module = SSLModule([boring_task("first", seed=0), boring_task("second", seed=1)])
     report = RunReport(every_n_steps=2)
-    trainer = Trainer(
+    trainer = quiet_trainer(
         max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        accelerator="cpu",
+        max_steps=-1,
         default_root_dir=str(tmp_path),
         callbacks=[
             RankMeMonitor(every_n_steps=2),

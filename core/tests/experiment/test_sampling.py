@@ -7,12 +7,11 @@ from collections import Counter
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from selfsup.experiment import SSLModule, Task, TaskSampledLoader, task_probabilities
-from selfsup.testing.boring import BoringDataModule, BoringMethod
+from selfsup.testing.boring import BoringDataModule, BoringMethod, quiet_trainer
 
 
 def _loader(n: int, batch_size: int = 2, value: float = 0.0) -> DataLoader:
@@ -109,15 +108,7 @@ def test_ssl_module_trains_one_task_per_step() -> None:
     a = Task("a", _CountingMethod(), BoringDataModule(num_samples=96, seed=0))
     b = Task("b", _CountingMethod(), BoringDataModule(num_samples=32, seed=1))
     module = SSLModule([a, b], sampling="proportional", sampling_seed=5)
-    trainer = Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_epochs=2, max_steps=-1)
     trainer.fit(module)
     steps_per_epoch = 96 // 16 + 32 // 16
     assert trainer.global_step == 2 * steps_per_epoch

@@ -6,12 +6,13 @@ import math
 
 import pytest
 import torch
-from lightning.pytorch import LightningDataModule, Trainer
+from lightning.pytorch import LightningDataModule
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from selfsup.experiment import MalformedBatchError, SSLModule, Task
 from selfsup.methods import CrossModalAlignment
+from selfsup.testing.boring import quiet_trainer
 
 
 def _method(**kwargs) -> CrossModalAlignment:
@@ -130,14 +131,7 @@ def test_alignment_learns_to_retrieve_pairs() -> None:
 def test_alignment_trains_through_ssl_module() -> None:
     method = _method()
     module = SSLModule(Task("pairs", method, _PairedFive()))
-    trainer = Trainer(
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_steps=2)
     trainer.fit(module)
     assert "train/pairs/retrieval_top1" in trainer.callback_metrics
 

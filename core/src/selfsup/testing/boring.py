@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import LightningDataModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 from selfsup.demo.vector_simclr import VectorSimCLR
 from selfsup.experiment.task import Task
 
-__all__ = ["BoringDataModule", "BoringMethod", "RandomTensorDataModule", "boring_task"]
+__all__ = [
+    "BoringDataModule",
+    "BoringMethod",
+    "RandomTensorDataModule",
+    "boring_task",
+    "quiet_trainer",
+]
 
 
 class BoringMethod(VectorSimCLR):
@@ -74,3 +82,23 @@ class RandomTensorDataModule(LightningDataModule):
 def boring_task(name: str = "boring", weight: float = 1.0, seed: int = 0) -> Task:
     """A :class:`BoringMethod` on a :class:`BoringDataModule` as a task."""
     return Task(name, method=BoringMethod(), data=BoringDataModule(seed=seed), weight=weight)
+
+
+def quiet_trainer(**kwargs: Any) -> Trainer:
+    """A CPU ``Trainer`` for tests: no logger, checkpoints, progress bar, summary or validation.
+
+    Keyword arguments override the defaults (``max_steps=4``, ``limit_val_batches=0``, ...).
+    """
+    defaults: dict[str, Any] = {
+        "max_steps": 4,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "limit_val_batches": 0,
+        "accelerator": "cpu",
+        "devices": 1,
+    }
+    defaults.update(kwargs)
+    return Trainer(**defaults)
