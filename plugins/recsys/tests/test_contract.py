@@ -8,19 +8,13 @@ import torch
 
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
+from selfsup_recsys.examples import (
+    random_feature_batch,
+    random_item_features,
+    tiny_feature_two_tower,
+)
 from selfsup_recsys.methods.feature_two_tower import FeatureTwoTower
 from selfsup_recsys.methods.two_tower import TwoTowerRetrieval
-
-QUERY = [
-    {"name": "user_id", "kind": "categorical", "cardinality": 20},
-    {"name": "age", "kind": "numeric"},
-]
-ITEM = [
-    {"name": "item_id", "kind": "categorical", "cardinality": 30},
-    {"name": "genres", "kind": "bag", "cardinality": 6},
-    {"name": "year", "kind": "categorical", "cardinality": 5},
-    {"name": "content", "kind": "dense", "dim": 3},
-]
 
 
 def interactions(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -29,38 +23,6 @@ def interactions(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         "item_ids": torch.randint(0, 30, (b,), generator=generator),
         "item_log_prob": torch.rand(b, generator=generator).mul(0.9).add(0.05).log(),
     }
-
-
-def item_features(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    return {
-        "item_id": torch.randint(0, 30, (b,), generator=generator),
-        "genres": torch.randint(-1, 6, (b, 3), generator=generator),
-        "year": torch.randint(0, 5, (b,), generator=generator),
-        "content": torch.randn(b, 3, generator=generator),
-    }
-
-
-def feature_batch(b: int, generator: torch.Generator, ssl: int = 5) -> dict[str, Any]:
-    items = item_features(b, generator)
-    return {
-        "query": {
-            "user_id": torch.randint(0, 20, (b,), generator=generator),
-            "age": torch.randn(b, generator=generator),
-        },
-        "item": items,
-        "item_ids": items["item_id"].clone(),
-        "ssl_item": item_features(ssl, generator),
-    }
-
-
-def small_feature_method(ssl: str = "rfm", **kwargs: Any) -> FeatureTwoTower:
-    method = FeatureTwoTower(
-        QUERY, ITEM, embedding_dim=4, hidden_dims=[8], output_dim=4, temperature=0.2, ssl=ssl,
-        frequency_buckets=64, **kwargs,
-    )  # fmt: skip
-    mi = torch.rand(4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    method.set_feature_correlation((mi + mi.T) / 2)
-    return method
 
 
 class TestRecsysPlugin(PluginContract):
@@ -101,7 +63,7 @@ class TestTwoTowerRetrieval(MethodContract):
 
 
 def _malformed_feature_batches() -> list[tuple[Any, str]]:
-    good = feature_batch(6, torch.Generator().manual_seed(0))
+    good = random_feature_batch(6, torch.Generator().manual_seed(0))
     item = good["item"]
     return [
         ((good["query"], good["item"]), "expects a dict"),
@@ -130,22 +92,22 @@ class TestFeatureTwoTowerRFM(MethodContract):
     unused_parameters = ("query_tower.default",)  # query features are never masked
 
     def make_method(self) -> Method:
-        return small_feature_method("rfm")
+        return tiny_feature_two_tower("rfm")
 
     def make_batch(self, generator: torch.Generator) -> Any:
-        return feature_batch(6, generator)
+        return random_feature_batch(6, generator)
 
     def malformed_batches(self) -> list[tuple[Any, str]]:
         return _malformed_feature_batches()
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
-        return {"item": item_features(7, generator)}, 7
+        return {"item": random_item_features(7, generator)}, 7
 
 
 class TestFeatureTwoTowerCFM(TestFeatureTwoTowerRFM):
     def make_method(self) -> Method:
-        return small_feature_method("cfm", logq="none", remove_accidental_hits=False)
+        return tiny_feature_two_tower("cfm", logq="none", remove_accidental_hits=False)
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
-        b = feature_batch(5, generator)
+        b = random_feature_batch(5, generator)
         return {"query": b["query"]}, 5

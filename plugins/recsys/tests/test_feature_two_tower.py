@@ -4,55 +4,19 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
 
 import pytest
 import torch
 
+from selfsup_recsys.examples import (
+    EXAMPLE_ITEM_FEATURES,
+    EXAMPLE_QUERY_FEATURES,
+    random_feature_batch,
+    tiny_feature_two_tower,
+)
 from selfsup_recsys.methods import FeatureTwoTower
 
-QUERY = [
-    {"name": "user_id", "kind": "categorical", "cardinality": 20},
-    {"name": "age", "kind": "numeric"},
-]
-ITEM = [
-    {"name": "item_id", "kind": "categorical", "cardinality": 30},
-    {"name": "genres", "kind": "bag", "cardinality": 6},
-    {"name": "year", "kind": "categorical", "cardinality": 5},
-    {"name": "content", "kind": "dense", "dim": 3},
-]
-
-
-def item_features(b: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    return {
-        "item_id": torch.randint(0, 30, (b,), generator=generator),
-        "genres": torch.randint(-1, 6, (b, 3), generator=generator),
-        "year": torch.randint(0, 5, (b,), generator=generator),
-        "content": torch.randn(b, 3, generator=generator),
-    }
-
-
-def feature_batch(b: int, generator: torch.Generator, ssl: int = 5) -> dict[str, Any]:
-    items = item_features(b, generator)
-    return {
-        "query": {
-            "user_id": torch.randint(0, 20, (b,), generator=generator),
-            "age": torch.randn(b, generator=generator),
-        },
-        "item": items,
-        "item_ids": items["item_id"].clone(),
-        "ssl_item": item_features(ssl, generator),
-    }
-
-
-def small_feature_method(ssl: str = "rfm", **kwargs: Any) -> FeatureTwoTower:
-    method = FeatureTwoTower(
-        QUERY, ITEM, embedding_dim=4, hidden_dims=[8], output_dim=4, temperature=0.2, ssl=ssl,
-        frequency_buckets=64, **kwargs,
-    )  # fmt: skip
-    mi = torch.rand(4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    method.set_feature_correlation((mi + mi.T) / 2)
-    return method
+QUERY, ITEM = EXAMPLE_QUERY_FEATURES, EXAMPLE_ITEM_FEATURES
 
 
 def _reference(
@@ -80,7 +44,7 @@ def _reference(
 
 
 def _batch(seed: int = 0, b: int = 6) -> dict:
-    batch = feature_batch(b, torch.Generator().manual_seed(seed))
+    batch = random_feature_batch(b, torch.Generator().manual_seed(seed))
     batch["item"]["item_id"][:2] = 7  # an accidental hit: rows 0 and 1 are the same item
     batch["item_ids"] = batch["item"]["item_id"].clone()
     batch["item_log_prob"] = (
@@ -91,7 +55,7 @@ def _batch(seed: int = 0, b: int = 6) -> dict:
 
 @pytest.mark.parametrize("hits", [True, False])
 def test_main_loss_with_batch_logq_matches_reference(hits: bool) -> None:
-    method = small_feature_method("none", logq="batch", remove_accidental_hits=hits)
+    method = tiny_feature_two_tower("none", logq="batch", remove_accidental_hits=hits)
     batch = _batch()
     out = method.training_losses(batch)
     u, v = method.query_tower(batch["query"]), method.item_tower(batch["item"])
@@ -100,7 +64,7 @@ def test_main_loss_with_batch_logq_matches_reference(hits: bool) -> None:
 
 
 def test_streaming_logq_uses_the_estimate_after_each_step() -> None:
-    method = small_feature_method("none", logq="streaming", remove_accidental_hits=False)
+    method = tiny_feature_two_tower("none", logq="streaming", remove_accidental_hits=False)
     method.frequency.alpha = 0.5
     first = _batch()
     method.training_losses(first)  # step 1: every item of the first batch seen at t = 1
@@ -122,7 +86,10 @@ def test_streaming_logq_uses_the_estimate_after_each_step() -> None:
 
 
 def test_ssl_term_is_one_directional_infonce_between_complementary_views() -> None:
-    item = [ITEM[0], ITEM[2]]  # two categorical features: RFM masks one per view
+    item = [
+        ITEM[0],
+        ITEM[2],
+    ]  # two categorical features: RFM masks one per view
     method = FeatureTwoTower(
         QUERY, item, embedding_dim=4, hidden_dims=[8], output_dim=4, temperature=0.2,
         logq="none", remove_accidental_hits=False, ssl="rfm", ssl_weight=0.7,
@@ -146,7 +113,7 @@ def test_ssl_term_is_one_directional_infonce_between_complementary_views() -> No
 
 
 def test_without_ssl_items_the_main_items_are_used_and_cfm_needs_mi() -> None:
-    method = small_feature_method("rfm")
+    method = tiny_feature_two_tower("rfm")
     batch = _batch()
     del batch["ssl_item"]
     assert "ssl_loss" in method.training_losses(batch)
@@ -168,7 +135,7 @@ def test_unbuilt_model_and_schema_mismatch() -> None:
 
 
 def test_saved_model_serves_item_and_query_embeddings() -> None:
-    method = small_feature_method("cfm").eval()
+    method = tiny_feature_two_tower("cfm").eval()
     buffer = io.BytesIO()
     torch.save(method.state_dict(), buffer)
     buffer.seek(0)
