@@ -212,3 +212,15 @@ def test_nonfinite_skip_keeps_training_the_other_tasks() -> None:
 def test_unknown_nonfinite_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="nonfinite must be"):
         SSLModule(boring_task(), nonfinite="ignore")
+
+
+def test_method_update_teacher_moves_every_teacher_once_per_step() -> None:
+    method = QuadraticMethod(momentum=0.5)
+    with torch.no_grad():
+        method.encoder.weight.add_(1.0)
+    before = method.teacher.teacher.weight.detach().clone()
+    assert method.update_teacher(1, 10) == 0.5
+    expected = 0.5 * before + 0.5 * method.encoder.weight.detach()
+    torch.testing.assert_close(method.teacher.teacher.weight, expected)
+    assert method.update_teacher(1, 10) is None  # already applied for this step
+    assert BoringMethod().update_teacher(1, 10) is None  # no teacher

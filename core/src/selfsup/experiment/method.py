@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from selfsup.teachers import EMATeacher
+
 __all__ = ["Method", "MalformedBatchError"]
 
 
@@ -46,6 +48,23 @@ class Method(nn.Module, ABC):
         """Encoder features ``(B, D)`` of a *training* batch for label-free monitors
         (RankMe); ``None`` (the default) leaves this method out of them."""
         return None
+
+    def update_teacher(self, step: int, total_steps: int) -> float | None:
+        """One EMA step of every :class:`~selfsup.teachers.EMATeacher` inside this method.
+
+        For hand-written training loops: call it after each ``optimizer.step()`` with the optimiser
+        step index; :class:`~selfsup.experiment.SSLModule` does this itself.
+
+        Returns:
+            The momentum of the last teacher updated, or ``None`` when none moved (no teacher,
+            a step already applied, or a delayed start).
+        """
+        momentum = None
+        for module in self.modules():
+            if isinstance(module, EMATeacher):
+                m = module.update(step, total_steps)
+                momentum = m if m is not None else momentum
+        return momentum
 
     def forward(self, batch: Any) -> dict[str, Tensor]:
         return self.training_losses(batch)

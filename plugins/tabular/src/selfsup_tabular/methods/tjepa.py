@@ -356,7 +356,7 @@ class TJEPA(Method):
     def update_teacher(self, step: int, total_steps: int) -> float | None:
         """EMA step for hand-written loops (``SSLModule`` does this itself)."""
         self._require_built()
-        return self.target.update(step, total_steps)
+        return super().update_teacher(step, total_steps)
 
     # -- downstream ----------------------------------------------------------------------------
     def tokens(self, batch: Any) -> Tensor:

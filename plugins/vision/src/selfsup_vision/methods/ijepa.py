@@ -179,10 +179,6 @@ class IJEPA(Method):
         loss = latent_regression(pred, target, kind=self.loss_kind, mask=m.target_valid)
         return {"loss": loss, "context_tokens": m.context_valid.sum(1).float().mean()}
 
-    def update_teacher(self, step: int, total_steps: int) -> float | None:
-        """EMA step for hand-written loops (``SSLModule`` does this itself)."""
-        return self.target.update(step, total_steps)
-
     def representations(self, batch: Any) -> Tensor:
         """Mean target-encoder patch features of the training images, detached."""
         return self.embed(batch).detach()

@@ -10,7 +10,6 @@ from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import matryoshka
-from selfsup.teachers import EMATeacher
 from selfsup_vision.batches import ImageBatch, parse_image_batch
 from selfsup_vision.transforms.presets import device_augments
 
@@ -146,15 +145,6 @@ class JointEmbeddingMethod(Method):
         pairs = view_pairs(len(zs))
         total = sum(self.embedding_loss(fn, zs[a], zs[b]) for a, b in pairs)
         return total / len(pairs)  # type: ignore[return-value]
-
-    def update_teacher(self, step: int, total_steps: int) -> float | None:
-        """EMA step of every :class:`~selfsup.teachers.EMATeacher` inside (for hand-written
-        loops; ``SSLModule`` does this itself). Returns the last momentum used."""
-        momentum = None
-        for module in self.modules():
-            if isinstance(module, EMATeacher):
-                momentum = module.update(step, total_steps)
-        return momentum
 
     # -- evaluation ---------------------------------------------------------------------------
     def _plain(self, batch: Any) -> Tensor:
