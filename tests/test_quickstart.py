@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -55,3 +56,21 @@ def test_shared_trunk_config_trains_one_trunk_for_two_modalities(tmp_path, monke
     assert main(["fit", "--config", str(path)]) == 0
     table = (tmp_path / "report.md").read_text()
     assert "| digits |" in table and "| table |" in table
+
+
+def test_mixed_config_with_temperature_sampling_trains_one_task_per_step(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = yaml.safe_load((QUICKSTART.parent / "shared_trunk.yaml").read_text())
+    config["trainer"].pop("max_epochs")
+    config["trainer"].update(max_steps=6, enable_progress_bar=False, default_root_dir=str(tmp_path))
+    config["trainer"]["callbacks"] = [
+        {"class_path": "selfsup.experiment.RunReport", "init_args": {"every_n_steps": 1}},
+    ]
+    config["model"].update(sampling="temperature", sampling_temperature=2.0, sampling_seed=0)
+    path = tmp_path / "sampled.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["fit", "--config", str(path)]) == 0
+    history = json.loads((tmp_path / "report.json").read_text())["history"]
+    steps = {task: {s for s, _ in history[task].get("loss", [])} for task in ("digits", "table")}
+    # seed 0 draws table, table, digits, table, digits, table: both tasks trained
+    assert steps["digits"] and steps["table"]
