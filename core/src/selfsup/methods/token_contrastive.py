@@ -106,9 +106,8 @@ class TokenContrastive(Method):
         return {"loss": loss}
 
     def embed(self, batch: Any) -> Tensor:
-        tokens = self._tokens(self._inputs(batch) if isinstance(batch, Mapping) else batch)
-        return masked_mean(self.trunk(tokens))
+        return masked_mean(self.trunk(self._tokens(self._inputs(batch))))
 
     def representations(self, batch: Any) -> Tensor:
         with torch.no_grad():
-            return self.embed(self._inputs(batch))
+            return self.embed(batch)
