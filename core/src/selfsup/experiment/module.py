@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import CombinedLoader
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 
+from selfsup.experiment.resumable import derive_seed, make_resumable, seed_everything_for_step
 from selfsup.experiment.sampling import SAMPLING_POLICIES, TaskSampledLoader
 from selfsup.experiment.task import Task
+from selfsup.experiment.teacher_updates import TeacherUpdates
 from selfsup.teachers import EMATeacher
 
 __all__ = ["SSLModule"]
@@ -71,7 +72,9 @@ class SSLModule(LightningModule):
 
     EMA teachers anywhere inside the tasks are updated after each optimiser step
     (once per step under gradient accumulation) with the momentum schedule they
-    were built with, using ``trainer.estimated_stepping_batches`` as the horizon.
+    were built with, using ``trainer.estimated_stepping_batches`` as the horizon
+    (by :class:`~selfsup.experiment.teacher_updates.TeacherUpdates`, which the module
+    attaches, so checkpoints hold the updated teachers).
 
     Args:
         tasks: Tasks with distinct names (a single ``Task`` is accepted too).
@@ -100,6 +103,13 @@ class SSLModule(LightningModule):
         no_weight_decay: Which parameters the optimiser's weight decay skips:
             ``"bias_and_norm"`` (default; every parameter with ``ndim <= 1``, as in BYOL,
             MAE and timm) or ``"none"`` (decay everything, as the GraphMAE paper's Adam does).
+        exact_resume: Make a run killed mid-epoch resume from its last checkpoint to the very
+            weights the uninterrupted run reaches (with ``Trainer(deterministic=True)``): every
+            task's training loader becomes a :class:`~selfsup.experiment.ResumableLoader`
+            (order and data randomness from ``sampling_seed``, position saved in checkpoints)
+            and every step re-seeds torch, NumPy and ``random`` from ``(sampling_seed, epoch,
+            batch)``. Task loaders must be plain map-style ``DataLoader`` s or
+            ``ResumableLoader`` s. Default ``False``: the data modules' loaders as they are.
     """
 
     def __init__(
@@ -115,6 +125,7 @@ class SSLModule(LightningModule):
         steps_per_epoch: int | None = None,
         sampling_seed: int = 0,
         nonfinite: str = "raise",
+        exact_resume: bool = False,
     ) -> None:
         super().__init__()
         task_list = [tasks] if isinstance(tasks, Task) else list(tasks)  # type: ignore[list-item]
@@ -148,6 +159,7 @@ class SSLModule(LightningModule):
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}.")
         self.nonfinite = nonfinite
+        self.exact_resume = bool(exact_resume)
         self._nonfinite_skips: dict[str, int] = {}
         self.tasks = nn.ModuleDict({t.name: t for t in task_list})
         self.shared = nn.ModuleDict(dict(shared or {}))
@@ -203,6 +215,13 @@ class SSLModule(LightningModule):
 
     def train_dataloader(self) -> CombinedLoader:
         loaders = {name: data.train_dataloader() for name, data in self.task_datamodules().items()}
+        if self.exact_resume:
+            loaders = {
+                name: make_resumable(
+                    loader, derive_seed(self.sampling_seed, "data", name), f"task {name!r}"
+                )
+                for name, loader in loaders.items()
+            }
         if self.sampling == "all":
             return CombinedLoader(loaders, mode=self.loader_mode)
         # Lightning iterates this very object (it wraps only non-CombinedLoaders).
@@ -312,17 +331,12 @@ class SSLModule(LightningModule):
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("test", batch, dataloader_idx)
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        total = self.trainer.estimated_stepping_batches
-        horizon = int(total) if math.isfinite(total) else 2**62
-        step = self.trainer.global_step
-        if step == 0:  # no optimiser step yet (first micro-batches under accumulation)
-            return
-        for module in self.modules():
-            if isinstance(module, EMATeacher):
-                momentum = module.update(step, horizon)
-                if momentum is not None:
-                    self.log("train/ema_momentum", momentum, batch_size=1)
+    def configure_callbacks(self) -> list[Callback]:
+        return [TeacherUpdates()]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.exact_resume:
+            seed_everything_for_step(self.sampling_seed, "step", self.current_epoch, batch_idx)
 
     # -- monitors -----------------------------------------------------------
     def embed_batch(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:

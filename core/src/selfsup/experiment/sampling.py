@@ -29,6 +29,7 @@ from lightning.pytorch.utilities.data import sized_len
 __all__ = ["SAMPLING_POLICIES", "TaskSampledLoader", "task_probabilities"]
 
 SAMPLING_POLICIES = ("all", "round_robin", "proportional", "temperature")
+_STATE_KEY = "selfsup_task_sequence"
 
 
 def task_probabilities(
@@ -115,7 +116,8 @@ class TaskSampledLoader(CombinedLoader):
             about one pass over every task's data per epoch under ``"proportional"``).
         seed: Seed of the task sequence; epoch ``e`` uses ``seed + e``. ``epoch`` counts the
             passes over this loader; :class:`~selfsup.experiment.SSLModule` sets it to the
-            trainer's epoch at every epoch start, so a resumed run replays the same sequence.
+            trainer's epoch at every epoch start, so a resumed run replays the same sequence;
+            checkpoints also keep the step reached, so a run resumed mid-epoch continues it.
         sizes: ``n_t`` per task (default: each loader's dataset length, else its length in
             batches).
         limit_batches: Lightning's ``limit_train_batches`` for the sampled epoch: an int caps
@@ -162,6 +164,8 @@ class TaskSampledLoader(CombinedLoader):
             self.steps_per_epoch = int(self.steps_per_epoch * float(limit_batches))
         self.seed = int(seed)
         self.epoch = 0
+        self._order_epoch = 0
+        self._pending: tuple[int, int] | None = None
 
     @staticmethod
     def _size_of(name: str, loader: Iterable) -> float:
@@ -185,11 +189,30 @@ class TaskSampledLoader(CombinedLoader):
         return draws.tolist()
 
     def __iter__(self) -> TaskSampledLoader:
-        iterator = _SampledTasks(self.flattened, self.task_order(self.epoch))
+        epoch, start = self.epoch, 0
+        if self._pending is not None:  # resuming mid-epoch: same sequence, same step
+            epoch, start = self._pending
+            self._pending = None
+        iterator = _SampledTasks(self.flattened, self.task_order(epoch))
         iter(iterator)
+        iterator._idx = start
         self._iterator = iterator
-        self.epoch += 1
+        self._order_epoch = epoch
+        self.epoch = epoch + 1
         return self
+
+    # Lightning saves ``_state_dicts()`` in checkpoints and hands it back to ``_load_state_dicts``;
+    # the sequence position rides along after the task loaders' own states.
+    def _state_dicts(self) -> list[dict[str, Any]]:
+        step = self._iterator._idx if isinstance(self._iterator, _SampledTasks) else 0
+        own = {_STATE_KEY: {"epoch": self._order_epoch, "step": step}}
+        return [*super()._state_dicts(), own]
+
+    def _load_state_dicts(self, states: list[dict[str, Any]]) -> None:
+        if states and _STATE_KEY in states[-1]:
+            own, states = states[-1][_STATE_KEY], states[:-1]
+            self._pending = (int(own["epoch"]), int(own["step"]))
+        super()._load_state_dicts(states)
 
     def _dataset_length(self) -> int:
         return self.steps_per_epoch

@@ -32,6 +32,14 @@ class FullGraphLoader:
     def __len__(self) -> int:
         return 1
 
+    # Every pass yields the same graph, so there is no position to keep: a run resumed
+    # mid-epoch (``SSLModule(exact_resume=True)``) continues with the very next pass.
+    def state_dict(self) -> dict[str, int]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        del state
+
 
 def add_missing_features(
     data: Data,
