@@ -64,6 +64,7 @@ def test_mixed_config_with_temperature_sampling_trains_one_task_per_step(tmp_pat
     config["trainer"].pop("max_epochs")
     config["trainer"].update(max_steps=6, enable_progress_bar=False, default_root_dir=str(tmp_path))
     config["trainer"]["callbacks"] = [
+        {"class_path": "selfsup.metrics.ProbeMonitor", "init_args": {"probe": "both"}},
         {"class_path": "selfsup.experiment.RunReport", "init_args": {"every_n_steps": 1}},
     ]
     config["model"].update(sampling="temperature", sampling_temperature=2.0, sampling_seed=0)
@@ -74,3 +75,8 @@ def test_mixed_config_with_temperature_sampling_trains_one_task_per_step(tmp_pat
     steps = {task: {s for s, _ in history[task].get("loss", [])} for task in ("digits", "table")}
     # seed 0 draws table, table, digits, table, digits, table: both tasks trained
     assert steps["digits"] and steps["table"]
+    # each task is probed on its own data although a step holds only one task's batch
+    final = json.loads((tmp_path / "report.json").read_text())["final"]
+    for task in ("digits", "table"):
+        for metric in ("knn_acc", "linear_acc"):
+            assert 0.0 <= final[task][metric] <= 1.0, (task, metric)
