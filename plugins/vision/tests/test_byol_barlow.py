@@ -35,19 +35,21 @@ def test_directpred_weight_from_known_eigenpairs() -> None:
 
 
 def test_directpred_running_correlation_and_refresh() -> None:
-    pred = DirectPredictor(3, rho=0.5, eps=0.1, freq=2)
+    pred = DirectPredictor(3, rho=0.5, eps=0.1, freq=2, trainable=False)
     g = torch.Generator().manual_seed(0)
-    z1, z2, z3 = (torch.randn(6, 3, generator=g) for _ in range(3))
-    pred.observe(z1)  # call 0: refreshed
-    f1 = 0.5 * (z1.T @ z1 / 6)
+    z1, z2, z3, z4 = (torch.randn(6, 3, generator=g) for _ in range(4))
+    pred.observe(z1)  # call 0: F initialised by the batch, W still the identity
+    f1 = z1.T @ z1 / 6
     torch.testing.assert_close(pred.corr, f1)
-    torch.testing.assert_close(pred.weight, directpred_weight(f1, 0.1))
-    pred.observe(z2)  # call 1: F updated, W kept
+    torch.testing.assert_close(pred.weight, torch.eye(3))
+    pred.observe(z2)  # call 1: W refreshed from F of call 0, then F updated
     f2 = 0.5 * f1 + 0.5 * (z2.T @ z2 / 6)
     torch.testing.assert_close(pred.corr, f2)
     torch.testing.assert_close(pred.weight, directpred_weight(f1, 0.1))
-    pred.observe(z3)  # call 2: refreshed
+    pred.observe(z3)  # call 2: W kept
     f3 = 0.5 * f2 + 0.5 * (z3.T @ z3 / 6)
+    torch.testing.assert_close(pred.weight, directpred_weight(f1, 0.1))
+    pred.observe(z4)  # call 3: refreshed from F of calls 0..2
     torch.testing.assert_close(pred.weight, directpred_weight(f3, 0.1))
     torch.testing.assert_close(pred(z1), z1 @ pred.weight.T)
     assert not any(p.requires_grad for p in pred.parameters())
@@ -100,7 +102,7 @@ def _mixed_reference(z1, z2, zm, perm, alpha, lam, scale):  # type: ignore[no-un
             for j in range(d):
                 gt = alpha * cc(a, zk, i, j) + (1 - alpha) * cc(bp, zk, i, j)
                 total += (cc(m, zk, i, j) - gt) ** 2
-    return scale * lam / 2 * total
+    return scale * lam * total
 
 
 def test_mixed_barlow_regularizer_matches_the_reference_formula() -> None:

@@ -38,6 +38,22 @@ def test_folder_batches_and_probe_loaders(tmp_path) -> None:  # type: ignore[no-
     assert sorted(labels.tolist()) == [0] * 4 + [1] * 4
 
 
+def test_in_memory_batches_equal_the_decoded_images(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The batched gather from the uint8 cache gives what per-image decoding gives, in loader order.
+    _tree(tmp_path)
+    cached = _module(tmp_path, in_memory=True)
+    plain = _module(tmp_path, in_memory=False)
+    images, labels = cached.cached_tensors("train")
+    assert images.dtype == torch.uint8 and images.shape == (8, 3, 8, 8) and labels.shape == (8,)
+    for (xa, ya), (xb, yb) in zip(cached.train_dataloader(), plain.train_dataloader(), strict=True):
+        torch.testing.assert_close(xa, xb, atol=0.5 / 255, rtol=0)
+        assert ya.tolist() == yb.tolist() and ya.dtype == torch.int64
+    assert cached.cached_tensors("train")[0] is images  # decoded once
+    assert cached.cached_tensors("val")[0].shape == (8, 3, 8, 8)
+    with pytest.raises(ValueError, match="split"):
+        cached.cached_tensors("test")  # type: ignore[arg-type]
+
+
 def test_views_mode_and_multicrop(tmp_path) -> None:  # type: ignore[no-untyped-def]
     _tree(tmp_path, size=12)
     dm = _module(tmp_path, mode="views", views="byol-cifar", num_local_crops=2, local_size=4)

@@ -23,14 +23,18 @@ from selfsup.metrics import knn_accuracy, linear_probe
 __all__ = ["evaluate_encoder", "extract_features"]
 
 
-@torch.no_grad()
 def extract_features(
     embed: Callable[[Tensor], Tensor], loader: Iterable[Any], device: str | torch.device = "cpu"
 ) -> tuple[Tensor, Tensor]:
-    """``(features (N, D) float32 on the CPU, labels (N,))`` of ``(images, labels)`` batches."""
+    """``(features (N, D) float32 on the CPU, labels (N,))`` of ``(images, labels)`` batches.
+
+    The forward passes run under ``torch.inference_mode`` (no autograd bookkeeping); the
+    concatenation outside it returns ordinary tensors, usable by the (autograd) linear probe.
+    """
     xs, ys = [], []
     for images, labels in loader:
-        xs.append(embed(images.to(device)).float().cpu())
+        with torch.inference_mode():
+            xs.append(embed(images.to(device)).float().cpu())
         ys.append(torch.as_tensor(labels).reshape(-1).long())
     if not xs:
         raise ValueError("the loader yielded no batch.")

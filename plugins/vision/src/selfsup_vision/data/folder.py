@@ -208,6 +208,25 @@ class TorchvisionDataModule(LightningDataModule):
             self._cache[name] = (images, labels)
         return self._cache[name]
 
+    def cached_tensors(self, split: Literal["train", "val"] = "train") -> tuple[Tensor, Tensor]:
+        """A whole split decoded once into memory, shared with the loaders (``in_memory``).
+
+        Returns:
+            ``(images, labels)``: uint8 ``(N, C, S, S)`` un-augmented images (after the RGB
+            policy and the centre crop) and int64 ``(N,)`` labels. ``"train"`` is the
+            (subset of the) training split the train loader and the train probe use.
+
+        Raises:
+            ValueError: unknown split, or ``"val"`` without a validation dataset.
+        """
+        self.setup()
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}.")
+        data = self._train if split == "train" else self._val
+        if data is None:
+            raise ValueError("this data module has no validation dataset.")
+        return self._materialize(split, data)
+
     def _plain_dataset(self, name: str, dataset: Any) -> Dataset:
         if self.in_memory:
             images, labels = self._materialize(name, dataset)
@@ -216,6 +235,8 @@ class TorchvisionDataModule(LightningDataModule):
 
     def _loader(self, dataset: Any, shuffle: bool, collate: Any = None) -> DataLoader:
         gen = torch.Generator().manual_seed(self.seed) if shuffle else None
+        if collate is None and isinstance(dataset, _UInt8Images):
+            collate = _batched
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -261,6 +282,16 @@ class _UInt8Images(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         return self.images[i].float() / 255.0, int(self.labels[i])
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        """A whole batch with one gather and one float conversion (used by the DataLoader)."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.images[idx].float().div_(255.0), self.labels[idx]
+
+
+def _batched(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Collate of :class:`_UInt8Images`: ``__getitems__`` already returns the batch."""
+    return batch
 
 
 class ImageFolderDataModule(TorchvisionDataModule):

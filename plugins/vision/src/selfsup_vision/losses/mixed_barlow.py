@@ -36,14 +36,18 @@ def mixed_barlow_regularizer(
     .. math::
 
         C(a, b) = \\frac{1}{N} \\hat a^\\top \\hat b, \\qquad
-        L = \\frac{s \\lambda}{2} \\sum_{k \\in \\{1, 2\\}}
+        L = s \\lambda \\sum_{k \\in \\{1, 2\\}}
             \\left\\lVert C(z_{mix}, z_k)
             - \\alpha C(z_1, z_k) - (1 - \\alpha) C(z_2[\\pi], z_k) \\right\\rVert_F^2
 
-    where ``hat`` is :func:`standardize` (unbiased std, as ``wgcban/mix-bt`` ``main.py``; note
-    Barlow Twins' own loss uses the biased variance). As in the reference, gradients flow through
-    the "ground truth" mixtures too (nothing is detached). Local batch statistics only (the
-    reference is single-GPU).
+    exactly as ``wgcban/mix-bt`` ``main.py`` (the CIFAR-10/100, STL-10 and TinyImageNet code:
+    ``mixup_loss_scale * lmbda * (...)``, no factor 1/2), so the README's per-dataset
+    ``lambda_reg`` is ``s`` here (CIFAR 4.0). Its ImageNet script instead weights
+    ``lambda_mixup * 0.5 * lmbda * (...)`` (with a 10-epoch linear warm-up of ``lambda_mixup``):
+    use ``s = lambda_mixup / 2`` for those numbers. ``hat`` is :func:`standardize` (unbiased std,
+    as the reference; Barlow Twins' own loss uses the biased variance). As in the reference,
+    gradients flow through the "ground truth" mixtures too (nothing is detached). Local batch
+    statistics only (the small-data reference is single-GPU).
 
     Args:
         z1: projections of view 1.
@@ -80,4 +84,4 @@ def mixed_barlow_regularizer(
     for nk in (n1, n2):
         target = (alpha * (n1.T @ nk) + (1.0 - alpha) * (n2p.T @ nk)) / n
         total = total + ((nm.T @ nk) / n - target).pow(2).sum()
-    return scale * lambda_offdiag / 2.0 * total
+    return scale * lambda_offdiag * total

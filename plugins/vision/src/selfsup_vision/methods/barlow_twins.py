@@ -23,9 +23,10 @@ class BarlowTwins(JointEmbeddingMethod):
         L = \\sum_i (1 - C_{ii})^2 + \\lambda \\sum_{i \\ne j} C_{ij}^2 \\;
             [+\\ L_{mix}]
 
-    (:func:`selfsup.losses.barlow_twins`, global-batch statistics) on a 3-layer projector
-    ``Linear-BN-ReLU-Linear-BN-ReLU-Linear``. ``mixup=True`` adds the Mixed Barlow Twins
-    regulariser (Bandara et al., arXiv 2312.02151,
+    (:func:`selfsup.losses.barlow_twins`, global-batch statistics) on a projector of
+    ``projector_layers`` Linear layers (default 3: ``Linear-BN-ReLU-Linear-BN-ReLU-Linear``, the
+    paper's; 2: ``Linear-BN-ReLU-Linear``, ``wgcban/mix-bt``'s CIFAR projector).
+    ``mixup=True`` adds the Mixed Barlow Twins regulariser (Bandara et al., arXiv 2312.02151,
     :func:`selfsup_vision.losses.mixed_barlow_regularizer`): the two global views are mixed,
     ``x_mix = alpha x_1 + (1 - alpha) x_2[perm]`` with ``alpha ~ Beta(mix_beta, mix_beta)`` and a
     random permutation, and the cross-correlation of ``z_mix`` with each view must equal the same
@@ -36,13 +37,15 @@ class BarlowTwins(JointEmbeddingMethod):
         in_channels: Image channels (default 3).
         hidden_dim: Projector hidden size (default 2048; paper 8192 on ImageNet).
         projection_dim: Projector output size ``D`` (default 2048).
+        projector_layers: Number of Linear layers of the projector, >= 2 (default 3).
         lambda_offdiag: ``lambda`` (default 0.0051, the paper's).
         loss_scale: Multiplier of the whole loss (default 1; solo-learn uses 0.1 on CIFAR).
         mixup: Add the Mixed Barlow Twins regulariser (default False).
-        mix_scale: The regulariser's scale ``s`` (default 1.0; see the README for the reference's
-            per-dataset values).
+        mix_scale: The regulariser's scale ``s`` (default 4.0, ``wgcban/mix-bt``'s
+            ``mixup_loss_scale`` for CIFAR-10/100 and TinyImageNet; 2.0 for STL-10).
         mix_beta: Beta-distribution parameter of ``alpha`` (default 1.0: uniform, reference).
-        views: View preset (default ``"byol-cifar"``, as the reference and solo-learn).
+        views: View preset (default ``"byol-cifar"``: Barlow Twins uses BYOL's augmentations;
+            ``wgcban/mix-bt``'s CIFAR pipeline is ``"simclr-cifar"``).
         matryoshka_dims: Nested prefix sizes for the Matryoshka loss (default None: off).
 
     Shapes:
@@ -61,10 +64,11 @@ class BarlowTwins(JointEmbeddingMethod):
         in_channels: int = 3,
         hidden_dim: int = 2048,
         projection_dim: int = 2048,
+        projector_layers: int = 3,
         lambda_offdiag: float = 0.0051,
         loss_scale: float = 1.0,
         mixup: bool = False,
-        mix_scale: float = 1.0,
+        mix_scale: float = 4.0,
         mix_beta: float = 1.0,
         views: str = "byol-cifar",
         matryoshka_dims: list[int] | None = None,
@@ -75,8 +79,11 @@ class BarlowTwins(JointEmbeddingMethod):
                 "need lambda_offdiag >= 0 and loss_scale, mix_scale, mix_beta > 0, got "
                 f"{lambda_offdiag}, {loss_scale}, {mix_scale}, {mix_beta}."
             )
+        if projector_layers < 2:
+            raise ValueError(f"projector_layers must be >= 2, got {projector_layers}.")
         self._setup(encoder, in_channels, views, matryoshka_dims, projection_dim)
-        self.projector = mlp([self.feature_dim, hidden_dim, hidden_dim, projection_dim])
+        hidden = [hidden_dim] * (projector_layers - 1)
+        self.projector = mlp([self.feature_dim, *hidden, projection_dim])
         self.lambda_offdiag = lambda_offdiag
         self.loss_scale = loss_scale
         self.mixup = mixup

@@ -33,7 +33,8 @@ class BYOL(JointEmbeddingMethod):
 
     ``predictor="directpred"`` replaces ``q`` by :class:`DirectPredictor` (Tian et al., arXiv
     2102.06810): a linear map set from the eigen-decomposition of the running correlation of
-    the online projections, not trained.
+    the online projections (every ``directpred_freq`` steps; in between it is trained like the
+    reference's predictor unless ``directpred_trainable=False``).
 
     Args:
         encoder: Encoder with ``out_dim`` (default None: CIFAR-stem ResNet-18).
@@ -41,9 +42,11 @@ class BYOL(JointEmbeddingMethod):
         hidden_dim: Projector / MLP predictor hidden size (default 4096).
         projection_dim: Projection size (default 256).
         predictor: ``"mlp"`` (default) or ``"directpred"``.
-        directpred_rho: DirectPred correlation EMA (default 0.3).
-        directpred_eps: DirectPred eigenvalue boost (default 0.1).
+        directpred_rho: DirectPred correlation EMA ``rho`` (default 0.3, luckmatters).
+        directpred_eps: DirectPred eigenvalue boost ``eps`` (default 0.01, luckmatters).
         directpred_freq: Recompute the DirectPred weight every this many steps (default 1).
+        directpred_trainable: Also train the DirectPred weight by gradient between two
+            refreshes (default True, as luckmatters; only matters for ``freq > 1``).
         momentum: EMA schedule (default ``"cosine:0.99:1.0"``).
         views: View preset of :data:`selfsup_vision.transforms.PRESETS` (default
             ``"byol-cifar"``: asymmetric solarisation, no blur).
@@ -68,8 +71,9 @@ class BYOL(JointEmbeddingMethod):
         projection_dim: int = 256,
         predictor: Literal["mlp", "directpred"] = "mlp",
         directpred_rho: float = 0.3,
-        directpred_eps: float = 0.1,
+        directpred_eps: float = 0.01,
         directpred_freq: int = 1,
+        directpred_trainable: bool = True,
         momentum: str | float = "cosine:0.99:1.0",
         views: str = "byol-cifar",
         matryoshka_dims: list[int] | None = None,
@@ -81,7 +85,11 @@ class BYOL(JointEmbeddingMethod):
             self.predictor: nn.Module = mlp([projection_dim, hidden_dim, projection_dim])
         elif predictor == "directpred":
             self.predictor = DirectPredictor(
-                projection_dim, directpred_rho, directpred_eps, directpred_freq
+                projection_dim,
+                directpred_rho,
+                directpred_eps,
+                directpred_freq,
+                directpred_trainable,
             )
         else:
             raise ValueError(f"predictor must be 'mlp' or 'directpred', got {predictor!r}.")
