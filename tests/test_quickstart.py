@@ -1,4 +1,4 @@
-"""The README's quickstart config: three modalities, one run, a report with a plot."""
+"""The README's quickstart config: four modalities, one run, a report with a plot."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_quickstart_trains_all_tasks_and_writes_the_report(tmp_path, monkeypatch
     assert main(["fit", "--config", str(path)]) == 0
 
     table = (tmp_path / "run" / "report.md").read_text()
-    for task in ("digits", "graph", "table"):
+    for task in ("digits", "graph", "table", "audio"):
         assert f"| {task} |" in table
     header = table.splitlines()[4]
     for column in ("knn_acc", "linear_acc", "probe_test_acc", "loss", "rankme"):

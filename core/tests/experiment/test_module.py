@@ -224,3 +224,43 @@ def test_method_update_teacher_moves_every_teacher_once_per_step() -> None:
     torch.testing.assert_close(method.teacher.teacher.weight, expected)
     assert method.update_teacher(1, 10) is None  # already applied for this step
     assert BoringMethod().update_teacher(1, 10) is None  # no teacher
+
+
+class _ScaledHead(BoringMethod):
+    """Asks for its own groups: the last layer at twice the optimiser's rate, no decay."""
+
+    def optimizer_groups(self):
+        head = list(self.projector.parameters()) if hasattr(self, "projector") else []
+        head = head or list(self.parameters())[-2:]
+        return [{"params": head, "lr_scale": 2.0, "weight_decay": 0.0}]
+
+
+def test_method_optimizer_groups_scale_the_configured_rate_and_survive_schedulers() -> None:
+    method = _ScaledHead()
+    module = SSLModule(
+        [Task("a", method, BoringDataModule()), Task("b", BoringMethod(), BoringDataModule())],
+        optimizer=lambda groups: torch.optim.SGD(groups, lr=0.1, weight_decay=1e-3),
+        scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
+    )
+    config = module.configure_optimizers()
+    opt, sched = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    scaled = opt.param_groups[0]
+    head = {id(p) for p in method.optimizer_groups()[0]["params"]}
+    assert {id(p) for p in scaled["params"]} == head
+    assert scaled["lr"] == pytest.approx(0.2) and scaled["weight_decay"] == 0.0
+    others = [g for g in opt.param_groups[1:]]
+    assert all(g["lr"] == pytest.approx(0.1) for g in others)
+    listed = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert len(listed) == len(set(listed)) == sum(1 for p in module.parameters() if p.requires_grad)
+    sched.step()
+    assert scaled["lr"] == pytest.approx(0.1) and others[0]["lr"] == pytest.approx(0.05)
+
+
+def test_method_optimizer_groups_may_not_set_lr() -> None:
+    class SetsLr(BoringMethod):
+        def optimizer_groups(self):
+            return [{"params": list(self.parameters()), "lr": 1.0}]
+
+    module = SSLModule([Task("a", SetsLr(), BoringDataModule())])
+    with pytest.raises(ValueError, match="task 'a'.*lr_scale"):
+        module.configure_optimizers()

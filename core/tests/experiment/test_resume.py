@@ -276,3 +276,34 @@ def test_checkpoints_hold_the_teacher_update_of_their_step(tmp_path: Path) -> No
     ckpt = next(tmp_path.glob("*step=3.ckpt"))
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     assert int(state["tasks.byol.method.teacher.last_step"]) == 3
+
+
+class _PairsPlan(torch.utils.data.Sampler):
+    """A custom batch sampler that can say its batches for any pass (as length buckets do)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def batches_for(self, key: int) -> list[list[int]]:
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(key)).tolist()
+        return [sorted(order[i : i + 2]) for i in range(0, self.n - 1, 2)]
+
+    def __iter__(self):
+        return iter(self.batches_for(0))
+
+    def __len__(self) -> int:
+        return self.n // 2
+
+
+def test_batch_plans_are_replayed_after_a_resume() -> None:
+    data = _NoisyDataset(10)
+    made = make_resumable(DataLoader(data, batch_sampler=_PairsPlan(10)), seed=3)
+    assert len(made) == 5
+    full = _collect(made)
+    assert all(b.shape == (2, 2) for b in full)
+    assert sorted(torch.cat([b[:, 0] for b in full]).long().tolist()) == list(range(10))
+    run = make_resumable(DataLoader(data, batch_sampler=_PairsPlan(10)), seed=3)
+    _collect(run, limit=2)
+    resumed = make_resumable(DataLoader(data, batch_sampler=_PairsPlan(10)), seed=3)
+    resumed.load_state_dict(run.state_dict())
+    assert torch.equal(torch.cat(_collect(resumed)), torch.cat(full[2:]))

@@ -182,3 +182,35 @@ def test_band_pooling_is_per_band_mean_over_real_time_patches() -> None:
             )
     with pytest.raises(ValueError, match="pooling"):
         BEATs(pooling="max")
+
+
+def test_layer_average_embedding_float64() -> None:
+    """``embed_layers="mean"``: the mean over blocks of each block's output (the last one after
+    the final LayerNorm) normalised without affine, then pooled; block outputs observed by
+    hooks."""
+    torch.manual_seed(0)
+    method = BEATs(**SMALL, depth=3, embed_layers="mean").double().eval()
+    b = batch()
+    b["fbank"] = b["fbank"].double()
+    seen: list[torch.Tensor] = []
+    hooks = [
+        blk.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        for blk in method.encoder.transformer.layers
+    ]
+    z = method.embed(b)
+    for h in hooks:
+        h.remove()
+    final = method.encoder.transformer.layer_norm
+    seen[-1] = final(seen[-1])
+    normed = []
+    for h in seen:
+        mu = h.mean(-1, keepdim=True)
+        var = ((h - mu) ** 2).mean(-1, keepdim=True)
+        normed.append((h - mu) / torch.sqrt(var + 1e-5))
+    _, pad = method.encode(b)
+    expected = masked_mean(sum(normed) / 3, pad)
+    torch.testing.assert_close(z, expected, rtol=1e-10, atol=1e-10)
+    method.embed_layers = "last"
+    assert not torch.allclose(method.embed(b), z)
+    with pytest.raises(ValueError, match="embed_layers"):
+        BEATs(**SMALL, embed_layers="all")

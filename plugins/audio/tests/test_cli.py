@@ -1,15 +1,17 @@
-"""The three shipped FSDD configs chain through `selfsup fit` (tiny sizes, synthetic audio)."""
+"""The shipped FSDD configs chain through `selfsup fit` (tiny sizes, synthetic audio): iteration 1,
+tokenizer, iteration 2, then fine-tuning from iteration 2's checkpoint."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import yaml
 
 from selfsup.cli.lightning import run_lightning_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-STAGES = ["beats_iter1_fsdd", "beats_tokenizer_fsdd", "beats_iter2_fsdd"]
+STAGES = ["beats_iter1_fsdd", "beats_tokenizer_fsdd", "beats_iter2_fsdd", "beats_finetune_fsdd"]
 
 
 def shrink(config: dict, root: Path, out: Path) -> dict:
@@ -33,23 +35,38 @@ def shrink(config: dict, root: Path, out: Path) -> dict:
     task = config["model"]["tasks"][0]["init_args"]
     task["data"]["init_args"].update(data_root=str(root), batch_size=4)
     args = task["method"]["init_args"]
-    for key in ("teacher_checkpoint", "tokenizer_checkpoint", "init_checkpoint"):
+    for key in ("teacher_checkpoint", "tokenizer_checkpoint", "init_checkpoint", "checkpoint"):
         if key in args:
             parts = Path(args[key]).parts
             args[key] = str(out / parts[-2] / parts[-1])
-    if "tokenizer_checkpoint" not in args:
+    if "tokenizer_checkpoint" not in args and "checkpoint" not in args:
         args.update(size="tiny", depth=1, codebook_size=16, code_dim=8)
     if "estimator_depth" in args:
         args["estimator_depth"] = 1
     return config
 
 
-def test_three_stage_iteration_through_the_cli(recordings, tmp_path) -> None:
+def test_three_stage_iteration_and_fine_tuning_through_the_cli(recordings, tmp_path) -> None:
     out = tmp_path / "outputs"
     for stage in STAGES:
         config = shrink(yaml.safe_load((CONFIGS / f"{stage}.yaml").read_text()), recordings, out)
         path = tmp_path / f"{stage}.yaml"
         path.write_text(yaml.safe_dump(config))
         run_lightning_cli(["fit", "--config", str(path)])
-    for stage in ("iter1", "tokenizer", "iter2"):
+    for stage in ("iter1", "tokenizer", "iter2", "finetune"):
         assert (out / stage / "last.ckpt").is_file()
+    # the fine-tuning optimiser decays the learning rate per layer: lr * 0.6^(L - l)
+    cli = run_lightning_cli(["--config", str(path)], run=False)
+    method = cli.model.tasks["fsdd"].method
+    optimizer = cli.model.configure_optimizers()["optimizer"]
+    depth = method.encoder.config["depth"]
+    assert (
+        method.encoder.config
+        == torch.load(out / "iter2" / "last.ckpt", weights_only=True)["state_dict"][
+            "tasks.fsdd.method.encoder._extra_state"
+        ]
+    )
+    lrs = {g["layer_id"]: g["lr"] for g in optimizer.param_groups}
+    assert sorted(lrs) == list(range(depth + 2))
+    for layer, lr in lrs.items():
+        assert abs(lr - 5e-4 * 0.6 ** (depth + 1 - layer)) < 1e-15

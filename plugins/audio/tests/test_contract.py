@@ -9,6 +9,7 @@ import torch
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
 from selfsup_audio.methods.beats import BEATs
+from selfsup_audio.methods.beats_finetune import BEATsFineTuning
 from selfsup_audio.methods.beats_tokenizer import BEATsTokenizerTraining
 from selfsup_audio.methods.cola import COLA
 
@@ -128,3 +129,22 @@ class TestBEATsTokenizerTraining(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return _fbank_batch(generator), 3
+
+
+class TestBEATsFineTuning(MethodContract):
+    method_cls = BEATsFineTuning
+    modality = "audio"
+
+    def make_method(self) -> Method:
+        return BEATsFineTuning(num_classes=3, patch=(4, 16), num_mel_bins=32)
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        return _fbank_batch(generator)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        labels_missing = {k: v for k, v in _fbank_batch(torch.Generator()).items() if k != "label"}
+        return [*_bad_fbank_batches(), (labels_missing, "needs labels")]
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        b = _fbank_batch(generator)
+        return ({"fbank": b["fbank"], "padding_mask": b["padding_mask"]}, b["label"]), 3

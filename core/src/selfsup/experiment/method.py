@@ -49,6 +49,18 @@ class Method(nn.Module, ABC):
         (RankMe); ``None`` (the default) leaves this method out of them."""
         return None
 
+    def optimizer_groups(self) -> list[dict[str, Any]] | None:
+        """This method's own optimiser parameter groups, or ``None`` (default) for the usual ones.
+
+        For per-parameter learning rates such as layer-wise decay in fine-tuning. Each group is
+        ``{"params": [...], "lr_scale": s, "weight_decay": wd, ...}``: ``lr_scale`` (default 1)
+        multiplies the optimiser's learning rate (so the configured ``lr`` stays the base rate
+        and schedulers keep the ratios), ``weight_decay`` when given overrides the optimiser's.
+        Groups must not set ``lr`` itself. Trainable parameters of the method left out of every
+        group get :class:`~selfsup.experiment.SSLModule`'s default groups.
+        """
+        return None
+
     def update_teacher(self, step: int, total_steps: int) -> float | None:
         """One EMA step of every :class:`~selfsup.teachers.EMATeacher` inside this method.
 

@@ -44,21 +44,43 @@ def _batch_size(batch: Any) -> int:
 _NO_DECAY_RULES = ("bias_and_norm", "none")
 
 
-def _split_weight_decay(module: nn.Module, rule: str = "bias_and_norm") -> list[dict[str, Any]]:
-    """Parameter groups of the trainable parameters.
+def _split_weight_decay(
+    module: nn.Module, rule: str = "bias_and_norm", skip: set[int] | None = None
+) -> list[dict[str, Any]]:
+    """Parameter groups of the trainable parameters (except those whose ``id`` is in ``skip``).
 
     ``"bias_and_norm"``: no weight decay on parameters with ``ndim <= 1`` (biases, normalisation
     and PReLU weights); ``"none"``: every parameter in one group with the optimiser's decay.
     """
     decay, no_decay = [], []
     for _, param in module.named_parameters():
-        if not param.requires_grad:
+        if not param.requires_grad or (skip is not None and id(param) in skip):
             continue
         (no_decay if rule == "bias_and_norm" and param.ndim <= 1 else decay).append(param)
-    groups: list[dict[str, Any]] = [{"params": decay}]
+    groups: list[dict[str, Any]] = [{"params": decay}] if decay else []
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
     return groups
+
+
+def _method_groups(tasks: Mapping[str, Task]) -> tuple[list[dict[str, Any]], set[int]]:
+    """The groups methods ask for (``Method.optimizer_groups``) and the parameters they claim."""
+    groups: list[dict[str, Any]] = []
+    claimed: set[int] = set()
+    for name, task in tasks.items():
+        asked = task.method.optimizer_groups()
+        for group in asked or []:
+            if "lr" in group:
+                raise ValueError(
+                    f"task {name!r}: {type(task.method).__name__}.optimizer_groups() sets 'lr'; "
+                    "give 'lr_scale' (a factor of the optimiser's learning rate) instead."
+                )
+            # a module shared by two tasks belongs to the first task that claims it
+            params = [p for p in group["params"] if p.requires_grad and id(p) not in claimed]
+            claimed.update(id(p) for p in params)
+            if params:
+                groups.append({**group, "params": params})
+    return groups, claimed
 
 
 class SSLModule(LightningModule):
@@ -80,8 +102,9 @@ class SSLModule(LightningModule):
         tasks: Tasks with distinct names (a single ``Task`` is accepted too).
         shared: Modules shared between tasks by key; see ``Task(share=...)``.
         optimizer: Builds the optimiser from parameter groups (biases and norms
-            have ``weight_decay=0`` unless ``no_weight_decay="none"``). Default:
-            ``AdamW(lr=1e-3)``.
+            have ``weight_decay=0`` unless ``no_weight_decay="none"``; a method's own
+            :meth:`~selfsup.experiment.Method.optimizer_groups`, e.g. layer-wise learning-rate
+            decay, come first with their ``lr_scale`` applied). Default: ``AdamW(lr=1e-3)``.
         scheduler: Optional learning-rate scheduler factory, stepped per
             optimiser step.
         loader_mode: With ``sampling="all"``: ``"max_size_cycle"`` (default: short
@@ -356,7 +379,12 @@ class SSLModule(LightningModule):
 
     # -- optimisation -------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(_split_weight_decay(self, self.no_weight_decay))
+        asked, claimed = _method_groups(self.tasks)  # type: ignore[arg-type]
+        groups = asked + _split_weight_decay(self, self.no_weight_decay, skip=claimed)
+        optimizer = self.optimizer_factory(groups)
+        for group in optimizer.param_groups:  # before any scheduler reads the base rates
+            if "lr_scale" in group:
+                group["lr"] = group["lr"] * group["lr_scale"]
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

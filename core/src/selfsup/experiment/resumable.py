@@ -156,6 +156,11 @@ class ResumableLoader:
         drop_last: Drop the last incomplete batch of a pass.
         collate_fn: Builds a batch from a list of samples (default: torch's ``default_collate``).
         seed: Base seed of the order and of the data randomness.
+        batch_plan: Optional custom batching (length buckets, class-balanced batches, ...):
+            ``batch_plan(key)`` returns the index batches of one pass as a pure function of the
+            integer ``key`` (derived from seed, epoch and pass). Replaces ``shuffle``/``drop_last``
+            batching; under ``torch.distributed`` rank ``r`` takes batches ``r, r + W, ...``
+            (equal counts on every rank).
         **loader_kwargs: Passed to the ``DataLoader`` that fetches each pass (``num_workers``,
             ``pin_memory``, ``worker_init_fn``, ``timeout``, ``prefetch_factor``, ...).
 
@@ -172,6 +177,7 @@ class ResumableLoader:
         drop_last: bool = False,
         collate_fn: Callable[[list[Any]], Any] | None = None,
         seed: int = 0,
+        batch_plan: Callable[[int], list[list[int]]] | None = None,
         **loader_kwargs: Any,
     ) -> None:
         if isinstance(dataset, IterableDataset):
@@ -190,6 +196,8 @@ class ResumableLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn or default_collate
         self.seed = int(seed)
+        self.batch_plan = batch_plan
+        self._plan_length: int | None = None
         self.loader_kwargs = loader_kwargs
         self.sampler = _EpochSetter(self)
         self.epoch = 0
@@ -218,7 +226,16 @@ class ResumableLoader:
             order = order[rank::world]
         return order
 
+    def _planned(self, epoch: int, cycle: int) -> list[list[int]]:
+        assert self.batch_plan is not None
+        batches = [list(b) for b in self.batch_plan(derive_seed(self.seed, "plan", epoch, cycle))]
+        rank, world = _world()
+        per_rank = len(batches) // world
+        return batches[rank::world][:per_rank]
+
     def _batches(self, epoch: int, cycle: int) -> list[list[int]]:
+        if self.batch_plan is not None:
+            return self._planned(epoch, cycle)
         indices, size = self._rank_indices(epoch, cycle), self.batch_size
         batches = [indices[i : i + size] for i in range(0, len(indices), size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
@@ -226,6 +243,10 @@ class ResumableLoader:
         return batches
 
     def __len__(self) -> int:
+        if self.batch_plan is not None:
+            if self._plan_length is None:
+                self._plan_length = len(self.batch_plan(0))
+            return self._plan_length // _world()[1]
         rank, world = _world()
         n = len(self.dataset)  # type: ignore[arg-type]
         per_rank = -(-n // world)
@@ -300,7 +321,8 @@ def make_resumable(loader: Any, seed: int, name: str = "loader") -> ResumableLoa
         loader: A ``ResumableLoader`` or any loader with ``state_dict``/``load_state_dict``
             (returned as is: it resumes itself), or a ``torch.utils.data.DataLoader`` with a
             ``RandomSampler`` (no replacement) or ``SequentialSampler`` and a plain
-            ``BatchSampler``.
+            ``BatchSampler``, or with a batch sampler that has ``batches_for(key)`` (its
+            batches for any pass, see ``ResumableLoader(batch_plan=)``).
         seed: Base seed of the order and data randomness.
         name: Named in errors (e.g. the task).
 
@@ -325,17 +347,26 @@ def make_resumable(loader: Any, seed: int, name: str = "loader") -> ResumableLoa
         raise TypeError(hint + f"{cls.__name__} builds batches in its own iterator.")
     if isinstance(loader.dataset, IterableDataset):
         raise TypeError(hint + "its dataset is an IterableDataset.")
-    sampler = loader.sampler
-    if isinstance(sampler, RandomSampler):
-        if sampler.replacement or sampler._num_samples is not None:
-            raise TypeError(hint + "its RandomSampler draws with replacement or a fixed count.")
-        shuffle = True
-    elif isinstance(sampler, SequentialSampler):
-        shuffle = False
+    batch_sampler = loader.batch_sampler
+    plan = getattr(batch_sampler, "batches_for", None)
+    if callable(plan):
+        shuffle = False  # the plan decides the order
     else:
-        raise TypeError(hint + f"it uses a custom sampler ({type(sampler).__name__}).")
-    if loader.batch_sampler is None or type(loader.batch_sampler) is not BatchSampler:
-        raise TypeError(hint + "it has no batch size or a custom batch sampler.")
+        plan = None
+        sampler = loader.sampler
+        if isinstance(sampler, RandomSampler):
+            if sampler.replacement or sampler._num_samples is not None:
+                raise TypeError(hint + "its RandomSampler draws with replacement or a fixed count.")
+            shuffle = True
+        elif isinstance(sampler, SequentialSampler):
+            shuffle = False
+        else:
+            raise TypeError(hint + f"it uses a custom sampler ({type(sampler).__name__}).")
+        if batch_sampler is None or type(batch_sampler) is not BatchSampler:
+            raise TypeError(
+                hint + "it has no batch size, or a custom batch sampler without "
+                "batches_for(key) -> list of index batches for any pass."
+            )
     kwargs: dict[str, Any] = {
         "num_workers": loader.num_workers,
         "pin_memory": loader.pin_memory,
@@ -347,10 +378,11 @@ def make_resumable(loader: Any, seed: int, name: str = "loader") -> ResumableLoa
         kwargs["prefetch_factor"] = loader.prefetch_factor
     return ResumableLoader(
         loader.dataset,
-        batch_size=loader.batch_sampler.batch_size,
+        batch_size=getattr(batch_sampler, "batch_size", 1),
         shuffle=shuffle,
-        drop_last=loader.batch_sampler.drop_last,
+        drop_last=bool(getattr(batch_sampler, "drop_last", False)),
         collate_fn=loader.collate_fn,
         seed=seed,
+        batch_plan=plan,
         **kwargs,
     )

@@ -13,7 +13,7 @@ from selfsup.metrics import LinearProbeResult, linear_probe
 from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.checkpoints import find_prefix, read_state_dict
 from selfsup_audio.encoders.transformer import AudioEncoder
-from selfsup_audio.methods.beats import masked_mean
+from selfsup_audio.pooling import masked_mean
 
 __all__ = ["AudioClassifier", "embed_loader", "probe_embeddings"]
 

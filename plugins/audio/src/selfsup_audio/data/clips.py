@@ -97,7 +97,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = 0
 
     def _batches(self) -> list[list[int]]:
-        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        return self.batches_for(self.seed + self.epoch)
+
+    def batches_for(self, key: int) -> list[list[int]]:
+        """The batches of the pass whose generator is seeded with ``key`` (pure function).
+
+        ``selfsup.experiment.make_resumable`` uses it to replay any pass exactly after a resume.
+        """
+        gen = torch.Generator().manual_seed(int(key))
         order = torch.randperm(len(self.lengths), generator=gen)
         batches: list[list[int]] = []
         for start in range(0, len(order), self.pool):

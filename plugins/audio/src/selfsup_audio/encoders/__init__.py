@@ -13,7 +13,9 @@ from selfsup_audio.encoders.transformer import (
     AudioEncoder,
     AudioTransformer,
     ConvPositions,
+    RelativePositionBias,
     TransformerBlock,
+    relative_position_bucket,
 )
 
 __all__ = [
@@ -23,9 +25,11 @@ __all__ = [
     "AudioTransformer",
     "ConvPositions",
     "PatchEmbed",
+    "RelativePositionBias",
     "TransformerBlock",
     "patch_grid",
     "patch_padding_mask",
     "patchify",
+    "relative_position_bucket",
     "sincos_positions",
 ]

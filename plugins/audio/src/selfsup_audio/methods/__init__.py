@@ -1,7 +1,8 @@
 """Self-supervised methods for audio."""
 
 from selfsup_audio.methods.beats import BEATs
+from selfsup_audio.methods.beats_finetune import BEATsFineTuning
 from selfsup_audio.methods.beats_tokenizer import BEATsTokenizerTraining
 from selfsup_audio.methods.cola import COLA
 
-__all__ = ["BEATs", "BEATsTokenizerTraining", "COLA"]
+__all__ = ["BEATs", "BEATsFineTuning", "BEATsTokenizerTraining", "COLA"]

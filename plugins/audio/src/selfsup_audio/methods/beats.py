@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.experiment.method import Method
@@ -14,6 +15,7 @@ from selfsup_audio.checkpoints import find_prefix, read_state_dict
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
 from selfsup_audio.masking import padded_token_mask
+from selfsup_audio.pooling import band_mean, masked_mean
 from selfsup_audio.tokenizers.random_projection import BestRQTokenizer, RandomProjectionTokenizer
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
 
@@ -21,31 +23,7 @@ __all__ = ["BEATs", "LabelPredictor", "band_mean", "masked_mean"]
 
 _TOKENIZERS = ("random", "best_rq", "trained")
 _POOLING = ("mean", "band")
-
-
-def masked_mean(x: Tensor, padding_mask: Tensor) -> Tensor:
-    """Mean over the non-padded positions: ``sum_t (1 - p_t) x_t / sum_t (1 - p_t)``.
-
-    Shapes:
-        x ``(B, L, D)``, padding_mask ``(B, L)`` (True = padding) -> ``(B, D)``.
-    """
-    keep = (~padding_mask).to(x.dtype)[..., None]
-    return (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
-
-
-def band_mean(x: Tensor, padding_mask: Tensor, freq_patches: int) -> Tensor:
-    """Per-frequency-band mean over the non-padded time patches, bands concatenated.
-
-    Keeps the frequency layout that a single mean over all patches averages away (as time-mean
-    pooling of raw fbanks keeps every mel bin). Patches are time-major (``t * F' + f``).
-
-    Shapes:
-        x ``(B, T' F', D)``, padding_mask ``(B, T' F')`` -> ``(B, F' D)``.
-    """
-    b, n, d = x.shape
-    bands = x.view(b, n // freq_patches, freq_patches, d)
-    keep = (~padding_mask).view(b, n // freq_patches, freq_patches).to(x.dtype)[..., None]
-    return ((bands * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)).flatten(1)
+_EMBED_LAYERS = ("last", "mean")
 
 
 class LabelPredictor(nn.Module):
@@ -127,6 +105,11 @@ class BEATs(Method):
         pooling: :meth:`embed` pooling: ``"mean"`` over all non-padded patches (default, BEATs'
             head) or ``"band"``: :func:`band_mean`, one mean per frequency band, concatenated
             (``(B, F' dim)``; much better linear probes on short clips, see the README).
+        embed_layers: Which encoder outputs :meth:`embed` pools: ``"last"`` (default, the
+            encoder's output) or ``"mean"``: the average of every block's output, each
+            normalised by a parameter-free LayerNorm first (data2vec's layer-averaged targets,
+            SUPERB-style features: the last block of a masked-prediction model is
+            specialised for the pretext labels, earlier blocks keep more of the input).
 
     Shapes:
         batch: ``{"fbank": (B, T, num_mel_bins), "padding_mask": (B, T) bool}`` (see
@@ -162,11 +145,15 @@ class BEATs(Method):
         label_smoothing: float = 0.1,
         init_checkpoint: str | None = None,
         pooling: str = "mean",
+        embed_layers: str = "last",
     ) -> None:
         super().__init__()
         if pooling not in _POOLING:
             raise ValueError(f"pooling must be one of {_POOLING}, got {pooling!r}.")
+        if embed_layers not in _EMBED_LAYERS:
+            raise ValueError(f"embed_layers must be one of {_EMBED_LAYERS}, got {embed_layers!r}.")
         self.pooling = pooling
+        self.embed_layers = embed_layers
         if tokenizer_checkpoint is not None:
             tokenizer = "trained"
         if tokenizer not in _TOKENIZERS:
@@ -275,8 +262,16 @@ class BEATs(Method):
 
     def embed(self, batch: Any) -> Tensor:
         """Clip embeddings of the unmasked encoder: the mean over non-padded patches
-        ``(B, dim)`` (``pooling="mean"``) or per-band means ``(B, F' dim)`` (``"band"``)."""
-        x, pad = self.encode(batch)
+        ``(B, dim)`` (``pooling="mean"``) or per-band means ``(B, F' dim)`` (``"band"``), of
+        the last block's output or of the layer average (``embed_layers``)."""
+        if self.embed_layers == "mean":
+            fbank, frame_mask = self._inputs(batch)
+            tokens, pad = self.encoder.embed_patches(fbank, frame_mask)
+            layers = self.encoder.encode_layers(tokens, pad)
+            # each block normalised first: the pre-LN residual stream grows with depth
+            x = torch.stack([F.layer_norm(h, h.shape[-1:]) for h in layers]).mean(dim=0)
+        else:
+            x, pad = self.encode(batch)
         if self.pooling == "band":
             return band_mean(x, pad, self.num_mel_bins // self.patch[1])
         return masked_mean(x, pad)
