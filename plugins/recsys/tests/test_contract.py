@@ -9,6 +9,8 @@ import torch
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
 from selfsup_recsys.examples import (
+    EXAMPLE_ITEM_FEATURES,
+    EXAMPLE_QUERY_FEATURES,
     random_feature_batch,
     random_item_features,
     tiny_feature_two_tower,
@@ -111,3 +113,54 @@ class TestFeatureTwoTowerCFM(TestFeatureTwoTowerRFM):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         b = random_feature_batch(5, generator)
         return {"query": b["query"]}, 5
+
+
+CLIP = {"name": "clip", "kind": "content", "shape": [4, 3]}
+CLIP_ENCODER = {
+    "encoder": {
+        "class_path": "torch.nn.Linear",
+        "init_args": {"in_features": 3, "out_features": 2},
+    },
+    "pool": "mean",
+}
+
+
+def _with_clips(batch: dict[str, Any], generator: torch.Generator) -> dict[str, Any]:
+    """Adds a raw ``(4, 3)`` content clip per item (and SSL item) to a feature batch."""
+    out = dict(batch)
+    for key in ("item", "ssl_item"):
+        rows = len(batch[key]["item_id"])
+        out[key] = {**batch[key], "clip": torch.randn(rows, 4, 3, generator=generator)}
+    return out
+
+
+class TestFeatureTwoTowerContent(TestFeatureTwoTowerRFM):
+    """The item tower reads raw content through a (trainable) content encoder."""
+
+    def make_method(self) -> Method:
+        method = FeatureTwoTower(
+            EXAMPLE_QUERY_FEATURES, [*EXAMPLE_ITEM_FEATURES, CLIP], embedding_dim=4,
+            hidden_dims=[8], output_dim=4, temperature=0.2, ssl="rfm", frequency_buckets=64,
+            content_encoders={"clip": CLIP_ENCODER},
+        )  # fmt: skip
+        return method
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        return _with_clips(random_feature_batch(6, generator), generator)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        generator = torch.Generator().manual_seed(0)
+        good = self.make_batch(generator)
+        item = good["item"]
+        partial = item["clip"].clone()
+        partial[0, 0, 0] = float("nan")
+        return [
+            ({**good, "item": {k: v for k, v in item.items() if k != "clip"}}, "missing feature"),
+            ({**good, "item": {**item, "clip": item["clip"][:, :3]}}, r"shape \(B, 4, 3\)"),
+            ({**good, "item": {**item, "clip": partial}}, "all NaN for an item without content"),
+            ({**good, "item": {**item, "clip": item["clip"].long()}}, "floating point"),
+        ]
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        items = random_item_features(7, generator)
+        return {"item": {**items, "clip": torch.randn(7, 4, 3, generator=generator)}}, 7

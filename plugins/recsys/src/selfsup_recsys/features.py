@@ -1,7 +1,7 @@
 """Feature declarations of a tower and validation of the feature tensors of a batch.
 
 A tower is declared as a list of :class:`FeatureSpec` (or plain dicts, as written in a YAML
-config). Four kinds exist, each with one tensor layout in a batch:
+config). Five kinds exist, each with one tensor layout in a batch:
 
 ==============  =======================================  =====================================
 kind            tensor                                   meaning
@@ -13,6 +13,9 @@ kind            tensor                                   meaning
 ``numeric``     ``(B,)`` floating, finite                one standardised number
 ``dense``       ``(B, dim)`` floating, finite            a content vector (e.g. another
                                                          plugin's encoder output)
+``content``     ``(B, *shape)`` floating                 raw item content (tabular attributes,
+                                                         an fbank clip, ...) for a content
+                                                         encoder; an all-NaN row = no content
 ==============  =======================================  =====================================
 """
 
@@ -29,7 +32,7 @@ from selfsup.experiment.method import MalformedBatchError
 
 __all__ = ["KINDS", "FeatureSpec", "check_features", "parse_features", "specs_to_dicts"]
 
-KINDS = ("categorical", "bag", "numeric", "dense")
+KINDS = ("categorical", "bag", "numeric", "dense", "content")
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,13 @@ class FeatureSpec:
 
     Args:
         name: Key of the feature's tensor in the batch's feature dict.
-        kind: ``"categorical"``, ``"bag"``, ``"numeric"`` or ``"dense"``.
+        kind: ``"categorical"``, ``"bag"``, ``"numeric"``, ``"dense"`` or ``"content"``.
         cardinality: Vocabulary size of ``categorical``/``bag`` features (ids
             ``0 .. cardinality - 1``); 0 for the other kinds.
         dim: Width of a ``dense`` feature; 0 for the other kinds.
+        shape: Per-example input shape of a ``content`` feature (e.g. ``(F,)`` attributes or
+            ``(T, n_mels)`` fbank frames), read by the feature's content encoder; ``()`` for the
+            other kinds.
 
     Raises:
         ValueError: unknown kind, or a cardinality/dim that does not fit the kind.
@@ -51,8 +57,11 @@ class FeatureSpec:
     kind: str
     cardinality: int = 0
     dim: int = 0
+    shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        # YAML and JSON give lists; the frozen dataclass keeps a hashable tuple
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"feature name must be a non-empty string, got {self.name!r}.")
         if self.kind not in KINDS:
@@ -66,6 +75,13 @@ class FeatureSpec:
             )
         if self.kind == "dense" and self.dim < 1:
             raise ValueError(f"feature {self.name!r} (dense) needs dim >= 1, got {self.dim}.")
+        if self.kind == "content" and (not self.shape or min(self.shape) < 1):
+            raise ValueError(
+                f"feature {self.name!r} (content) needs a non-empty shape of positive sizes (the "
+                f"per-item input of its encoder), got {self.shape}."
+            )
+        if self.kind != "content" and self.shape:
+            raise ValueError(f"feature {self.name!r} ({self.kind}) takes no shape.")
 
     @property
     def sparse(self) -> bool:
@@ -118,13 +134,20 @@ def check_features(
         label = f"{where}[{spec.name!r}] ({spec.kind})"
         if not isinstance(x, Tensor):
             raise MalformedBatchError(f"{label} must be a tensor, got {type(x).__name__}.")
-        ndim = {"categorical": 1, "numeric": 1, "bag": 2, "dense": 2}[spec.kind]
-        if x.dim() != ndim or (spec.kind == "dense" and x.shape[1] != spec.dim):
+        ndim = {"categorical": 1, "numeric": 1, "bag": 2, "dense": 2}.get(
+            spec.kind, 1 + len(spec.shape)
+        )
+        if (
+            x.dim() != ndim
+            or (spec.kind == "dense" and x.shape[1] != spec.dim)
+            or (spec.kind == "content" and tuple(x.shape[1:]) != spec.shape)
+        ):
             want = {
                 "categorical": "(B,)",
                 "numeric": "(B,)",
                 "bag": "(B, L)",
                 "dense": f"(B, {spec.dim})",
+                "content": f"(B, {', '.join(map(str, spec.shape))})",
             }
             raise MalformedBatchError(
                 f"{label} must have shape {want[spec.kind]}, got {tuple(x.shape)}."
@@ -138,6 +161,8 @@ def check_features(
             )
         if spec.sparse:
             _check_ids(x, spec, label)
+        elif spec.kind == "content":
+            _check_content(x, label)
         else:
             if not x.is_floating_point():
                 raise MalformedBatchError(f"{label} must be floating point, got {x.dtype}.")
@@ -162,4 +187,18 @@ def _check_ids(x: Tensor, spec: FeatureSpec, label: str) -> None:
             f"{label} has ids in [{lo}, {hi}] but cardinality={spec.cardinality} allows "
             f"{low}..{spec.cardinality - 1}{pad}; map unknown values to 0 or raise the "
             "cardinality."
+        )
+
+
+def _check_content(x: Tensor, label: str) -> None:
+    if not x.is_floating_point():
+        raise MalformedBatchError(f"{label} must be floating point, got {x.dtype}.")
+    bad = ~torch.isfinite(x.flatten(1))
+    # a row of NaN only marks an item without content (default embedding); anything else is
+    # a corrupt input the encoder would turn into NaN embeddings
+    partial = bad.any(dim=1) & ~torch.isnan(x.flatten(1)).all(dim=1)
+    if bool(partial.any()):
+        raise MalformedBatchError(
+            f"{label} has {int(partial.sum())} row(s) with some NaN/inf values; a row must be "
+            "finite, or all NaN for an item without content."
         )

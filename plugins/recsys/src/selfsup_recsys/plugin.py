@@ -15,6 +15,7 @@ PLUGIN = Plugin(
         "feature_two_tower": "selfsup_recsys.methods.feature_two_tower:FeatureTwoTower",
         "id_tower": "selfsup_recsys.encoders.tower:IdTower",
         "feature_tower": "selfsup_recsys.encoders.tower:FeatureTower",
+        "content_encoder": "selfsup_recsys.encoders.content:ContentEncoder",
         "embedding_tables": "selfsup_recsys.encoders.embedding_tables:LocalEmbeddingTables",
         "interactions": "selfsup_recsys.data.datamodule:InteractionDataModule",
         "feature_table": "selfsup_recsys.data.feature_table:FeatureTable",

@@ -10,11 +10,13 @@ from selfsup_recsys.data.interactions import (
     read_table,
     reduce_training,
 )
+from selfsup_recsys.data.item_content import align_content, read_item_content
 from selfsup_recsys.data.movielens import load_movielens_100k
 from selfsup_recsys.data.retrieval_data import RetrievalData, build_retrieval_data
 from selfsup_recsys.data.synthetic import synthetic_interactions
 
 __all__ = [
+    "align_content",
     "FeatureTable",
     "InteractionDataModule",
     "RetrievalData",
@@ -24,6 +26,7 @@ __all__ = [
     "default_data_root",
     "leave_last_out",
     "load_movielens_100k",
+    "read_item_content",
     "read_table",
     "reduce_training",
     "synthetic_interactions",

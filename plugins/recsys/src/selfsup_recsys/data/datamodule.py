@@ -69,6 +69,11 @@ class InteractionDataModule(LightningDataModule):
         item_columns, user_columns: ``{column: "categorical" | "bag" | "numeric"}`` metadata to
             encode (``"interactions"`` only; MovieLens uses genres/year/title words and
             age/gender/occupation/zip).
+        item_content: ``{feature: file}`` raw per-item content for content encoders (``.csv``,
+            ``.parquet``, ``.pt`` or ``.npz`` keyed by item id, see
+            :mod:`selfsup_recsys.data.item_content`); paths as for ``path``. Each becomes a
+            ``content`` item feature, gathered by item row into every batch.
+        item_content_key: key column of CSV/Parquet content files (default ``item_column``).
         train_fraction: share of training interactions kept (default 1.0).
         min_interactions: users with fewer interactions are training-only (default 3).
         min_count: minimum rows per categorical/bag value (default 2).
@@ -94,6 +99,8 @@ class InteractionDataModule(LightningDataModule):
         time_column: str | None = "timestamp",
         item_columns: dict[str, str] | None = None,
         user_columns: dict[str, str] | None = None,
+        item_content: dict[str, str] | None = None,
+        item_content_key: str | None = None,
         train_fraction: float = 1.0,
         min_interactions: int = 3,
         min_count: int = 2,
@@ -115,6 +122,8 @@ class InteractionDataModule(LightningDataModule):
         self.columns = (user_column, item_column, time_column)
         self.item_columns = item_columns
         self.user_columns = user_columns
+        self.item_content = dict(item_content or {})
+        self.item_content_key = item_content_key
         self.train_fraction = train_fraction
         self.min_interactions = min_interactions
         self.min_count = min_count
@@ -158,7 +167,10 @@ class InteractionDataModule(LightningDataModule):
         self.data = build_retrieval_data(
             inter, items, users, user_column=user, item_column=item, time_column=time,
             train_fraction=self.train_fraction, seed=self.seed,
-            min_interactions=self.min_interactions, min_count=self.min_count, **kw,
+            min_interactions=self.min_interactions, min_count=self.min_count,
+            item_content={k: self.resolve(v) for k, v in self.item_content.items()},
+            item_content_key=self.item_content_key or item,
+            **kw,
         )  # fmt: skip
         return self.data
 

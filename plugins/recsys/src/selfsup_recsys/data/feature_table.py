@@ -50,6 +50,10 @@ class FeatureTable:
 
     Entities without a metadata row get code 0, empty bags and 0 (warned at fit).
 
+    Raw content (``content`` features: attributes, audio clips, ... for a content encoder) is
+    attached after construction with :meth:`add_content`: a catalog-wide ``(M, *shape)`` tensor,
+    gathered by row like every other feature; all-NaN rows mark entities without content.
+
     Args:
         keys: raw ids of the entities, in row order (unique).
         frame: metadata, one row per entity (``key_column`` holds the raw id), or None.
@@ -124,7 +128,24 @@ class FeatureTable:
             ]
             offset = 1 if kind == "categorical" else 0
             self.vocab[col] = {v: i + offset for i, v in enumerate(kept)}
+        self.content_shapes: dict[str, tuple[int, ...]] = {}
         self.features = self.encode(frame.reset_index(), key_column=frame.index.name or "index")
+
+    def add_content(self, name: str, values: Tensor) -> None:
+        """Attach a ``content`` feature: ``values`` ``(len(self), *shape)`` in row order (see
+        :func:`~selfsup_recsys.data.item_content.align_content`).
+
+        Raises:
+            ValueError: a name already taken, or a row count other than the table's.
+        """
+        if name in self.features:
+            raise ValueError(f"feature {name!r} already exists in this table.")
+        if values.dim() < 2 or len(values) != len(self.keys):
+            raise ValueError(
+                f"content {name!r} needs shape ({len(self.keys)}, ...), got {tuple(values.shape)}."
+            )
+        self.content_shapes[name] = tuple(values.shape[1:])
+        self.features[name] = values.float()
 
     @property
     def specs(self) -> list[FeatureSpec]:
@@ -137,6 +158,8 @@ class FeatureTable:
                 out.append(FeatureSpec(col, kind, max(len(self.vocab[col]), 1)))
             else:
                 out.append(FeatureSpec(col, kind))
+        for name, shape in self.content_shapes.items():
+            out.append(FeatureSpec(name, "content", shape=shape))
         return out
 
     def __len__(self) -> int:
@@ -172,6 +195,9 @@ class FeatureTable:
                 for i, b in enumerate(bags):
                     padded[i, : len(b)] = torch.tensor(b, dtype=torch.long)
                 out[col] = padded
+        # new entities carry no content here: NaN rows, i.e. the content default embedding
+        for name, shape in getattr(self, "content_shapes", {}).items():
+            out[name] = torch.full((len(frame), *shape), float("nan"))
         return out
 
     def rows(self, raw_ids: Sequence[Hashable], unknown: str = "error") -> Tensor:

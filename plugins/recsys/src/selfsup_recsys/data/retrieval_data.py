@@ -13,6 +13,7 @@ from torch import Tensor
 from selfsup_recsys.augment.mutual_information import feature_mutual_information
 from selfsup_recsys.data.feature_table import FeatureTable
 from selfsup_recsys.data.interactions import clean_interactions, leave_last_out, reduce_training
+from selfsup_recsys.data.item_content import ContentSource, align_content, read_item_content
 from selfsup_recsys.evaluation import evaluate_retrieval
 from selfsup_recsys.frequency import count_log_prob
 
@@ -149,12 +150,17 @@ def build_retrieval_data(
     seed: int = 0,
     min_interactions: int = 3,
     min_count: int = 1,
+    item_content: Mapping[str, ContentSource] | None = None,
+    item_content_key: str | None = None,
 ) -> RetrievalData:
     """Clean, split (leave-last-out), reduce and encode an interaction table and its metadata.
 
     The catalog is every item of ``items`` and of ``interactions``; items only in validation or
     test (cold items) are in it with their metadata. ``items``/``users`` are keyed by
-    ``item_column``/``user_column``.
+    ``item_column``/``user_column``. ``item_content`` maps a ``content`` feature name to a file
+    (:func:`~selfsup_recsys.data.item_content.read_item_content`, key column
+    ``item_content_key``, default ``item_column``) or to loaded ``(keys, values)``; the rows are
+    aligned to the catalog and gathered by item row like the metadata features.
 
     Raises:
         KeyError, ValueError, FileNotFoundError: from the cleaning/splitting/encoding steps.
@@ -171,6 +177,12 @@ def build_retrieval_data(
     item_table = FeatureTable(
         item_keys, items, item_column, item_columns, id_feature="item_id", min_count=min_count
     )
+    for name, source in (item_content or {}).items():
+        if isinstance(source, tuple):
+            keys, values = source
+        else:
+            keys, values = read_item_content(source, item_content_key or item_column)
+        item_table.add_content(name, align_content(item_keys, keys, values, name))
     user_table = FeatureTable(
         user_keys, users, user_column, user_columns, id_feature="user_id", min_count=min_count
     )

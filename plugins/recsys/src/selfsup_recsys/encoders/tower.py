@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from selfsup_recsys.encoders.content import ContentEncoder
 from selfsup_recsys.encoders.embedding_tables import EmbeddingTables, LocalEmbeddingTables
 from selfsup_recsys.features import FeatureSpec, parse_features
 
@@ -24,8 +25,10 @@ class FeatureTower(nn.Module):
     """Per-feature embeddings, concatenated, through a ReLU MLP, L2-normalised.
 
     Every feature ``f`` becomes a ``d``-dim vector ``e_f``: a table row (categorical), the mean
-    of its values' rows (bag, :class:`LocalEmbeddingTables`), ``x w_f + b_f`` (numeric) or a
-    linear projection (dense). Then
+    of its values' rows (bag, :class:`LocalEmbeddingTables`), ``x w_f + b_f`` (numeric), a
+    linear projection (dense) or a linear projection of a content encoder's output
+    ``W_f c_f(x) + b_f`` (content, :class:`~selfsup_recsys.encoders.content.ContentEncoder`).
+    Then
 
     .. math::
 
@@ -33,7 +36,9 @@ class FeatureTower(nn.Module):
 
     Where ``mask[., f]`` is True (feature masking of Yao et al., Sec. 3.2) and for empty bags,
     ``e_f`` is the feature's learned *default embedding* ``d_f`` — not zeros, so a masked feature
-    is distinguishable from a feature whose value embeds near the origin.
+    is distinguishable from a feature whose value embeds near the origin. Items without content
+    (an all-NaN content row) take ``d_f`` too. A content feature masked for the whole batch
+    skips its encoder.
 
     Args:
         features: The declared features (:class:`~selfsup_recsys.features.FeatureSpec` or
@@ -43,6 +48,9 @@ class FeatureTower(nn.Module):
         output_dim: Embedding size (default 64).
         normalize: L2-normalise the output (default True).
         tables: Embedding tables of the sparse features (default: :class:`LocalEmbeddingTables`).
+        content_encoders: ``{name: module}`` for every ``content`` feature: a
+            :class:`~selfsup_recsys.encoders.content.ContentEncoder` or any ``nn.Module``
+            (wrapped as a trainable one).
 
     Shapes:
         features: ``{name: tensor}`` as in :mod:`selfsup_recsys.features`, ``B`` rows.
@@ -51,7 +59,8 @@ class FeatureTower(nn.Module):
         Output: ``(B, output_dim)``.
 
     Raises:
-        ValueError: bad declarations, or ``tables`` lacking a sparse feature.
+        ValueError: bad declarations, ``tables`` lacking a sparse feature, or a content feature
+            without an encoder (or with one for another input shape).
     """
 
     def __init__(
@@ -62,6 +71,7 @@ class FeatureTower(nn.Module):
         output_dim: int = 64,
         normalize: bool = True,
         tables: EmbeddingTables | None = None,
+        content_encoders: Mapping[str, nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.specs = tuple(parse_features(features))
@@ -80,11 +90,20 @@ class FeatureTower(nn.Module):
             )
         self.numeric = nn.ParameterDict()
         self.dense = nn.ModuleDict()
+        self.content = nn.ModuleDict()
+        encoders = dict(content_encoders or {})
+        extra = sorted(set(encoders) - {s.name for s in self.specs if s.kind == "content"})
+        if extra:
+            raise ValueError(f"content encoders {extra} name no content feature of this tower.")
         for spec in self.specs:
             if spec.kind == "numeric":
                 self.numeric[spec.name] = nn.Parameter(torch.randn(2, embedding_dim) * 0.05)
             elif spec.kind == "dense":
                 self.dense[spec.name] = nn.Linear(spec.dim, embedding_dim)
+            elif spec.kind == "content":
+                self.content[spec.name] = _content_encoder(spec, encoders.get(spec.name))
+                # same projection role as a dense feature's, on the encoder's output
+                self.dense[spec.name] = nn.Linear(self.content[spec.name].out_dim, embedding_dim)
         self.default = nn.Parameter(torch.randn(len(self.specs), embedding_dim) * 0.05)
         layers: list[nn.Module] = []
         width = len(self.specs) * embedding_dim
@@ -104,7 +123,9 @@ class FeatureTower(nn.Module):
         """The per-feature vectors ``(B, F, d)`` after masking and empty-bag substitution."""
         sparse, empty = self.tables(features)
         parts, replace = [], []
-        for spec in self.specs:
+        # a (F,) pattern masks a feature for every row: its content encoder need not run
+        batch_masked = mask.tolist() if mask is not None and mask.dim() == 1 else None
+        for f, spec in enumerate(self.specs):
             x = features[spec.name]
             if spec.sparse:
                 e = sparse[spec.name]
@@ -113,6 +134,14 @@ class FeatureTower(nn.Module):
                 w, b = self.numeric[spec.name]
                 e = x[:, None].to(w.dtype) * w + b
                 replace.append(torch.zeros_like(x, dtype=torch.bool))
+            elif spec.kind == "content":
+                no_content = torch.isnan(x.flatten(1)).all(dim=1)
+                if batch_masked is not None and batch_masked[f]:
+                    e = self.default.new_zeros(x.shape[0], self.embedding_dim)
+                else:
+                    c = self.content[spec.name](x).to(self.default.dtype)
+                    e = self.dense[spec.name](c)
+                replace.append(no_content)
             else:
                 e = self.dense[spec.name](x.to(self.default.dtype))
                 replace.append(x.new_zeros(x.shape[0], dtype=torch.bool))
@@ -127,6 +156,21 @@ class FeatureTower(nn.Module):
         emb = self.feature_embeddings(features, mask)
         z = self.mlp(emb.flatten(1))
         return F.normalize(z, dim=1) if self.normalize else z
+
+
+def _content_encoder(spec: FeatureSpec, module: nn.Module | None) -> ContentEncoder:
+    if module is None:
+        raise ValueError(
+            f"content feature {spec.name!r} has no encoder: pass content_encoders={{"
+            f"{spec.name!r}: ...}} (in YAML: the method's content_encoders)."
+        )
+    encoder = module if isinstance(module, ContentEncoder) else ContentEncoder(module, spec.shape)
+    if encoder.shape != spec.shape:
+        raise ValueError(
+            f"content feature {spec.name!r} has input shape {spec.shape} but its encoder was "
+            f"built for {encoder.shape}."
+        )
+    return encoder
 
 
 class IdTower(nn.Module):

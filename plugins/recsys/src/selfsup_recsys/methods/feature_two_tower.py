@@ -16,6 +16,7 @@ from selfsup_recsys.augment.feature_masking import (
     correlated_feature_masks,
     random_feature_masks,
 )
+from selfsup_recsys.encoders.content import build_content_encoder
 from selfsup_recsys.encoders.tower import FeatureTower
 from selfsup_recsys.features import FeatureSpec, check_features, parse_features, specs_to_dicts
 from selfsup_recsys.frequency import StreamingFrequencyEstimator
@@ -38,6 +39,15 @@ class _Schema(nn.Module):
 
     def set_extra_state(self, state: Any) -> None:
         self.spec = dict(state or {})
+
+
+def _saved_configs(configs: Mapping[str, Any]) -> dict[str, Any]:
+    """The content encoder configs that can travel in a state dict (class paths, not modules)."""
+    return {
+        k: dict(v)
+        for k, v in configs.items()
+        if isinstance(v, Mapping) and isinstance(v.get("encoder"), Mapping)
+    }
 
 
 class FeatureTwoTower(Method):
@@ -91,6 +101,11 @@ class FeatureTwoTower(Method):
         frequency_buckets, frequency_alpha: Streaming estimator ``H`` and ``α`` (default
             2**18, 0.01).
         chunk_size: Stream the ``B x B`` logits in column blocks (default None).
+        content_encoders: ``{feature: config}`` for the towers' ``content`` features (raw item
+            content such as tabular attributes or audio clips): ``{"encoder": {"class_path",
+            "init_args"}, "trainable", "checkpoint", "checkpoint_prefix", "pool"}`` (see
+            :mod:`selfsup_recsys.encoders.content`) or a ready ``nn.Module``. Dict configs are
+            saved with the schema, so a checkpoint rebuilds its encoders without a config.
 
     Shapes:
         batch: ``{"query": {name: tensor}, "item": {name: tensor}, "item_ids": (B,) int64 >= 0,
@@ -125,6 +140,7 @@ class FeatureTwoTower(Method):
         frequency_buckets: int = 2**18,
         frequency_alpha: float = 0.01,
         chunk_size: int | None = None,
+        content_encoders: dict[str, dict[str, dict[str, Any] | bool | str | None]] | None = None,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
@@ -151,6 +167,12 @@ class FeatureTwoTower(Method):
         self.bag_dropout = bag_dropout
         self.num_correlated = num_correlated
         self.chunk_size = chunk_size
+        if content_encoders is not None and not isinstance(content_encoders, Mapping):
+            raise ValueError(
+                "content_encoders must map content feature names to encoder configs, got "
+                f"{type(content_encoders).__name__}."
+            )
+        self.content_encoders = dict(content_encoders or {})
         self.schema = _Schema()
         self.frequency = StreamingFrequencyEstimator(frequency_buckets, frequency_alpha)
         if query_features is not None and item_features is not None:
@@ -166,14 +188,18 @@ class FeatureTwoTower(Method):
         query_features: list[FeatureSpec | Mapping[str, Any]],
         item_features: list[FeatureSpec | Mapping[str, Any]],
         mutual_information: Tensor | None = None,
+        load_checkpoints: bool = True,
     ) -> FeatureTwoTower:
         """Build the towers from feature declarations (no-op check if already built).
 
         ``mutual_information`` (``(k, k)`` over the item features, see
         :func:`~selfsup_recsys.augment.feature_mutual_information`) is stored for CFM.
+        ``content`` features get their encoders from ``content_encoders`` (initialised from
+        their ``checkpoint`` unless ``load_checkpoints=False``).
 
         Raises:
-            ValueError: declarations differ from an already built model's.
+            ValueError: declarations differ from an already built model's, or a content feature
+                without an encoder config.
         """
         q, i = parse_features(query_features), parse_features(item_features)
         spec = {"query": specs_to_dicts(q), "item": specs_to_dicts(i)}
@@ -190,15 +216,42 @@ class FeatureTwoTower(Method):
                 "embedding_dim": self.embedding_dim,
                 "hidden_dims": list(self.hidden_dims),
                 "output_dim": self.output_dim,
+                "content_encoders": _saved_configs(self.content_encoders),
             }
             kw = {"embedding_dim": self.embedding_dim, "hidden_dims": self.hidden_dims}
-            self.query_tower = FeatureTower(q, output_dim=self.output_dim, **kw)
-            self.item_tower = FeatureTower(i, output_dim=self.output_dim, **kw)
+            self.query_tower = FeatureTower(
+                q,
+                output_dim=self.output_dim,
+                content_encoders=self._encoders(q, load_checkpoints),
+                **kw,
+            )
+            self.item_tower = FeatureTower(
+                i,
+                output_dim=self.output_dim,
+                content_encoders=self._encoders(i, load_checkpoints),
+                **kw,
+            )
             self.register_buffer("feature_mi", torch.zeros(len(i), len(i), dtype=torch.float64))
             self.register_buffer("feature_mi_ready", torch.zeros((), dtype=torch.bool))
         if mutual_information is not None:
             self.set_feature_correlation(mutual_information)
         return self
+
+    def _encoders(self, specs: list[FeatureSpec], load_checkpoints: bool) -> dict[str, nn.Module]:
+        out = {}
+        for spec in specs:
+            if spec.kind != "content":
+                continue
+            if spec.name not in self.content_encoders:
+                raise ValueError(
+                    f"content feature {spec.name!r} has no encoder: add content_encoders: "
+                    f"{{{spec.name}: {{encoder: {{class_path: ..., init_args: ...}}}}}} to the "
+                    f"method (configured: {sorted(self.content_encoders)})."
+                )
+            out[spec.name] = build_content_encoder(
+                self.content_encoders[spec.name], spec.shape, load_checkpoint=load_checkpoints
+            )
+        return out
 
     def set_feature_correlation(self, mi: Tensor) -> None:
         """Store the ``(k, k)`` item-feature mutual information used by CFM."""
@@ -225,7 +278,11 @@ class FeatureTwoTower(Method):
             self.embedding_dim = int(spec.get("embedding_dim", self.embedding_dim))
             self.hidden_dims = list(spec.get("hidden_dims", self.hidden_dims))
             self.output_dim = int(spec.get("output_dim", self.output_dim))
-            self.materialize(spec["query"], spec["item"])
+            saved = spec.get("content_encoders") or {}
+            # encoders given at construction win (live modules are not saved); the trained
+            # weights come from the state dict, so no encoder checkpoint is read again
+            self.content_encoders = {**saved, **self.content_encoders}
+            self.materialize(spec["query"], spec["item"], load_checkpoints=False)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )

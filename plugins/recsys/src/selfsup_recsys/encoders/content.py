@@ -1,0 +1,267 @@
+"""Content encoders: raw per-item content (attributes, audio clips, ...) -> one vector per item.
+
+A ``content`` feature (:mod:`selfsup_recsys.features`) holds each item's raw input, e.g. a row of
+tabular attributes ``(F,)`` or an fbank clip ``(T, n_mels)``. Its :class:`ContentEncoder` runs
+any ``torch.nn.Module`` on it — typically another plugin's encoder, named in YAML by
+``class_path`` — so a recommender's item tower consumes item content end to end. This module
+never imports another plugin: the encoder is built from its import path at run time.
+
+A content encoder config (the value of ``FeatureTwoTower(content_encoders={name: ...})``)::
+
+    encoder: {class_path: selfsup_tabular.encoders.TabularMLP, init_args: {in_dim: 8}}
+    trainable: true          # false: frozen weights, kept in eval mode, no gradients
+    checkpoint: null         # a .pt/.ckpt state dict to initialise the encoder from
+    checkpoint_prefix: null  # keep only the keys under this prefix (e.g. "tasks.t.method.encoder.")
+    pool: null               # "mean" or "first" for encoders that return (B, T, D) tokens
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "CONTENT_ENCODER_KEYS",
+    "ContentEncoder",
+    "build_content_encoder",
+    "import_class",
+    "load_encoder_checkpoint",
+]
+
+CONTENT_ENCODER_KEYS = ("encoder", "trainable", "checkpoint", "checkpoint_prefix", "pool")
+_POOLS = (None, "mean", "first")
+
+
+def import_class(class_path: str) -> Any:
+    """Import ``"package.module.Class"`` or ``"package.module:Class"``; a short plugin
+    component name (``"scarf"``, ``"tabular:scarf"``) goes through core's plugin registry.
+
+    Raises:
+        ValueError: the path names no importable object (the message says which part failed).
+    """
+    if not isinstance(class_path, str) or not class_path:
+        raise ValueError(f"class_path must be a non-empty string, got {class_path!r}.")
+    if "." not in class_path:  # a short name never has a dot; an import path always does
+        from selfsup.plugins import resolve  # short names are a core feature
+
+        return resolve(class_path)
+    if ":" in class_path:
+        module_name, _, attr = class_path.partition(":")
+    else:
+        module_name, _, attr = class_path.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(
+            f"cannot import the content encoder {class_path!r}: module {module_name!r} is not "
+            f"installed ({err}). Install the plugin that provides it (e.g. pip install "
+            f"selfsup-{module_name.split('.')[0].removeprefix('selfsup_')})."
+        ) from err
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"cannot import {class_path!r}: {module_name!r} has no {attr!r}.")
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_encoder_checkpoint(encoder: nn.Module, path: str, prefix: str | None = None) -> None:
+    """Initialise ``encoder`` from a state dict file (strict: every key must match).
+
+    The file holds ``encoder.state_dict()``, or a Lightning checkpoint / any dict with a
+    ``"state_dict"`` entry; ``prefix`` keeps only the keys under it, stripped (e.g. the encoder
+    of a ``selfsup fit`` checkpoint: ``"tasks.<task>.method.encoder."``). Loaded with
+    ``weights_only=True`` (tensors and plain values only).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the keys do not match the encoder (the message lists both sides).
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"content encoder checkpoint {path!r} not found.")
+    state: Any = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{path!r} holds a {type(state).__name__}, not a state dict.")
+    if prefix:
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    want = set(encoder.state_dict())
+    missing, unexpected = sorted(want - set(state)), sorted(set(state) - want)
+    if missing or unexpected:
+        hint = "" if prefix else " Pass checkpoint_prefix to select the encoder's keys."
+        raise ValueError(
+            f"checkpoint {path!r} (prefix {prefix!r}) does not fit the content encoder: missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]} (of {len(missing)}/{len(unexpected)})."
+            f"{hint}"
+        )
+    encoder.load_state_dict(dict(state))
+
+
+class ContentEncoder(nn.Module):
+    """Any ``nn.Module`` applied to a content feature, frozen or trainable, with pooling.
+
+    For raw inputs ``x`` of shape ``(B, *shape)`` the output is
+
+    .. math::
+
+        c = \\mathrm{pool}(f_\\theta(x)) \\in \\mathbb{R}^{B \\times D}
+
+    with ``pool`` = identity for encoders returning ``(B, D)``, the mean over every middle axis
+    (``"mean"``) or the first token (``"first"``, a CLS token) for ``(B, T, D)`` outputs; of an
+    encoder returning a tuple (e.g. ``(tokens, padding_mask)``) the first element is used. ``D``
+    (:attr:`out_dim`) is found by one forward pass on zeros at construction. Rows of ``x`` that
+    are all NaN (items without content) are fed as zeros; the tower replaces their output by the
+    feature's default embedding.
+
+    A frozen encoder (``trainable=False``) has ``requires_grad=False`` parameters, stays in eval
+    mode when the model trains (dropout and batch-norm statistics of a pre-trained encoder are
+    left alone) and runs under ``torch.no_grad``.
+
+    Args:
+        encoder: The module; called as ``encoder(x)``.
+        shape: Per-item input shape (without the batch axis).
+        trainable: Train the encoder with the towers (default True).
+        pool: ``None``, ``"mean"`` or ``"first"`` (default None).
+
+    Shapes:
+        x: ``(B, *shape)`` floating -> ``(B, out_dim)``.
+
+    Raises:
+        ValueError: bad ``pool``, or an encoder whose (pooled) output is not ``(B, D)``.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        shape: Sequence[int],
+        trainable: bool = True,
+        pool: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(
+                f"a content encoder must be a torch.nn.Module, got {type(encoder).__name__}."
+            )
+        if pool not in _POOLS:
+            raise ValueError(f"pool must be one of {_POOLS}, got {pool!r}.")
+        self.encoder = encoder
+        self.shape = tuple(int(n) for n in shape)
+        self.trainable = bool(trainable)
+        self.pool = pool
+        if not self.trainable:
+            self.encoder.requires_grad_(False)
+        self.out_dim = self._probe_out_dim()
+        self.train(True)
+
+    def _probe_out_dim(self) -> int:
+        was_training = self.encoder.training
+        self.encoder.eval()  # batch-norm must not see the probe
+        try:
+            with torch.no_grad():
+                param = next(self.encoder.parameters(), None)
+                dtype = param.dtype if param is not None else torch.float32
+                out = self._pooled(self.encoder(torch.zeros(2, *self.shape, dtype=dtype)))
+        except MalformedOutput:
+            raise
+        except Exception as err:  # any failure means the input does not fit the encoder
+            raise ValueError(
+                f"the content encoder {type(self.encoder).__name__} failed on an input of shape "
+                f"(B, {', '.join(map(str, self.shape))}): {err}"
+            ) from err
+        finally:
+            self.encoder.train(was_training)
+        return int(out.shape[1])
+
+    def _pooled(self, out: Any) -> Tensor:
+        if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
+            out = out[0]  # e.g. (tokens, padding mask) from a transformer encoder
+        if not isinstance(out, Tensor):
+            raise MalformedOutput(
+                f"the content encoder {type(self.encoder).__name__} returned "
+                f"{type(out).__name__}; it must return a (B, D) tensor (or (B, T, D) with pool)."
+            )
+        if out.dim() > 2 and self.pool == "mean":
+            out = out.flatten(1, -2).mean(dim=1)
+        elif out.dim() > 2 and self.pool == "first":
+            out = out.flatten(1, -2)[:, 0]
+        if out.dim() != 2:
+            raise MalformedOutput(
+                f"the content encoder {type(self.encoder).__name__} returned shape "
+                f"{tuple(out.shape)}; it must be (B, D) — set pool: mean or first for token "
+                "outputs."
+            )
+        return out
+
+    def train(self, mode: bool = True) -> ContentEncoder:
+        super().train(mode)
+        if not self.trainable:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.nan_to_num(x, nan=0.0)  # all-NaN rows = no content; replaced after encoding
+        param = next(self.encoder.parameters(), None)
+        if param is not None:
+            x = x.to(param.dtype)
+        if self.trainable:
+            return self._pooled(self.encoder(x))
+        with torch.no_grad():
+            return self._pooled(self.encoder(x))
+
+
+class MalformedOutput(ValueError):
+    """A content encoder returned something other than a ``(B, D)`` tensor."""
+
+
+def build_content_encoder(
+    config: Mapping[str, Any] | nn.Module, shape: Sequence[int], load_checkpoint: bool = True
+) -> ContentEncoder:
+    """A :class:`ContentEncoder` from a config dict (see the module docstring) or a module.
+
+    ``load_checkpoint=False`` skips ``checkpoint`` (a model rebuilt from its own state dict gets
+    the trained weights from there).
+
+    Raises:
+        ValueError: unknown keys, no ``encoder``, an encoder that cannot be imported or built.
+        FileNotFoundError: a ``checkpoint`` that does not exist.
+    """
+    if isinstance(config, nn.Module):
+        return ContentEncoder(config, shape)
+    if not isinstance(config, Mapping):
+        raise ValueError(
+            "a content encoder is a module or a dict {encoder: {class_path, init_args}, "
+            f"trainable, checkpoint, checkpoint_prefix, pool}}, got {type(config).__name__}."
+        )
+    unknown = sorted(set(config) - set(CONTENT_ENCODER_KEYS))
+    if unknown:
+        raise ValueError(
+            f"unknown content encoder option(s) {unknown}; allowed: {list(CONTENT_ENCODER_KEYS)}."
+        )
+    spec = config.get("encoder")
+    if isinstance(spec, nn.Module):
+        encoder = spec
+    elif isinstance(spec, Mapping) and "class_path" in spec:
+        cls = import_class(spec["class_path"])
+        try:
+            encoder = cls(**dict(spec.get("init_args") or {}))
+        except TypeError as err:
+            raise ValueError(f"cannot build {spec['class_path']!r}: {err}") from err
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(
+                f"{spec['class_path']!r} built a {type(encoder).__name__}, not a Module."
+            )
+    else:
+        raise ValueError(
+            "a content encoder config needs encoder: {class_path: ..., init_args: {...}}, got "
+            f"{spec!r}."
+        )
+    if load_checkpoint and config.get("checkpoint"):
+        load_encoder_checkpoint(encoder, str(config["checkpoint"]), config.get("checkpoint_prefix"))
+    return ContentEncoder(
+        encoder, shape, trainable=bool(config.get("trainable", True)), pool=config.get("pool")
+    )
