@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -66,11 +67,21 @@ def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     return torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
 
 
-def test_sigkilled_mixed_run_resumes_to_identical_weights(tmp_path, monkeypatch):
+@pytest.fixture
+def one_thread():
+    # Bit-identity holds for the same hardware and thread count: reductions split across
+    # threads round differently. Every run below, in-process or not, uses one thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_sigkilled_mixed_run_resumes_to_identical_weights(tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(tmp_path)
     assert main(["fit", "--config", str(_config(tmp_path, "reference", kill=False))]) == 0
 
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     killed = subprocess.run(
         [
             sys.executable,

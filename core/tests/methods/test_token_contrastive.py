@@ -113,3 +113,38 @@ def test_two_tasks_share_one_trunk() -> None:
     assert all(g is not None for g in grads)
     optimizer.step()
     assert not torch.equal(before, shared.blocks[0].qkv.weight)
+
+
+class _PaddedTokenizer(nn.Module):
+    """Variable-length inputs: ``{"x": (B, L, 8), "lengths": (B,)}`` -> tokens and padding."""
+
+    def forward(self, batch):
+        x, lengths = batch["x"], batch["lengths"]
+        padding = torch.arange(x.shape[1])[None, :] >= lengths[:, None]
+        return x, padding
+
+
+def test_padded_tokens_never_reach_attention_or_the_means() -> None:
+    method = TokenContrastive(
+        _PaddedTokenizer(), TransformerTrunk(8, depth=1, num_heads=2), dim=8, keep_ratio=0.5
+    ).eval()
+    x = torch.randn(3, 6, 8)
+    lengths = torch.tensor([6, 4, 2])
+    junk = x.clone()
+    junk[1, 4:] = 1e6  # padded positions hold garbage
+    junk[2, 2:] = -1e6
+    clean = method.embed({"x": x, "lengths": lengths})
+    assert torch.allclose(method.embed({"x": junk, "lengths": lengths}), clean)
+    # each row's embedding is the trunk's mean over its real tokens only
+    for b, n in enumerate(lengths.tolist()):
+        alone = method.trunk(x[b : b + 1, :n]).mean(dim=1)
+        torch.testing.assert_close(clean[b : b + 1], alone, rtol=1e-5, atol=1e-6)
+    torch.manual_seed(0)
+    loss = method.train().training_losses({"x": junk, "lengths": lengths})["loss"]
+    torch.manual_seed(0)
+    assert torch.allclose(loss, method.training_losses({"x": x, "lengths": lengths})["loss"])
+    assert math.isfinite(loss.item())
+    with pytest.raises(MalformedBatchError, match="padding mask must be bool"):
+        TokenContrastive(
+            lambda b: (torch.zeros(2, 3, 8), torch.zeros(2, 3)), nn.Identity(), dim=8
+        ).embed(torch.zeros(1))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from selfsup.experiment.method import MalformedBatchError
-from selfsup_audio.masking import padded_token_mask
+from selfsup.masking import padded_token_mask
 from selfsup_audio.methods import BEATs, BEATsTokenizerTraining
 from selfsup_audio.methods.beats import masked_mean
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from selfsup.masking import padded_token_mask
 from selfsup_audio.encoders import AudioEncoder, patch_padding_mask, patchify, sincos_positions
-from selfsup_audio.masking import padded_token_mask
 
 
 def test_patchify_is_time_major_blocks() -> None:

@@ -59,3 +59,27 @@ def test_data_module_splits_batches_and_probes() -> None:
 def test_bad_arguments_are_refused(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         SyntheticClipsDataModule(**kwargs)
+
+
+def test_patch_tokenizer_feeds_a_shared_trunk_with_padding() -> None:
+    from selfsup.encoders import TransformerTrunk
+    from selfsup.methods import TokenContrastive
+    from selfsup_audio.encoders import FbankPatchTokenizer, PatchEmbed
+
+    data = SyntheticClipsDataModule(
+        num_clips=40, num_classes=2, num_mel_bins=32, batch_size=8, patch_frames=4
+    )
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    tokenizer = FbankPatchTokenizer(dim=16, patch=(4, 16), num_mel_bins=32)
+    tokens, padding = tokenizer(batch)
+    plain = PatchEmbed(dim=16, patch=(4, 16))
+    plain.load_state_dict(tokenizer.state_dict())
+    ref_tokens, ref_padding = plain(batch["fbank"], batch["padding_mask"])
+    assert torch.equal(tokens, ref_tokens) and torch.equal(padding, ref_padding)
+    assert padding.any() and not padding.all(dim=1).any()
+    method = TokenContrastive(tokenizer, TransformerTrunk(16, depth=1, num_heads=2), dim=16)
+    loss = method.training_losses(batch)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and tokenizer.conv.weight.grad is not None
+    assert method.embed(batch).shape == (8, 16)

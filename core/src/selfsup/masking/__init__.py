@@ -1,7 +1,8 @@
 """Domain-agnostic mask generators over token sets.
 
 On-device, sync-free generators (call them inside ``training_step`` or a collate function):
-:func:`random_token_mask` (MAE), :func:`feature_subset_mask` (T-JEPA), :func:`node_mask` (GraphMAE).
+:func:`random_token_mask` (MAE), :func:`padded_token_mask` (variable-length sequences),
+:func:`feature_subset_mask` (T-JEPA), :func:`node_mask` (GraphMAE).
 Host generators, built on the CPU for a ``collate_fn`` and moved with one copy:
 :func:`block_mask` (BEiT) and :func:`multiblock_mask` (I-JEPA).
 
@@ -15,12 +16,14 @@ from selfsup.masking.block import block_mask
 from selfsup.masking.feature_subset import FeatureSubsetMask, feature_subset_mask
 from selfsup.masking.multiblock import MultiBlockMask, multiblock_mask
 from selfsup.masking.node import NodeMask, apply_node_mask, node_mask
+from selfsup.masking.padded import PaddedTokenMask, padded_token_mask
 from selfsup.masking.token import TokenMask, gather_tokens, random_token_mask, restore_tokens
 
 __all__ = [
     "FeatureSubsetMask",
     "MultiBlockMask",
     "NodeMask",
+    "PaddedTokenMask",
     "TokenMask",
     "apply_node_mask",
     "block_mask",
@@ -28,6 +31,7 @@ __all__ = [
     "gather_tokens",
     "multiblock_mask",
     "node_mask",
+    "padded_token_mask",
     "random_token_mask",
     "restore_tokens",
 ]

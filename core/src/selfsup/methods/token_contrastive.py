@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from selfsup.encoders.transformer import masked_mean
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
-from selfsup.masking import gather_tokens, random_token_mask
+from selfsup.masking import gather_tokens, padded_token_mask, random_token_mask
 
 __all__ = ["TokenContrastive"]
 
@@ -30,12 +30,17 @@ class TokenContrastive(Method):
         z^{(v)} = g\\Big(\\tfrac{1}{|K_v|} \\sum_{j \\in K_v} T(t)_j\\Big), \\qquad
         \\mathcal{L} = \\mathrm{NT\\text{-}Xent}(z^{(1)}, z^{(2)}; \\tau)
 
-    Token dropping is the only augmentation, so the method needs nothing modality-specific; the
-    trunk ``T`` can be one :class:`~selfsup.encoders.TransformerTrunk` shared by tasks of
-    different modalities (``Task(share={"trunk": "trunk"})`` with ``SSLModule(shared=...)``).
+    Token dropping is the only augmentation, so the method needs nothing modality-specific.
+    Variable-length modalities (audio clips) return ``(tokens, padding_mask)`` from the tokenizer:
+    each view then keeps ``keep_ratio`` of each sample's *real* tokens
+    (:func:`~selfsup.masking.padded_token_mask`), padding never enters attention
+    (``key_padding_mask``) nor the means. The trunk ``T`` can be one
+    :class:`~selfsup.encoders.TransformerTrunk` shared by tasks of different modalities
+    (``Task(share={"trunk": "trunk"})`` with ``SSLModule(shared=...)``).
 
     Args:
-        tokenizer: Maps the batch's inputs to ``(B, L, D)`` tokens.
+        tokenizer: Maps the batch's inputs to ``(B, L, D)`` tokens, or to ``(tokens,
+            padding_mask)`` with a ``(B, L)`` bool mask, ``True`` on padding.
         trunk: Maps ``(B, L', D)`` tokens to ``(B, L', D)`` (a ``TransformerTrunk``).
         dim: Token width ``D``.
         proj_dim: Projector output width (default 64).
@@ -84,29 +89,44 @@ class TokenContrastive(Method):
             return {k: v for k, v in batch.items() if k != "y"}  # labels never reach the model
         return batch
 
-    def _tokens(self, inputs: Any) -> Tensor:
-        tokens = self.tokenizer(inputs)
+    def _tokens(self, inputs: Any) -> tuple[Tensor, Tensor | None]:
+        out = self.tokenizer(inputs)
+        tokens, padding = out if isinstance(out, tuple) and len(out) == 2 else (out, None)
         if not isinstance(tokens, Tensor) or tokens.dim() != 3 or tokens.shape[-1] != self.dim:
             raise MalformedBatchError(
-                f"the tokenizer must return (B, L, {self.dim}) tokens, got "
-                f"{getattr(tokens, 'shape', type(tokens).__name__)}."
+                f"the tokenizer must return (B, L, {self.dim}) tokens (or tokens and a padding "
+                f"mask), got {getattr(tokens, 'shape', type(tokens).__name__)}."
             )
-        return tokens
+        if padding is not None and (
+            not isinstance(padding, Tensor)
+            or padding.dtype != torch.bool
+            or padding.shape != tokens.shape[:2]
+        ):
+            raise MalformedBatchError(
+                f"the tokenizer's padding mask must be bool {tuple(tokens.shape[:2])}, got "
+                f"{getattr(padding, 'dtype', type(padding).__name__)} "
+                f"{tuple(getattr(padding, 'shape', ()))}."
+            )
+        return tokens, padding
 
-    def _view(self, tokens: Tensor) -> Tensor:
+    def _view(self, tokens: Tensor, padding: Tensor | None) -> Tensor:
         b, length, _ = tokens.shape
-        mask = random_token_mask(b, length, 1.0 - self.keep_ratio, device=tokens.device)
-        kept = gather_tokens(tokens, mask.keep_idx)
-        return self.projector(self.trunk(kept).mean(dim=1))
+        if padding is None:
+            mask = random_token_mask(b, length, 1.0 - self.keep_ratio, device=tokens.device)
+            return self.projector(self.trunk(gather_tokens(tokens, mask.keep_idx)).mean(dim=1))
+        m = padded_token_mask(padding, 1.0 - self.keep_ratio)
+        kept = self.trunk(gather_tokens(tokens, m.keep_idx), m.keep_padding)
+        return self.projector(masked_mean(kept, m.keep_padding))
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        tokens = self._tokens(self._inputs(batch))
-        z1, z2 = self._view(tokens), self._view(tokens)
+        tokens, padding = self._tokens(self._inputs(batch))
+        z1, z2 = self._view(tokens, padding), self._view(tokens, padding)
         loss = nt_xent(z1, z2, self.temperature)
         return {"loss": loss}
 
     def embed(self, batch: Any) -> Tensor:
-        return masked_mean(self.trunk(self._tokens(self._inputs(batch))))
+        tokens, padding = self._tokens(self._inputs(batch))
+        return masked_mean(self.trunk(tokens, padding), padding)
 
     def representations(self, batch: Any) -> Tensor:
         with torch.no_grad():

@@ -21,6 +21,7 @@ PLUGIN = Plugin(
         "log_mel": "selfsup_audio.frontends.log_mel:LogMelSpectrogram",
         "audio_convnet": "selfsup_audio.encoders.convnet:AudioConvNet",
         "audio_encoder": "selfsup_audio.encoders.transformer:AudioEncoder",
+        "fbank_patch_tokenizer": "selfsup_audio.encoders.patch_embed:FbankPatchTokenizer",
         "random_projection_tokenizer": (
             "selfsup_audio.tokenizers.random_projection:RandomProjectionTokenizer"
         ),

@@ -2,6 +2,7 @@
 
 from selfsup_audio.encoders.convnet import AudioConvNet
 from selfsup_audio.encoders.patch_embed import (
+    FbankPatchTokenizer,
     PatchEmbed,
     patch_grid,
     patch_padding_mask,
@@ -24,6 +25,7 @@ __all__ = [
     "AudioEncoder",
     "AudioTransformer",
     "ConvPositions",
+    "FbankPatchTokenizer",
     "PatchEmbed",
     "RelativePositionBias",
     "TransformerBlock",

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["PatchEmbed", "patch_grid", "patch_padding_mask", "patchify", "sincos_positions"]
+__all__ = [
+    "FbankPatchTokenizer",
+    "PatchEmbed",
+    "patch_grid",
+    "patch_padding_mask",
+    "patchify",
+    "sincos_positions",
+]
 
 
 def _check_fbank(fbank: Tensor, patch_freq: int) -> None:
@@ -156,3 +164,40 @@ class PatchEmbed(nn.Module):
         if self.positions:
             x = x + sincos_positions(tp, fp, self.dim, x.device).to(x.dtype)
         return x, patch_padding_mask(frame_mask, self.patch[0], fp)
+
+
+class FbankPatchTokenizer(PatchEmbed):
+    """:class:`PatchEmbed` reading a whole fbank batch: a modality tokenizer for shared trunks.
+
+    Takes what the audio data modules yield (``{"fbank", "padding_mask", ...}``, a bare fbank
+    tensor, or an ``(inputs, labels)`` pair; validated by
+    :func:`~selfsup_audio.batch.parse_fbank_batch`) and returns patch tokens with their padding
+    mask — the ``(tokens, padding_mask)`` pair that :class:`selfsup.methods.TokenContrastive`
+    and :class:`selfsup.encoders.TransformerTrunk` consume.
+
+    Args:
+        dim: Token width (the trunk's). patch, conv_dim, positions: As :class:`PatchEmbed`.
+        num_mel_bins: Bins the batches must have (default 128).
+
+    Shapes:
+        batch -> tokens ``(B, N, dim)``, padding ``(B, N)`` bool (True = padding).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        patch: tuple[int, int] = (16, 16),
+        num_mel_bins: int = 128,
+        conv_dim: int | None = None,
+        positions: bool = True,
+    ) -> None:
+        super().__init__(dim, patch, conv_dim, positions)
+        self.num_mel_bins = int(num_mel_bins)
+
+    def forward(self, batch: Any, frame_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        from selfsup_audio.batch import parse_fbank_batch
+
+        if isinstance(batch, Tensor) and frame_mask is not None:
+            return super().forward(batch, frame_mask)
+        fbank, mask = parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
+        return super().forward(fbank, mask)

@@ -10,11 +10,11 @@ from torch import Tensor, nn
 
 from selfsup.experiment.method import Method
 from selfsup.losses import masked_token_cross_entropy
+from selfsup.masking import padded_token_mask
 from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.checkpoints import find_prefix, read_state_dict
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
-from selfsup_audio.masking import padded_token_mask
 from selfsup_audio.pooling import band_mean, masked_mean
 from selfsup_audio.tokenizers.random_projection import BestRQTokenizer, RandomProjectionTokenizer
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
@@ -71,7 +71,7 @@ class BEATs(Method):
         L_{MAM} = -\\frac{1}{|M|} \\sum_{t \\in M} \\log p(z_t \\mid X^{U})
 
     Each sample's real patches are masked at ``mask_ratio`` (75 %, exact count, see
-    :func:`selfsup_audio.masking.padded_token_mask`); only the visible patches (positions added
+    :func:`selfsup.masking.padded_token_mask`); only the visible patches (positions added
     before dropping) go through the encoder (MAE style); :class:`LabelPredictor` fills the masked
     positions with a mask token and predicts the tokenizer's label ``z_t`` of every masked,
     non-padded patch ``t in M`` (core :func:`selfsup.losses.masked_token_cross_entropy`, with

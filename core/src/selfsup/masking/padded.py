@@ -1,4 +1,8 @@
-"""Random patch masking of padded, variable-length patch sequences (BEATs' 75 % masking)."""
+"""Random token masking of padded, variable-length token sequences (audio clips, BEATs' 75 %).
+
+Every sample keeps its own exact count, ``n_b - floor(r n_b)`` of its ``n_b`` real tokens;
+padded tokens are never kept and never masked.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from selfsup.masking import random_token_mask
+from selfsup.masking.token import random_token_mask
 
 __all__ = ["PaddedTokenMask", "padded_token_mask"]
 
