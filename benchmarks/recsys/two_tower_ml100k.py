@@ -71,10 +71,18 @@ def train_one(data: RetrievalData, ssl: str, seed: int, args: argparse.Namespace
         embedding_dim=args.embedding_dim, hidden_dims=[args.hidden_dim], output_dim=args.output_dim,
         temperature=args.temperature, logq=args.logq, ssl=ssl, ssl_weight=args.alpha,
         ssl_temperature=args.ssl_temperature, bag_dropout=args.bag_dropout,
+        num_correlated=args.num_correlated,
         frequency_buckets=1 << 14, frequency_alpha=args.frequency_alpha,
     )  # fmt: skip
     method.set_feature_correlation(data.item_mi)
-    opt = torch.optim.Adam(method.parameters(), lr=args.lr)
+    optimizers = {
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "adagrad": torch.optim.Adagrad,
+    }
+    opt = optimizers[args.optimizer](
+        method.parameters(), lr=args.lr, weight_decay=args.weight_decay
+    )
     # cosine decay to 0 over the budget: late states stop jumping between evaluations, so the
     # best-validation pick depends less on which noisy step it lands on
     sched = (
@@ -138,7 +146,9 @@ def main() -> None:
     p.add_argument("--curves", action="store_true")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--ssl-batch-size", type=int, default=512)
+    p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "adagrad"])
     p.add_argument("--lr", type=float, default=0.003)
+    p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
     p.add_argument("--embedding-dim", type=int, default=32)
     p.add_argument("--hidden-dim", type=int, default=128)
@@ -147,6 +157,7 @@ def main() -> None:
     p.add_argument("--ssl-temperature", type=float, default=None)
     p.add_argument("--alpha", type=float, default=0.3)
     p.add_argument("--bag-dropout", type=float, default=0.3)
+    p.add_argument("--num-correlated", type=int, default=None)
     p.add_argument("--logq", default="streaming", choices=["none", "streaming", "batch"])
     p.add_argument("--frequency-alpha", type=float, default=0.1)
     p.add_argument("--head-fraction", type=float, default=0.2)
