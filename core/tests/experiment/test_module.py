@@ -264,3 +264,23 @@ def test_method_optimizer_groups_may_not_set_lr() -> None:
     module = SSLModule([Task("a", SetsLr(), BoringDataModule())])
     with pytest.raises(ValueError, match="task 'a'.*lr_scale"):
         module.configure_optimizers()
+
+
+def test_bf16_mixed_trains_with_a_float32_loss():
+    """Lightning's ``bf16-mixed`` autocasts the step; the loss itself stays float32."""
+    seen: list[torch.dtype] = []
+    module = SSLModule(boring_task())
+    method = module.tasks["boring"].method
+    original = method.training_losses
+
+    def record(batch):
+        out = original(batch)
+        seen.append(out["loss"].dtype)
+        return out
+
+    method.training_losses = record
+    trainer = _trainer(precision="bf16-mixed")
+    trainer.fit(module)
+    assert trainer.global_step == 4
+    assert seen and all(dtype == torch.float32 for dtype in seen)
+    assert torch.isfinite(torch.as_tensor(trainer.callback_metrics["train/loss"]))

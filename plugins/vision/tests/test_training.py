@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,8 @@ def test_every_method_has_a_config() -> None:
     assert methods == {"SimCLR", "BYOL", "BarlowTwins", "VICReg", "MAE", "IJEPA"}
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_shipped_config_trains_with_selfsup_fit(name: str, folder: Path, tmp_path: Path) -> None:
+def tiny_config(name: str, folder: Path, tmp_path: Path) -> Path:
+    """The shipped config ``name`` shrunk to tiny encoders, images and two steps."""
     config = yaml.safe_load((CONFIGS / name).read_text())
     task = config["model"]["tasks"][0]["init_args"]
     args = task["method"]["init_args"]
@@ -82,9 +83,22 @@ def test_shipped_config_trains_with_selfsup_fit(name: str, folder: Path, tmp_pat
     ]
     path = tmp_path / name
     path.write_text(yaml.safe_dump(config))
-    cli = run_lightning_cli(["fit", "--config", str(path)])
+    return path
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_config_trains_with_selfsup_fit(name: str, folder: Path, tmp_path: Path) -> None:
+    cli = run_lightning_cli(["fit", "--config", str(tiny_config(name, folder, tmp_path))])
     assert cli.trainer.global_step == 2
     assert 0.0 <= float(cli.trainer.callback_metrics["cifar10/knn_acc"]) <= 1.0
+
+
+def test_bf16_mixed_precision_from_the_command_line(folder: Path, tmp_path: Path) -> None:
+    path = tiny_config("barlow_twins_cifar10.yaml", folder, tmp_path)
+    cli = run_lightning_cli(["fit", "--config", str(path), "--trainer.precision", "bf16-mixed"])
+    assert cli.trainer.precision == "bf16-mixed"
+    assert cli.trainer.global_step == 2
+    assert math.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
 
 
 def test_offline_evaluation_of_exported_encoders(folder: Path, tmp_path: Path) -> None:

@@ -60,6 +60,19 @@ def test_device_blur_is_a_normalised_gaussian() -> None:
     torch.testing.assert_close(out[6:11, 6:11], torch.outer(g, g))
 
 
+def test_device_views_ignore_autocast() -> None:
+    """Under bf16-mixed training the views stay float32 and identical (blur is a conv2d)."""
+    aug = device_augments("byol-imagenet")[0]
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    plain = aug(images)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = aug(images)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain, rtol=0, atol=0)
+
+
 def test_torchvision_views_are_float_images_of_the_crop_size() -> None:
     image = Image.new("RGB", (20, 14), (120, 30, 200))
     views = MultiView.from_preset("byol-imagenet", 12)(image)

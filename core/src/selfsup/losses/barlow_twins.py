@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from selfsup import distributed as sdist
 from selfsup.checks import check_positive, check_two_views
+from selfsup.precision import autocast_off
 
 __all__ = ["BarlowTwinsLoss", "barlow_twins", "cross_correlation"]
 
@@ -33,6 +34,7 @@ def _check_inputs(z1: Tensor, z2: Tensor, gathering: bool) -> None:
     )
 
 
+@autocast_off
 def cross_correlation(
     z1: Tensor, z2: Tensor, *, gather: bool | None = None, eps: float = 1e-5
 ) -> Tensor:
@@ -73,6 +75,7 @@ def _cross_correlation(z1: Tensor, z2: Tensor, gathering: bool, eps: float) -> T
     return reduce(z1n.T @ z2n) / count
 
 
+@autocast_off
 def barlow_twins(
     z1: Tensor,
     z2: Tensor,

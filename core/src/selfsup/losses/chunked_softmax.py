@@ -59,6 +59,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from selfsup.precision import autocast_off
+
 __all__ = [
     "AccidentalHits",
     "ChunkedLogSumExp",
@@ -406,6 +408,7 @@ def _check_hits(
     return AccidentalHits(key_ids[positive], key_ids, positive)
 
 
+@autocast_off
 def similarity_logsumexp(
     q: Tensor,
     k: Tensor,

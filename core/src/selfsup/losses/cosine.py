@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.checks import check_matrix, check_same_shape
+from selfsup.precision import autocast_off, promote
 
 __all__ = [
     "NegativeCosineLoss",
@@ -29,6 +30,7 @@ def _check_alpha(alpha: float) -> None:
         )
 
 
+@autocast_off
 def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     """BYOL / SimSiam regression loss ``2 - 2 cos(p, sg(z))``, averaged over rows.
 
@@ -60,10 +62,12 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
         gradient averaging turns into the global mean (equal batch sizes).
     """
     _check_pair(("p", "z"), p, z)
+    p, z = promote(p, z)
     cos = (F.normalize(p, dim=1) * F.normalize(z.detach(), dim=1)).sum(dim=1)
     return (2.0 - 2.0 * cos).mean()
 
 
+@autocast_off
 def scaled_cosine_error(x: Tensor, y: Tensor, alpha: float = 2.0) -> Tensor:
     """Scaled cosine error of GraphMAE (Hou et al., KDD 2022, arXiv 2205.10803, Eq. 2).
 
@@ -94,6 +98,7 @@ def scaled_cosine_error(x: Tensor, y: Tensor, alpha: float = 2.0) -> Tensor:
     """
     _check_alpha(alpha)
     _check_pair(("x", "y"), x, y)
+    x, y = promote(x, y)
     cos = (F.normalize(x, dim=1) * F.normalize(y, dim=1)).sum(dim=1)
     return (1.0 - cos).clamp_min(0.0).pow(alpha).mean()
 

@@ -10,6 +10,7 @@ from selfsup import distributed as sdist
 from selfsup.checks import check_positive
 from selfsup.losses.info_nce import _check_temperature
 from selfsup.losses.nt_xent import _check_views, _two_view_lse
+from selfsup.precision import autocast_off
 
 __all__ = ["DCLLoss", "dcl", "vmf_weights"]
 
@@ -51,6 +52,7 @@ def _check_weight_fn(weight_fn: str | None, sigma: float) -> None:
     check_positive("sigma", sigma)
 
 
+@autocast_off
 def dcl(
     z1: Tensor,
     z2: Tensor,

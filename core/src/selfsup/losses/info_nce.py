@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from selfsup import distributed as sdist
 from selfsup.checks import check_finite, check_matrix, check_positive
 from selfsup.losses.chunked_softmax import check_chunk_size, similarity_logsumexp
+from selfsup.precision import autocast_off
 
 __all__ = ["InfoNCELoss", "info_nce"]
 
@@ -25,6 +26,7 @@ def _check_temperature(temperature: float | Tensor, chunk_size: int | None) -> N
     check_chunk_size(chunk_size)
 
 
+@autocast_off
 def info_nce(
     query: Tensor,
     key: Tensor,

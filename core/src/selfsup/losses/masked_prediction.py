@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.checks import check_finite, check_positive, check_probability
+from selfsup.precision import autocast_off, promote
 
 __all__ = [
     "LatentRegressionLoss",
@@ -34,6 +35,7 @@ def _check_mask(mask: Tensor, shape: tuple[int, ...], expected: str) -> int:
     return count
 
 
+@autocast_off
 def masked_token_cross_entropy(
     logits: Tensor, targets: Tensor, mask: Tensor, *, label_smoothing: float = 0.0
 ) -> Tensor:
@@ -88,9 +90,11 @@ def masked_token_cross_entropy(
             f"targets at masked positions must lie in [0, {vocab}) (V = logits.shape[-1]), "
             f"got values in [{low}, {high}]; check the tokenizer / codebook size."
         )
-    return F.cross_entropy(logits[mask], picked, label_smoothing=label_smoothing)
+    (masked,) = promote(logits[mask])
+    return F.cross_entropy(masked, picked, label_smoothing=label_smoothing)
 
 
+@autocast_off
 def latent_regression(
     pred: Tensor,
     target: Tensor,
@@ -150,6 +154,7 @@ def latent_regression(
         )
     check_finite("pred", pred)
     check_finite("target", target)
+    pred, target = promote(pred, target)
     if kind == "mse":
         err = (pred - target).pow(2)
     elif kind == "smooth_l1":

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
+from selfsup.precision import autocast_off
+
 __all__ = ["MatryoshkaLoss", "matryoshka"]
 
 
@@ -39,6 +41,7 @@ def _check_dims_weights(
     return tuple(dims), tuple(float(w) for w in weights)
 
 
+@autocast_off
 def matryoshka(
     loss_fn: Callable[..., Tensor],
     *embeddings: Tensor,

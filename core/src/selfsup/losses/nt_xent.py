@@ -11,6 +11,7 @@ from selfsup import distributed as sdist
 from selfsup.checks import check_two_views
 from selfsup.losses.chunked_softmax import similarity_logsumexp
 from selfsup.losses.info_nce import _check_temperature
+from selfsup.precision import autocast_off
 
 __all__ = ["NTXentLoss", "nt_xent"]
 
@@ -66,6 +67,7 @@ def _two_view_lse(
     )
 
 
+@autocast_off
 def nt_xent(
     z1: Tensor,
     z2: Tensor,

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from selfsup import distributed as sdist
 from selfsup.checks import check_matrix, check_positive, check_same_shape
+from selfsup.precision import autocast_off, promote
 
 __all__ = ["VICRegLoss", "covariance_term", "invariance_term", "variance_term", "vicreg"]
 
@@ -27,16 +28,19 @@ def _check_batch(name: str, z: Tensor, gathering: bool) -> None:
 
 
 def _variance(z: Tensor, eps: float) -> Tensor:
+    (z,) = promote(z)
     std = torch.sqrt(z.var(dim=0) + eps)  # unbiased, as the reference
     return F.relu(1.0 - std).mean()
 
 
 def _covariance(z: Tensor) -> Tensor:
+    (z,) = promote(z)
     z = z - z.mean(dim=0)
     cov = (z.T @ z) / (z.shape[0] - 1)
     return _off_diagonal(cov).pow(2).sum() / z.shape[1]
 
 
+@autocast_off
 def invariance_term(z1: Tensor, z2: Tensor, *, gather: bool | None = None) -> Tensor:
     """Invariance ``s(Z, Z') = (1 / (N D)) sum_{n,d} (z1_nd - z2_nd)^2`` (mean squared error).
 
@@ -57,12 +61,14 @@ def invariance_term(z1: Tensor, z2: Tensor, *, gather: bool | None = None) -> Te
     check_matrix("z1", z1)
     check_matrix("z2", z2)
     check_same_shape(("z1", "z2"), z1, z2)
+    z1, z2 = promote(z1, z2)
     if not sdist.default_gather(gather):
         return F.mse_loss(z1, z2)
     total = sdist.all_reduce_sum((z1 - z2).pow(2).sum())
     return total / (z1.numel() * sdist.world_size())
 
 
+@autocast_off
 def variance_term(z: Tensor, *, eps: float = 1e-4, gather: bool | None = None) -> Tensor:
     """Variance hinge ``v(Z) = (1/D) sum_d relu(1 - sqrt(Var(z_d) + eps))`` of one view.
 
@@ -88,6 +94,7 @@ def variance_term(z: Tensor, *, eps: float = 1e-4, gather: bool | None = None) -
     return _variance(sdist.gather(z) if gathering else z, eps)
 
 
+@autocast_off
 def covariance_term(z: Tensor, *, gather: bool | None = None) -> Tensor:
     """Covariance ``c(Z) = (1/D) sum_{i != j} C(Z)_ij^2``, ``C = (Z - mean)^T (Z - mean)/(N-1)``.
 
@@ -110,6 +117,7 @@ def covariance_term(z: Tensor, *, gather: bool | None = None) -> Tensor:
     return _covariance(sdist.gather(z) if gathering else z)
 
 
+@autocast_off
 def vicreg(
     z1: Tensor,
     z2: Tensor,

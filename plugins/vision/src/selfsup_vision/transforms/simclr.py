@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from selfsup.checks import check_probability
+from selfsup.precision import autocast_off
 
 __all__ = ["SimCLRAugment"]
 
@@ -237,6 +238,7 @@ class SimCLRAugment(nn.Module):
         flipped = torch.where(images >= 0.5, 1.0 - images, images)
         return torch.where(pick.view(-1, 1, 1, 1), flipped, images)
 
+    @autocast_off  # views are data: the blur convolutions stay in the images' dtype
     def forward(self, images: Tensor) -> Tensor:
         if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
             got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
