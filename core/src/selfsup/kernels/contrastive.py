@@ -82,10 +82,10 @@ from selfsup.kernels import contrastive_triton as _k
 from selfsup.losses.chunked_softmax import (
     AccidentalHits,
     LSEBackend,
-    _acc_dtype,
     _torch_backward,
     _torch_forward,
 )
+from selfsup.precision import accumulation_dtype
 
 __all__ = [
     "BACKEND",
@@ -285,7 +285,7 @@ class _Args:
         self.q, self.k = _row_major(q), _row_major(k)
         self.n, self.d = q.shape
         self.m = k.shape[0]
-        self.acc = _acc_dtype(q.dtype)
+        self.acc = accumulation_dtype(q.dtype)
         self.tl_acc = _TL_DTYPES[self.acc]
         device = q.device
         self.s = _scalar(scale, self.acc, device)

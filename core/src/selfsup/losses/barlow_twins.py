@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from selfsup import distributed as sdist
 from selfsup.checks import check_positive, check_two_views
-from selfsup.precision import autocast_off
+from selfsup.precision import autocast_off, promote
 
 __all__ = ["BarlowTwinsLoss", "barlow_twins", "cross_correlation"]
 
@@ -60,8 +60,7 @@ def cross_correlation(
 
 
 def _cross_correlation(z1: Tensor, z2: Tensor, gathering: bool, eps: float) -> Tensor:
-    acc = torch.promote_types(z1.dtype, torch.float32)
-    z1, z2 = z1.to(acc), z2.to(acc)
+    z1, z2 = promote(z1, z2)
 
     def reduce(x: Tensor) -> Tensor:
         return sdist.all_reduce_sum(x) if gathering else x

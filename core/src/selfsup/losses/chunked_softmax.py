@@ -59,7 +59,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from selfsup.precision import autocast_off
+from selfsup.precision import accumulation_dtype, autocast_off
 
 __all__ = [
     "AccidentalHits",
@@ -71,11 +71,6 @@ __all__ = [
 ]
 
 _NEG_INF = float("-inf")
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Accumulation dtype: float32 for half inputs, the input dtype otherwise."""
-    return torch.promote_types(dtype, torch.float32)
 
 
 class AccidentalHits(NamedTuple):
@@ -123,7 +118,7 @@ def _block_logits(
     hits: AccidentalHits | None = None,
 ) -> Tensor:
     """``S[:, start:start+c]`` in the accumulation dtype, dropped entries at ``-inf``."""
-    acc = _acc_dtype(q.dtype)
+    acc = accumulation_dtype(q.dtype)
     s = (q @ k_blk.T).to(acc)
     s = s * (scale.to(acc) if isinstance(scale, Tensor) else scale)
     if bias_blk is not None:
@@ -143,7 +138,7 @@ def _torch_forward(
     hits: AccidentalHits | None = None,
 ) -> Tensor:
     """Online log-sum-exp over column blocks of ``k``; returns ``lse`` ``(N,)``."""
-    acc = _acc_dtype(q.dtype)
+    acc = accumulation_dtype(q.dtype)
     chunk = chunk_size or max(k.shape[0], 1)
     m = torch.full((q.shape[0],), _NEG_INF, dtype=acc, device=q.device)
     total = torch.zeros_like(m)
@@ -186,7 +181,7 @@ def _torch_backward(
     ``dz_a = s sum_b (g_a P_ab + g_b P_ba) z_b`` with ``P_ba = exp(S_ab - lse_b)``, and
     ``dscale = (1/2) sum_a z_a . sum_b (g_a P_ab + g_b P_ba) z_b``.
     """
-    acc = _acc_dtype(q.dtype)
+    acc = accumulation_dtype(q.dtype)
     chunk = chunk_size or max(k.shape[0], 1)
     g = grad_lse.to(acc)
     s_acc = scale.to(acc) if isinstance(scale, Tensor) else scale

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from selfsup import distributed as sdist
 from selfsup.checks import check_finite, check_matrix, check_positive
 from selfsup.losses.chunked_softmax import check_chunk_size, similarity_logsumexp
-from selfsup.precision import autocast_off
+from selfsup.precision import accumulation_dtype, autocast_off
 
 __all__ = ["InfoNCELoss", "info_nce"]
 
@@ -151,7 +151,7 @@ def info_nce(
         if key_ids is not None:
             col_ids = torch.cat([sdist.gather_no_grad(key_ids[:n]), key_ids[n:]])
 
-    positive = (query * key[:n]).sum(dim=1).to(torch.promote_types(query.dtype, torch.float32))
+    positive = (query * key[:n]).sum(dim=1).to(accumulation_dtype(query.dtype))
     positive = positive * scale
     if bias is not None:
         positive = positive + bias[:n]
