@@ -87,7 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--triton-configs",
         default=None,
         help="also time the triton path under KernelConfig overrides, ';'-separated "
-        "'block_m,block_n,num_warps,num_stages' (all kernels), e.g. '64,64,8,2;128,64,8,3'",
+        "'block_m,block_n,num_warps,num_stages[,max_block_d]' (all kernels), "
+        "e.g. '64,64,8,2;128,64,8,3,128'",
     )
     p.add_argument("--quick", action="store_true", help="N 4096,16384,65536; D 128,256; 5 reps")
     args = p.parse_args(argv)
@@ -108,10 +109,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.configs = []
     if args.triton_configs:
         for spec in args.triton_configs.split(";"):
-            bm, bn, warps, stages = (int(v) for v in spec.split(","))
-            args.configs.append(
-                {"block_m": bm, "block_n": bn, "num_warps": warps, "num_stages": stages}
-            )
+            values = [int(v) for v in spec.split(",")]
+            if len(values) not in (4, 5):
+                p.error(
+                    f"--triton-configs entry {spec!r} needs 4 or 5 integers: "
+                    "block_m,block_n,num_warps,num_stages[,max_block_d]"
+                )
+            names = ("block_m", "block_n", "num_warps", "num_stages", "max_block_d")
+            args.configs.append(dict(zip(names, values, strict=False)))
     return args
 
 
@@ -233,7 +238,13 @@ def run_one(
     if path == "triton" and not triton_runs(device):
         row["error"] = "skipped: triton needs CUDA (or TRITON_INTERPRET=1 on CPU)"
         return row
-    n_products = products(loss, path, mode, d, dtype)
+    if config:  # max_block_d changes the backward's recomputations
+        from selfsup.kernels.contrastive import override_config
+
+        with override_config(**config):
+            n_products = products(loss, path, mode, d, dtype)
+    else:
+        n_products = products(loss, path, mode, d, dtype)
     flop = 2.0 * rows * rows * d
     row["products"] = n_products
     row["useful_products"] = 1 if mode == "fwd" else 3
@@ -294,7 +305,11 @@ def device_name(device: str) -> str:
 def format_row(row: dict) -> str:
     cfg = row.get("config")
     path = row["path"] + (
-        f"[{cfg['block_m']}x{cfg['block_n']}w{cfg['num_warps']}s{cfg['num_stages']}]" if cfg else ""
+        f"[{cfg['block_m']}x{cfg['block_n']}w{cfg['num_warps']}s{cfg['num_stages']}"
+        + (f"d{cfg['max_block_d']}" if "max_block_d" in cfg else "")
+        + "]"
+        if cfg
+        else ""
     )
     head = f"{row['loss']:<9} {row['n']:>7} {row['d']:>5} {row['mode']:<8} {path:<24}"
     if row.get("error"):

@@ -79,7 +79,11 @@ def build_encoder(backbone: str) -> nn.Module:
 
 
 def build_method(
-    name: str, encoder: nn.Module, head: int, temperature: float | None = None
+    name: str,
+    encoder: nn.Module,
+    head: int,
+    temperature: float | None = None,
+    momentum: str | None = None,
 ) -> nn.Module:
     """The benchmark's settings per method (CPU-sized heads; see the plugin README)."""
     if name == "simclr":
@@ -92,7 +96,8 @@ def build_method(
         )
     if name in ("byol", "directpred"):
         predictor = "directpred" if name == "directpred" else "mlp"
-        return BYOL(encoder, hidden_dim=head, projection_dim=256, predictor=predictor)
+        ema = {} if momentum is None else {"momentum": momentum}
+        return BYOL(encoder, hidden_dim=head, projection_dim=256, predictor=predictor, **ema)
     if name in ("barlow", "mixed_barlow"):
         return BarlowTwins(
             encoder, hidden_dim=head, projection_dim=head, mixup=name == "mixed_barlow"
@@ -213,6 +218,11 @@ def main() -> None:
     )
     p.add_argument("--temperature", type=float, default=None, help="SimCLR/DCL (default 0.5 / 0.1)")
     p.add_argument(
+        "--ema-momentum",
+        default=None,
+        help="BYOL/DirectPred EMA schedule, e.g. 'cosine:0.99:1.0' (default), 'constant:0.99'",
+    )
+    p.add_argument(
         "--no-baselines",
         action="store_true",
         help="skip the raw-pixel and random-encoder kNN (same for every method and seed)",
@@ -251,7 +261,9 @@ def main() -> None:
     channels_last = args.channels_last and backbone != "vit_tiny"
 
     torch.manual_seed(args.seed)
-    method = build_method(args.method, build_encoder(backbone), args.head_dim, args.temperature)
+    method = build_method(
+        args.method, build_encoder(backbone), args.head_dim, args.temperature, args.ema_momentum
+    )
     method = method.to(args.device)
     if channels_last:
         method = method.to(memory_format=torch.channels_last)
@@ -380,6 +392,7 @@ def main() -> None:
         "loader": "views" if args.augment == "views" else args.loader,
         "augment": args.augment,
         "temperature": getattr(method, "temperature", None),
+        "ema_momentum": args.ema_momentum,
         "threads": torch.get_num_threads(),
         "precision": args.precision,
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),

@@ -190,6 +190,36 @@ def test_rectangular_tiles():
         check_lse(37, 53, 24, bias=True, excl=2, hits=True)
 
 
+def _gpu_tile_shapes():
+    # Every distinct (block_m, block_n, max_block_d) the compiled kernels use for 16-bit inputs,
+    # with a D that makes it chunk the features the way it does on the GPU.
+    shapes = {}
+    for d in (300, 200, 100, 64):
+        for kind in ("fwd", "dq", "dk", "sym"):
+            cfg = kc._gpu_config(kind, torch.bfloat16, d)
+            shapes.setdefault((cfg.block_m, cfg.block_n, cfg.max_block_d), d)
+    return sorted(shapes.items())
+
+
+@pytest.mark.parametrize(("tiles", "d"), _gpu_tile_shapes(), ids=str)
+def test_gpu_default_tiles_in_the_interpreter(tiles, d):
+    # The GPU defaults come from timing sweeps; here each of their tile shapes (for every kernel
+    # at once) is checked for values and gradients on partial tiles and feature chunks.
+    block_m, block_n, max_block_d = tiles
+    with kc.override_config(block_m=block_m, block_n=block_n, max_block_d=max_block_d):
+        check_lse(block_m + 7, block_n + 11, d, bias=True, excl=2, hits=True)
+        n = block_m // 2 + 5
+        z = leaf(2 * n, d, seed=4)
+        idx = torch.arange(2 * n)
+        exclude = torch.stack([idx, (idx + n) % (2 * n)], dim=1)
+        out = similarity_logsumexp(z, z, 1.3, exclude=exclude, symmetric=True, backend="triton")
+        (grad,) = weighted_grads(out, [z])
+    z_ref = z.detach().clone().requires_grad_()
+    ref = ref_lse(z_ref, z_ref, torch.tensor(1.3, dtype=F64), exclude=exclude)
+    torch.testing.assert_close(out, ref, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(grad, weighted_grads(ref, [z_ref])[0], atol=TOL, rtol=TOL)
+
+
 @pytest.mark.parametrize("decoupled", [False, True])
 @pytest.mark.parametrize("max_block_d", [None, 16])
 def test_symmetric_backward(decoupled, max_block_d):

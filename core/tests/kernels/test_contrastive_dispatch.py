@@ -288,3 +288,50 @@ def test_benchmark_cpu_smoke(capsys):
         3,
         4,
     }
+
+
+def _load_script(name: str):
+    path = ROOT / "benchmarks" / "kernels" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_parses_tile_configs_with_a_feature_chunk():
+    bench = _load_script("contrastive")
+    args = bench.parse_args(["--device", "cpu", "--triton-configs", "64,64,4,2;128,64,8,2,128"])
+    assert args.configs == [
+        {"block_m": 64, "block_n": 64, "num_warps": 4, "num_stages": 2},
+        {"block_m": 128, "block_n": 64, "num_warps": 8, "num_stages": 2, "max_block_d": 128},
+    ]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--device", "cpu", "--triton-configs", "64,64,4"])
+
+
+def test_sweep_report_picks_forward_and_backward_separately(tmp_path, capsys):
+    # Config A has the faster forward, B the faster backward (fwd_bwd - fwd): the report must
+    # pick each and add them; the default row is reported for comparison.
+    def row(mode, ms, config=None):
+        r = {"loss": "info_nce", "n": 64, "d": 8, "path": "triton", "mode": mode, "rows": 64,
+             "cols": 64, "time_ms_median": ms}  # fmt: skip
+        return {**r, "config": config} if config else r
+
+    a = {"block_m": 64, "block_n": 64, "num_warps": 4, "num_stages": 2}
+    b = {"block_m": 128, "block_n": 64, "num_warps": 8, "num_stages": 2, "max_block_d": 128}
+    results = [row("fwd", 2.0), row("fwd_bwd", 9.0), row("fwd", 1.0, a), row("fwd_bwd", 8.0, a),
+               row("fwd", 3.0, b), row("fwd_bwd", 6.0, b),
+               {**row("fwd", 1.0), "path": "naive"}]  # fmt: skip
+    path = tmp_path / "sweep.json"
+    path.write_text("table\n" + json.dumps({"results": results}) + "\n")
+    report = _load_script("sweep_report")
+    (best,) = report.report(report.load_rows([str(path)]))
+    assert best["best_fwd"] == "64x64w4s2" and best["fwd_ms"] == 1.0
+    assert best["best_bwd"] == "128x64w8s2d128" and best["bwd_ms"] == 3.0
+    assert best["fwd_bwd_ms_derived"] == 4.0 and best["default_fwd_bwd_ms"] == 9.0
+    flop = 2.0 * 64 * 64 * 8
+    assert best["fwd_bwd_useful_tflops_derived"] == round(3 * flop / 1e12 / 4.0 * 1e3, 1)
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    with pytest.raises(SystemExit, match="did not finish"):
+        report.load_rows([str(empty)])

@@ -172,32 +172,49 @@ def _block_d(d: int, cfg: KernelConfig) -> tuple[int, int]:
 def kernel_config(kind: str, dtype: torch.dtype, d: int) -> KernelConfig:
     """Launch parameters for ``kind`` in {"fwd", "dq", "dk", "sym"} (heuristic, no autotuning).
 
-    Chosen so that every kernel compiles for sm_90 without (or with < 200 bytes of) register
-    spills: 16-bit inputs 64 x 64 backward tiles, 128 x 64 forward tiles (64 x 64 with 4 warps
-    for 129..256 features, measured best), features in chunks of <= 256 (forward: 128 above
-    256); float32 with TF32 64 x 64 and chunks of 128; exact float32 (``tl.dot`` on FMA units,
-    far more registers) 32 x 32 and chunks of 64. The interpreter uses 16 x 16 tiles (its cost
+    16-bit inputs use the best of tile sweeps at N = 65,536 (docs/performance.md: H200 for
+    D = 256, H100 for D = 128 and 512), as ``rows x columns / warps / stages``:
+
+    * D <= 64: forward 128 x 64 / 8 / 3; backward 64 x 64 / 4 / 2.
+    * 65 <= D <= 128: forward 128 x 64 / 8 / 3; dQ and dK 128 x 64 / 4 / 3; symmetric
+      backward 128 x 32 / 4 / 3.
+    * 129 <= D <= 256: every kernel 64 x 64 / 4 / 2.
+    * D > 256: forward 64 x 128 / 4 / 2 in feature chunks of 128; backward 128 x 64 / 8 / 2 in
+      chunks of 256 (each chunk recomputes the logits).
+
+    float32 with TF32: 64 x 64 and chunks of 128; exact float32 (``tl.dot`` on FMA units, far
+    more registers): 32 x 32 and chunks of 64. The interpreter uses 16 x 16 tiles (its cost
     grows with the number of program instances and loop iterations). :func:`override_config`
     replaces any field.
     """
     if interpreted():
         cfg = KernelConfig(block_m=16, block_n=16, max_block_d=32, num_warps=1, num_stages=1)
-    elif dtype == torch.float32 and _precision(dtype) == "ieee":
-        cfg = KernelConfig(32, 32, 64, 4, 2)
-    elif dtype == torch.float32:
-        cfg = KernelConfig(64, 64, 128, 8, 2)
     else:
-        block_d = min(max(16, _next_pow2(d)), 256)
-        if kind == "fwd" and not 128 < d <= 256:
-            cfg = KernelConfig(128, 64, 256 if d <= 256 else 128, 8, 3 if block_d <= 128 else 2)
-        elif block_d <= 128:
-            cfg = KernelConfig(64, 64, 256, 4 if block_d <= 64 else 8, 2)
-        else:
-            # 129..256 features (and the 256-wide backward chunks above): the best of a tile sweep
-            # on an H200 (docs/performance.md), 2.3x (InfoNCE) and 2.6x (NT-Xent) faster
-            # forward+backward than the 64 x 32 / 8-warp tiles first chosen.
-            cfg = KernelConfig(64, 64, 256, 4, 2)
+        cfg = _gpu_config(kind, dtype, d)
     return replace(cfg, **_OVERRIDE) if _OVERRIDE else cfg  # type: ignore[arg-type]
+
+
+def _gpu_config(kind: str, dtype: torch.dtype, d: int) -> KernelConfig:
+    """The compiled-mode defaults of :func:`kernel_config` (tests run them in the interpreter)."""
+    if dtype == torch.float32 and _precision(dtype) == "ieee":
+        return KernelConfig(32, 32, 64, 4, 2)
+    if dtype == torch.float32:
+        return KernelConfig(64, 64, 128, 8, 2)
+    if d > 256:
+        # D = 512 sweep (H100): 1.6x (forward) and 1.8x (backward) faster than the first choice
+        # (128 x 64 forward tiles, 64 x 64 / 4-warp backward tiles).
+        return (
+            KernelConfig(64, 128, 128, 4, 2) if kind == "fwd" else KernelConfig(128, 64, 256, 8, 2)
+        )
+    if kind == "fwd":
+        return KernelConfig(128, 64, 256, 8, 3) if d <= 128 else KernelConfig(64, 64, 256, 4, 2)
+    if 64 < d <= 128:
+        # D = 128 sweep (H100): 2.4x (dQ + dK) and 2.5x (symmetric) faster backward than the
+        # first choice (64 x 64 tiles, 8 warps).
+        return (
+            KernelConfig(128, 64, 256, 4, 3) if kind != "sym" else KernelConfig(128, 32, 256, 4, 3)
+        )
+    return KernelConfig(64, 64, 256, 4, 2)
 
 
 @contextmanager
