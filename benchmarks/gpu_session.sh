@@ -4,13 +4,15 @@
 #   DATA=/path/holding/cifar10-jpg+planetoid OUT=dir [STEPS="tests graph sweeps vision"] \
 #     bash benchmarks/gpu_session.sh
 #
-# Steps (STEPS picks; default all but "verify"):
+# Steps (STEPS picks; default all but "verify" and "protocol"):
 #   tests   the CUDA kernel tests (GPU shared with "graph").
 #   graph   GraphMAE2 on Cora, five seeds as five processes (small graphs share the GPU well).
 #   sweeps  Triton tile sweeps at N = 65536 for D = 128 and 512 (kernels compiled into Triton's cache
 #           at N = 32768 during "tests"), the naive comparison at N = 4096 / 16384, N = 262144.
 #   verify  the contrastive benchmark with the default tiles at N = 16384 / 65536, D = 128 / 256 / 512.
 #   vision  SimCLR, BYOL and Barlow Twins on CIFAR-10 (ResNet-18, bf16 autocast), 45 s each.
+#   protocol  the 2-core CPU protocol's settings grid (benchmarks/vision/grids/cpu_protocol.txt)
+#           replayed on the GPU, eight runs at a time (runs after phase A, before the timed steps).
 # Timed steps (sweeps, verify, vision) run with the GPU to themselves. Everything lands in
 # $OUT/results.tgz (re-packed after each step) and a summary on stdout.
 #
@@ -76,6 +78,17 @@ GRAPH_LEFT=$(for pid in $GRAPH_PIDS; do kill -0 "$pid" 2> /dev/null && echo "$pi
 stamp "graph processes still running: $GRAPH_LEFT"
 pack
 
+has protocol && {
+  stamp "protocol grid"
+  timeout $(($(left) - 150)) python3 benchmarks/vision/grid.py \
+    --grid "${GRID:-benchmarks/vision/grids/cpu_protocol.txt}" --parallel 8 --threads-per-run 2 \
+    --timeout 240 --output "$R/protocol.jsonl" --log-dir "$R/protocol-logs" -- \
+    --data-root "$DATA/cifar10-jpg" --train-subset 10000 --epochs 6 --batch-size 64 --lr 1e-3 \
+    --precision bf16 --no-baselines --time-budget 10 > "$R/protocol.json" 2> "$R/protocol.txt"
+  stamp "protocol grid done: $(tail -c 600 "$R/protocol.json")"
+  pack
+}
+
 stamp "phase B"
 has sweeps && {
 timeout 80 python3 "$KB" --sizes 65536 --dims 128 --paths triton --repeats 5 \
@@ -87,7 +100,7 @@ timeout 60 python3 "$KB" --sizes 4096,16384 --dims 128,256,512 --paths naive,tri
 timeout 60 python3 "$KB" --sizes 262144 --dims 128,256,512 --paths triton --repeats 2 \
   --warmup 1 > "$R/n262144.json" 2> "$R/n262144.txt"
 }
-has verify && timeout 120 python3 "$KB" --sizes 16384,65536 --dims 128,256,512 --paths triton \
+has verify && [ "$(left)" -gt 60 ] && timeout $(($(left) - 20 > 120 ? 120 : $(left) - 20)) python3 "$KB" --sizes 16384,65536 --dims 128,256,512 --paths triton \
   --repeats 5 > "$R/verify.json" 2> "$R/verify.txt"
 stamp "phase B done"
 pack

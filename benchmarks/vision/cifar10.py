@@ -84,26 +84,42 @@ def build_method(
     head: int,
     temperature: float | None = None,
     momentum: str | None = None,
+    views: str | None = None,
+    projection_dim: int | None = None,
+    barlow_lambda: float | None = None,
 ) -> nn.Module:
-    """The benchmark's settings per method (CPU-sized heads; see the plugin README)."""
+    """The benchmark's settings per method (CPU-sized heads; see the plugin README).
+
+    ``views``, ``projection_dim`` and ``barlow_lambda`` override the method's augmentation preset,
+    its projector output size and the Barlow Twins off-diagonal weight; None keeps the defaults.
+    """
+    kw: dict = {} if views is None else {"views": views}
+    if name in ("simclr", "dcl") and views is not None:
+        raise ValueError("--views applies to the BYOL/Barlow/VICReg family; SimCLR sets its own")
+    if name in ("barlow", "mixed_barlow") and barlow_lambda is not None:
+        kw["lambda_offdiag"] = barlow_lambda
+    elif barlow_lambda is not None:
+        raise ValueError(f"--barlow-lambda applies to barlow / mixed_barlow, not {name!r}")
     if name == "simclr":
         t = 0.5 if temperature is None else temperature
-        return SimCLR(encoder=encoder, hidden_dim=head, projection_dim=128, temperature=t)
+        d = projection_dim or 128
+        return SimCLR(encoder=encoder, hidden_dim=head, projection_dim=d, temperature=t)
     if name == "dcl":
         t = 0.1 if temperature is None else temperature
-        return SimCLR(
-            encoder=encoder, hidden_dim=head, projection_dim=128, temperature=t, loss="dcl"
-        )
+        d = projection_dim or 128
+        return SimCLR(encoder=encoder, hidden_dim=head, projection_dim=d, temperature=t, loss="dcl")
     if name in ("byol", "directpred"):
         predictor = "directpred" if name == "directpred" else "mlp"
-        ema = {} if momentum is None else {"momentum": momentum}
-        return BYOL(encoder, hidden_dim=head, projection_dim=256, predictor=predictor, **ema)
+        if momentum is not None:
+            kw["momentum"] = momentum
+        d = projection_dim or 256
+        return BYOL(encoder, hidden_dim=head, projection_dim=d, predictor=predictor, **kw)
     if name in ("barlow", "mixed_barlow"):
-        return BarlowTwins(
-            encoder, hidden_dim=head, projection_dim=head, mixup=name == "mixed_barlow"
-        )
+        d = projection_dim or head
+        mixup = name == "mixed_barlow"
+        return BarlowTwins(encoder, hidden_dim=head, projection_dim=d, mixup=mixup, **kw)
     if name == "vicreg":
-        return VICReg(encoder, hidden_dim=head, projection_dim=head)
+        return VICReg(encoder, hidden_dim=head, projection_dim=projection_dim or head, **kw)
     if name == "mae":
         return MAE(encoder)
     if name == "ijepa":
@@ -168,6 +184,29 @@ def train_batches(data: ImageFolderDataModule, loader: str, seed: int) -> Iterab
     raise ValueError(f"unknown loader {loader!r}")
 
 
+def param_groups(method: nn.Module, lr: float, predictor_lr_mult: float = 1.0) -> list[dict]:
+    """Optimiser groups: no weight decay on ndim <= 1 parameters; the predictor's learning rate
+    (BYOL/DirectPred) scaled by ``predictor_lr_mult``."""
+    predictor = getattr(method, "predictor", None)
+    if predictor_lr_mult != 1.0 and not isinstance(predictor, nn.Module):
+        name = type(method).__name__
+        raise ValueError(f"--predictor-lr-mult needs a method with a predictor, not {name}")
+    in_predictor = {id(q) for q in predictor.parameters()} if predictor is not None else set()
+    groups = []
+    for is_predictor in (False, True):
+        scale = predictor_lr_mult if is_predictor else 1.0
+        params = [
+            q
+            for q in method.parameters()
+            if q.requires_grad and (id(q) in in_predictor) == is_predictor
+        ]
+        groups += [
+            {"params": [q for q in params if q.ndim > 1], "lr": lr * scale},
+            {"params": [q for q in params if q.ndim <= 1], "lr": lr * scale, "weight_decay": 0.0},
+        ]
+    return [g for g in groups if g["params"]]
+
+
 def knn(train: tuple, test: tuple) -> float:
     return knn_accuracy(train[0], train[1], test[0], test[1], k=200, temperature=0.1)
 
@@ -187,6 +226,18 @@ def main() -> None:
     p.add_argument("--test-subset", type=int, default=None, help="evaluate on N test images")
     p.add_argument("--backbone", default=None, help="resnet18 (default), small_convnet, vit_tiny")
     p.add_argument("--head-dim", type=int, default=1024, help="projector hidden/output size")
+    p.add_argument(
+        "--projection-dim",
+        type=int,
+        default=None,
+        help="projector output size (default 128 SimCLR/DCL, 256 BYOL, --head-dim otherwise)",
+    )
+    p.add_argument(
+        "--views", default=None, help="augmentation preset, e.g. simclr-cifar, byol-cifar"
+    )
+    p.add_argument(
+        "--barlow-lambda", type=float, default=None, help="Barlow Twins off-diagonal weight"
+    )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     p.add_argument("--lr", type=float, default=None, help="default 2e-3 (AdamW), 0.06·B/256 (SGD)")
@@ -215,6 +266,12 @@ def main() -> None:
         default="device",
         help="device: the method draws both views in one batched call (default); views: "
         "per-image torchvision.transforms.v2 pipelines in the loader (decodes JPEGs each epoch)",
+    )
+    p.add_argument(
+        "--predictor-lr-mult",
+        type=float,
+        default=1.0,
+        help="BYOL/DirectPred: the predictor's learning rate as a multiple of --lr",
     )
     p.add_argument("--temperature", type=float, default=None, help="SimCLR/DCL (default 0.5 / 0.1)")
     p.add_argument(
@@ -262,7 +319,14 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     method = build_method(
-        args.method, build_encoder(backbone), args.head_dim, args.temperature, args.ema_momentum
+        args.method,
+        build_encoder(backbone),
+        args.head_dim,
+        args.temperature,
+        args.ema_momentum,
+        args.views,
+        args.projection_dim,
+        args.barlow_lambda,
     )
     method = method.to(args.device)
     if channels_last:
@@ -287,18 +351,16 @@ def main() -> None:
     train_loader = data.train_dataloader() if args.augment == "views" else None
     if train_loader is None:
         train_loader = train_batches(data, args.loader, args.seed)
-    params = [q for q in method.parameters() if q.requires_grad]
-    groups = [
-        {"params": [q for q in params if q.ndim > 1]},
-        {"params": [q for q in params if q.ndim <= 1], "weight_decay": 0.0},
-    ]
     if args.optimizer == "adamw":
         lr = args.lr or 2e-3
         wd = 1e-4 if args.weight_decay is None else args.weight_decay
-        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
     else:
         lr = args.lr or 0.06 * args.batch_size / 256
         wd = 5e-4 if args.weight_decay is None else args.weight_decay
+    groups = param_groups(method, lr, args.predictor_lr_mult)
+    if args.optimizer == "adamw":
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
+    else:
         opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd)
     total = args.epochs * len(train_loader)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -393,6 +455,11 @@ def main() -> None:
         "augment": args.augment,
         "temperature": getattr(method, "temperature", None),
         "ema_momentum": args.ema_momentum,
+        "predictor_lr_mult": args.predictor_lr_mult,
+        "head_dim": args.head_dim,
+        "projection_dim": args.projection_dim,
+        "views": args.views,
+        "barlow_lambda": args.barlow_lambda,
         "threads": torch.get_num_threads(),
         "precision": args.precision,
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
