@@ -80,7 +80,9 @@ pack
 
 has protocol && {
   stamp "protocol grid"
-  timeout $(($(left) - 150)) python3 benchmarks/vision/grid.py \
+  reserve=20
+  has verify && reserve=150  # the kernel timings after it
+  timeout $(($(left) - reserve)) python3 benchmarks/vision/grid.py \
     --grid "${GRID:-benchmarks/vision/grids/cpu_protocol.txt}" --parallel 8 --threads-per-run 2 \
     --timeout 240 --output "$R/protocol.jsonl" --log-dir "$R/protocol-logs" -- \
     --data-root "$DATA/cifar10-jpg" --train-subset 10000 --epochs 6 --batch-size 64 --lr 1e-3 \
