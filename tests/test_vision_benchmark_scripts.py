@@ -95,6 +95,10 @@ def test_build_method_overrides_reach_the_method():
         bench.build_method("vicreg", enc, 64, barlow_lambda=0.01)
     with pytest.raises(ValueError, match="--views applies to"):
         bench.build_method("simclr", enc, 64, views="byol-cifar")
+    with pytest.raises(ValueError, match="--views applies to"):
+        bench.build_method("mae", enc, 64, views="byol-cifar")
+    with pytest.raises(ValueError, match="--projection-dim applies to"):
+        bench.build_method("ijepa", enc, 64, projection_dim=64)
 
 
 def test_plot_grid_draws_every_finished_run(tmp_path, monkeypatch, capsys):

@@ -94,8 +94,10 @@ def build_method(
     its projector output size and the Barlow Twins off-diagonal weight; None keeps the defaults.
     """
     kw: dict = {} if views is None else {"views": views}
-    if name in ("simclr", "dcl") and views is not None:
-        raise ValueError("--views applies to the BYOL/Barlow/VICReg family; SimCLR sets its own")
+    if name in ("simclr", "dcl", *VIT_METHODS) and views is not None:
+        raise ValueError(f"--views applies to the BYOL/Barlow/VICReg family, not {name!r}")
+    if name in VIT_METHODS and projection_dim is not None:
+        raise ValueError(f"--projection-dim applies to the joint-embedding methods, not {name!r}")
     if name in ("barlow", "mixed_barlow") and barlow_lambda is not None:
         kw["lambda_offdiag"] = barlow_lambda
     elif barlow_lambda is not None:
