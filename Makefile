@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml)))
 PACKAGES := core $(PLUGINS)
-CORE_EXTRAS := [demo,testing,kernels]
+CORE_EXTRAS := [demo,testing,kernels,parquet]
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.selfsup-installed
 
-.PHONY: dev run test lint test-core test-plugins test-cross test-distributed test-isolated bench clean new-plugin
+.PHONY: dev run test test-all lint test-core test-plugins test-cross test-distributed \
+	test-isolated test-floors test-wheels dists bench clean new-plugin
 
 dev: $(STAMP)
 
@@ -18,7 +19,7 @@ $(STAMP): $(PYPROJECTS)
 	touch $@
 
 run: dev
-	$(BIN)/selfsup fit --config configs/quickstart.yaml
+	$(BIN)/selfsup fit --config selfsup:quickstart
 
 lint: dev
 	$(BIN)/ruff check .
@@ -40,7 +41,25 @@ test-distributed: dev
 test-isolated: dev
 	PYTHON=$(PYTHON) bash .ci/isolated.sh $(PACKAGES)
 
-test: lint test-core test-plugins test-cross test-distributed test-isolated
+# The declared dependency floors of core + graph (.ci/floors.txt), installed and tested.
+test-floors: dev
+	PYTHON=$(PYTHON) bash .ci/floors.sh
+
+# The user's path from the built wheels, outside the repository (.ci/wheels.sh).
+test-wheels: dev
+	PYTHON=$(BIN)/python bash .ci/wheels.sh
+
+# Every wheel and sdist into dist/, checked (docs/releasing.md).
+dists: dev
+	PYTHON=$(BIN)/python bash .ci/build_dists.sh dist
+
+# Everything CI runs, two jobs at a time (CI has two cores); -O keeps each job's output together.
+test: dev
+	$(MAKE) --no-print-directory -j2 -O test-all
+
+# Longest first, so the two slots finish together.
+test-all: test-isolated test-floors lint test-core test-plugins test-cross test-distributed \
+	test-wheels
 
 bench: dev
 	$(BIN)/python benchmarks/core/losses.py
@@ -49,4 +68,4 @@ new-plugin: dev
 	$(BIN)/selfsup new-plugin $(NAME)
 
 clean:
-	rm -rf $(VENV) .venv-isolated outputs
+	rm -rf $(VENV) .venv-isolated .venv-floors outputs dist

@@ -7,12 +7,7 @@
 # other dependency must be declared by the package under test.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
-BASE=.venv-isolated/torch
-if [ ! -x "$BASE/bin/python" ]; then
-  "$PYTHON" -m venv "$BASE"
-  "$BASE/bin/python" -m pip install -q "torch>=2.4"
-fi
-BASE_SITE=$("$BASE/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+BASE_SITE=$(PYTHON="$PYTHON" bash .ci/torch_base.sh)
 for pkg in "$@"; do
   name=$(basename "$pkg")
   env=".venv-isolated/$name"
@@ -22,9 +17,11 @@ for pkg in "$@"; do
   echo "$BASE_SITE" > "$site/_selfsup_torch_base.pth"
   echo "== isolated: $pkg"
   if [ "$pkg" = core ]; then
-    "$env/bin/python" -m pip install -q -e "core[demo,testing]"
+    "$env/bin/python" -m pip install -q -e "core[demo,testing,parquet]"
   else
-    "$env/bin/python" -m pip install -q -e "core[testing]" -e "$pkg"
+    # the plugin with every extra it declares, so code behind an extra is tested too
+    extras=$("$PYTHON" -c 'import sys, tomllib; print(",".join(tomllib.load(open(sys.argv[1], "rb"))["project"].get("optional-dependencies", {})))' "$pkg/pyproject.toml")
+    "$env/bin/python" -m pip install -q -e "core[testing,parquet]" -e "$pkg${extras:+[$extras]}"
   fi
   # No other selfsup plugin may be importable here.
   "$env/bin/python" - "$name" <<'PY'

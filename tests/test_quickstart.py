@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import yaml
 
 from selfsup.cli import main
+from selfsup.plugins.configs import find_config
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+QUICKSTART = find_config("selfsup:quickstart")
 
 
 def test_quickstart_trains_all_tasks_and_writes_the_report(tmp_path, monkeypatch, capsys):

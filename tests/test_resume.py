@@ -13,8 +13,9 @@ import torch
 import yaml
 
 from selfsup.cli import main
+from selfsup.plugins.configs import find_config
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+QUICKSTART = find_config("selfsup:quickstart")
 FINAL_STEP, KILL_STEP, EVERY = 20, 17, 5
 
 

@@ -1,6 +1,6 @@
 """BEATs-style iterative pre-training on the Free Spoken Digit Dataset (CPU), linear probes.
 
-    python benchmarks/audio/beats_fsdd.py --data-root ../shared/data
+    python benchmarks/audio/beats_fsdd.py --data-root /path/to/data
 
 Protocol: fbanks (16 kHz, 128 Kaldi mel bins, AudioSet normalisation) are computed once and kept in
 memory. Pre-training (iteration 1 with BEATs' random-projection tokenizer, tokenizer distillation
@@ -171,7 +171,7 @@ def probe(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", default=os.environ.get("SELFSUP_DATA", "../shared/data"))
+    parser.add_argument("--data-root", default=None, help="folder holding fsdd/ ($SELFSUP_DATA)")
     parser.add_argument("--size", default="mini")
     parser.add_argument("--patch-time", type=int, default=4)
     parser.add_argument("--patch-freq", type=int, default=16)

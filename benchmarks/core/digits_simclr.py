@@ -1,6 +1,6 @@
 """The built-in default experiment measured against label-free baselines.
 
-Runs ``core/configs/digits_simclr.yaml`` (SimCLR on scikit-learn's digits) once
+Runs the shipped config ``selfsup:digits_simclr`` (SimCLR on scikit-learn's digits) once
 per seed and probes the encoder's features with kNN and a linear probe; the same
 probes on raw pixels and on the encoder at random initialisation are the
 baselines. Prints a table to stderr and one JSON line last.
@@ -16,15 +16,15 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 from selfsup.cli.lightning import run_lightning_cli
 from selfsup.demo import DigitsDataModule
 from selfsup.metrics import knn_accuracy, linear_probe, rankme
+from selfsup.plugins.configs import find_config
 
-CONFIG = Path(__file__).resolve().parents[2] / "core" / "configs" / "digits_simclr.yaml"
+CONFIG = find_config("selfsup:digits_simclr")
 
 
 def _scores(encode: Callable[[torch.Tensor], torch.Tensor], data: DigitsDataModule) -> dict:
@@ -91,7 +91,7 @@ def main() -> None:
         )
     record = {
         "benchmark": "core.digits_simclr",
-        "config": str(CONFIG.relative_to(CONFIG.parents[2])),
+        "config": "selfsup:digits_simclr",
         "device": "cpu",
         "torch": torch.__version__,
         "seeds": seeds,

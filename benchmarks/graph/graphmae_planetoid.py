@@ -1,13 +1,13 @@
 """GraphMAE (or GraphMAE2) pre-training on a Planetoid graph, probed on the public split.
 
-For each seed: runs the shipped Lightning config (``plugins/graph/configs/graphmae_cora.yaml``,
-or ``graphmae2_cora.yaml`` with ``--graphmae2``) through ``selfsup``'s LightningCLI with that
+For each seed: runs the shipped Lightning config (``graph:graphmae_cora``,
+or ``graph:graphmae2_cora`` with ``--graphmae2``) through ``selfsup``'s LightningCLI with that
 seed, then fits GraphMAE's linear probe on the frozen node embeddings (train mask, best
 validation epoch, test accuracy; probe settings from the config's ``NodeProbeMonitor``).
 Prints per-seed results and the mean/std (population std, as GraphMAE reports) to stderr,
 and one JSON line last on stdout.
 
-    python benchmarks/graph/graphmae_planetoid.py --data-root ../shared/data --dataset Cora \\
+    python benchmarks/graph/graphmae_planetoid.py --data-root /path/to/data --dataset Cora \\
         --seeds 5 [--graphmae2] [--epochs N] [--threads 1]
 
 Sending SIGUSR1 makes it stop after the seed in progress and report the seeds that finished
@@ -32,10 +32,9 @@ import torch
 import yaml
 
 from selfsup.cli.lightning import run_lightning_cli
+from selfsup.plugins.configs import find_config
 from selfsup_graph.data import PlanetoidDataModule
 from selfsup_graph.evaluation import embed_nodes, mean_std, node_linear_probe
-
-CONFIGS = Path(__file__).resolve().parents[2] / "plugins" / "graph" / "configs"
 
 
 def _log(message: str) -> None:
@@ -139,7 +138,11 @@ def _parse_seeds(parser: argparse.ArgumentParser, text: str) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", default=None, help="folder holding planetoid/<name>/raw")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding planetoid/<name>/raw (default: $SELFSUP_DATA; with neither, stop)",
+    )
     parser.add_argument("--dataset", default="Cora", help="Cora, CiteSeer or PubMed")
     parser.add_argument(
         "--seeds", default="5", help="a count (0..n-1) or a list like 0,3,7 (one seed: '3,')"
@@ -155,7 +158,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     name = "graphmae2_cora.yaml" if args.graphmae2 else "graphmae_cora.yaml"
-    config_path = Path(args.config) if args.config else CONFIGS / name
+    config_path = (
+        Path(args.config) if args.config else find_config("graph:" + name.removesuffix(".yaml"))
+    )
     base = yaml.safe_load(config_path.read_text())
     probe = _probe_settings(base)
     data = PlanetoidDataModule(name=args.dataset, root=args.data_root)

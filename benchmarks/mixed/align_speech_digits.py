@@ -18,7 +18,7 @@ alone. The test pairs measure it, for the trained model and for the same model u
 * ``pair_recall_at_1``: the nearest test image is the clip's own pair (out of 300; a same-digit
   image is as good a match, so this stays low by design).
 
-    python benchmarks/mixed/align_speech_digits.py --data-root ../shared/data [--epochs 15]
+    python benchmarks/mixed/align_speech_digits.py --data-root /path/to/data [--epochs 15]
 
 The manifest, the image files and the run live in ``--work-dir`` (a temporary folder by default);
 nothing is written into the repository. One JSON line last.
@@ -30,7 +30,6 @@ import argparse
 import csv
 import gzip
 import json
-import os
 import platform
 import re
 import tempfile
@@ -44,7 +43,7 @@ from lightning.pytorch import Trainer, seed_everything
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from selfsup.data import PairedDataset, PairedManifestDataModule, load_array
+from selfsup.data import PairedDataset, PairedManifestDataModule, load_array, resolve_data_root
 from selfsup.experiment import SSLModule, Task
 from selfsup.methods import CrossModalAlignment
 from selfsup_audio.encoders.convnet import AudioConvNet
@@ -161,7 +160,7 @@ def evaluate(model: CrossModalAlignment, loader: DataLoader, digits: Tensor) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--data-root", default=os.environ.get("SELFSUP_DATA", "../shared/data"), type=Path
+        "--data-root", default=None, help="folder holding fsdd/ and mnist-test/ ($SELFSUP_DATA)"
     )
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--epochs", type=int, default=15)
@@ -179,7 +178,11 @@ def main() -> None:
         temporary = tempfile.TemporaryDirectory(prefix="selfsup_align_")
         args.work_dir = Path(temporary.name)
     seed_everything(args.seed)
-    train_csv, test_csv = build_manifests(args.data_root.resolve(), args.work_dir, args.seed)
+    train_csv, test_csv = build_manifests(
+        resolve_data_root(args.data_root, owner="align_speech_digits.py", parameter="--data-root"),
+        args.work_dir,
+        args.seed,
+    )
     reader = SpokenDigitReader()
 
     def data(manifest: Path, val_fraction: float) -> PairedManifestDataModule:

@@ -31,10 +31,16 @@ from lightning.pytorch import seed_everything
 from selfsup.demo import VectorSimCLR
 from selfsup.experiment import SSLModule, Task
 from selfsup.plugins import resolve
+from selfsup.plugins.configs import find_config
 from selfsup.testing.boring import quiet_trainer
 from selfsup_graph.evaluation import NodeProbeMonitor
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config_path(value: str) -> Path:
+    """A config file, or the file of a shipped config name (``selfsup:quickstart``)."""
+    return Path(value) if Path(value).is_file() else find_config(value)
 
 
 def _seeds(text: str) -> list[int]:
@@ -72,14 +78,16 @@ def run(seed: int, condition: str, config: dict, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"))
+    parser.add_argument(
+        "--config", default="selfsup:quickstart", help="a YAML file or a shipped config name"
+    )
     parser.add_argument("--seeds", default="0-9", help="'0-9' or '0,3,7'")
     parser.add_argument("--conditions", default="plain,shifted")
     parser.add_argument("--steps", type=int, default=300, help="the joint quickstart's steps")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = yaml.safe_load(_config_path(args.config).read_text())
     start = time.perf_counter()
     out: dict[str, dict] = {}
     for condition in args.conditions.split(","):

@@ -6,7 +6,7 @@ got in the joint run (with ``sampling: all`` every joint step trains every task)
 writes a :class:`selfsup.experiment.RunReport`; this script reads the final probe scores and
 prints a table, then one JSON line with, per task, ``joint`` and ``single`` scores.
 
-    python benchmarks/mixed/joint_vs_single.py [--config configs/quickstart.yaml]
+    python benchmarks/mixed/joint_vs_single.py [--config selfsup:quickstart]
         [--seeds 0,1] [--out benchmarks/mixed/results/quickstart_cpu.json]
 """
 
@@ -25,7 +25,16 @@ from pathlib import Path
 
 import yaml
 
+from selfsup.plugins.configs import find_config
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config_path(value: str) -> Path:
+    """A config file, or the file of a shipped config name (``selfsup:quickstart``)."""
+    return Path(value) if Path(value).is_file() else find_config(value)
+
+
 SCORES = ("knn_acc", "linear_acc", "probe_test_acc")
 
 
@@ -66,14 +75,16 @@ def _score(final: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"))
+    parser.add_argument(
+        "--config", default="selfsup:quickstart", help="a YAML file or a shipped config name"
+    )
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="also write the JSON line to this file")
     parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
     args = parser.parse_args()
 
-    base = yaml.safe_load(Path(args.config).read_text())
+    base = yaml.safe_load(_config_path(args.config).read_text())
     tasks = [t["init_args"]["name"] for t in base["model"]["tasks"]]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     results: dict[str, dict[str, list[dict]]] = {t: {"joint": [], "single": []} for t in tasks}
@@ -117,7 +128,7 @@ def main() -> None:
     print("\n".join(lines), file=sys.stderr)
     record = {
         "benchmark": "mixed.joint_vs_single",
-        "config": os.path.relpath(args.config, ROOT),
+        "config": args.config,
         "seeds": seeds,
         "tasks": summary,
         "seconds": {k: round(v, 1) for k, v in timing.items()},

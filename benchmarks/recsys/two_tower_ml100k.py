@@ -1,12 +1,12 @@
 """Two-tower retrieval on MovieLens-100K without SSL, with RFM and with CFM (Yao et al. 2021).
 
-Usage (from the repository root; the data is never copied into the repository):
+Usage (the data is never copied into the repository):
 
-    python benchmarks/recsys/two_tower_ml100k.py --data-root ../shared/data [--train-fraction F]
+    python benchmarks/recsys/two_tower_ml100k.py --data-root /path/to/data [--train-fraction F]
         [--seeds 3]
 
 ``--data-root`` is the folder holding ``movielens-100k/ml-100k`` (or the ``ml-100k`` folder
-itself); default ``$SELFSUP_DATA``, else ``../shared/data``. Leave-last-out by timestamp
+itself); default ``$SELFSUP_DATA`` (with neither, the script stops). Leave-last-out by timestamp
 (validation = second to last), ``--train-fraction`` keeps that share of the training
 interactions. The three variants share every setting (towers, optimiser, steps, batch, logQ);
 only the SSL term differs. Each run trains ``--steps`` optimiser steps (whatever the fraction),
@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from selfsup_recsys.data.interactions import default_data_root
+from selfsup.data.roots import resolve_data_root
 from selfsup_recsys.data.movielens import ITEM_COLUMNS, USER_COLUMNS, load_movielens_100k
 from selfsup_recsys.data.retrieval_data import RetrievalData, build_retrieval_data
 from selfsup_recsys.methods import FeatureTwoTower
@@ -136,7 +136,9 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=default_data_root())
+    p.add_argument(
+        "--data-root", default=None, help="folder holding movielens-100k/ml-100k ($SELFSUP_DATA)"
+    )
     p.add_argument("--train-fraction", type=float, default=1.0)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--variants", default="no_ssl,rfm,cfm")
@@ -169,8 +171,11 @@ def main() -> None:
     t0 = time.perf_counter()
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in args.variants.split(",")}
     popularity = []
+    root = str(
+        resolve_data_root(args.data_root, owner="two_tower_ml100k.py", parameter="--data-root")
+    )
     for seed in range(args.seeds):
-        data = load(args.data_root, args.train_fraction, seed)
+        data = load(root, args.train_fraction, seed)
         if seed == 0:
             print(f"data: {data.stats}", file=sys.stderr)
         popularity.append(data.popularity("test", head_fraction=args.head_fraction))

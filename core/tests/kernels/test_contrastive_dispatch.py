@@ -213,6 +213,7 @@ def test_backend_names_and_env_validation(monkeypatch):
         similarity_logsumexp(q, q, 1.0, backend="nope")
 
 
+@pytest.mark.skipif(not module_available("triton"), reason="needs selfsup-core[kernels]")
 def test_cpu_losses_never_import_triton_and_env_triton_falls_back():
     """Auto mode on CPU stays on PyTorch without importing Triton; SELFSUP_KERNELS=triton on
     CPU tensors without the interpreter uses PyTorch too; backend='triton' there raises."""

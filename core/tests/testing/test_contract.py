@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from selfsup.demo import MLPEncoder
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.plugins import Plugin
 from selfsup.testing import MethodContract, PluginContract
@@ -31,7 +32,7 @@ class GoodMethod(Method):
         super().__init__()
         self.in_dim = in_dim
         self.noise_std = noise_std
-        self.encoder = nn.Linear(in_dim, out_dim)
+        self.encoder = MLPEncoder(in_dim, 8, out_dim)
 
     def _inputs(self, batch: Any) -> Tensor:
         if not isinstance(batch, Tensor):
@@ -52,6 +53,18 @@ class GoodMethod(Method):
 
     def embed(self, batch: Any) -> Tensor:
         return self.encoder(self._inputs(batch))
+
+    def export_encoder(self) -> nn.Module:
+        return self.encoder
+
+
+class NoExport(GoodMethod):
+    export_encoder = Method.export_encoder
+
+
+class NotExportable(GoodMethod):
+    def export_encoder(self) -> nn.Module:
+        return nn.Linear(4, 3)
 
 
 class NaNLoss(GoodMethod):
@@ -178,6 +191,9 @@ class ToyContract(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return self.make_batch(generator), 6
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (self.make_batch(generator),)
+
 
 class TestGoodMethodPassesEveryCheck(ToyContract):
     """Collected by pytest: the full suite on the good method."""
@@ -206,6 +222,8 @@ BROKEN = [
     (WrongModality, "test_is_a_method", r"modality is 'vision', expected 'toy'"),
     (NotAMethod, "test_is_a_method", r"must subclass selfsup\.experiment\.method\.Method"),
     (UntypedConstructor, "test_constructor_is_configurable", r"in_dim has no type annotation"),
+    (NoExport, "test_encoder_export_round_trip", r"does not implement export_encoder"),
+    (NotExportable, "test_encoder_export_round_trip", r"Linear, which is not @selfsup"),
 ]
 
 
@@ -480,6 +498,7 @@ class Lin(Method):
 class Base(MethodContract):
     method_cls = Lin
     modality = "toy"
+    exports_encoder = False  # a toy with no registered encoder
 
     def make_batch(self, generator):
         return torch.randn(3, 4, generator=generator)

@@ -98,7 +98,9 @@ def test_generated_method_passes_the_method_contract(generated: Path) -> None:
     module = _load(generated / "tests" / "test_contract.py", "generated_test_contract")
     contract_cls = module.TestTimeSeriesMethod
     assert issubclass(contract_cls, MethodContract)
-    ran = _run_checks(contract_cls())
+    # the export round trip resolves the encoder through the installed plugin: checked by
+    # test_generated_plugin_installs_registers_and_passes_its_tests
+    ran = _run_checks(contract_cls(), skip=("test_encoder_export_round_trip",))
     assert "test_state_dict_round_trip" in ran and "test_no_overrides_DO_NOT_OVERRIDE" in ran
 
 
@@ -137,7 +139,7 @@ def test_generated_config_runs_one_step(
     from selfsup.cli import main
 
     monkeypatch.chdir(tmp_path)
-    config = generated / "configs" / "template_method.yaml"
+    config = generated / "src" / PACKAGE / "configs" / "template_method.yaml"
     assert main(["fit", "--config", str(config), "--trainer.fast_dev_run=true"]) == 0
 
 

@@ -9,8 +9,8 @@ import torch
 import yaml
 
 from selfsup.cli.lightning import run_lightning_cli
+from selfsup.plugins.configs import find_config
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STAGES = ["beats_iter1_fsdd", "beats_tokenizer_fsdd", "beats_iter2_fsdd", "beats_finetune_fsdd"]
 
 
@@ -49,7 +49,7 @@ def shrink(config: dict, root: Path, out: Path) -> dict:
 def test_three_stage_iteration_and_fine_tuning_through_the_cli(recordings, tmp_path) -> None:
     out = tmp_path / "outputs"
     for stage in STAGES:
-        config = shrink(yaml.safe_load((CONFIGS / f"{stage}.yaml").read_text()), recordings, out)
+        config = shrink(yaml.safe_load(find_config(f"audio:{stage}").read_text()), recordings, out)
         path = tmp_path / f"{stage}.yaml"
         path.write_text(yaml.safe_dump(config))
         run_lightning_cli(["fit", "--config", str(path)])

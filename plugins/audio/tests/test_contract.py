@@ -59,6 +59,24 @@ class TestCOLA(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return (torch.randn(3, 3000, generator=generator), torch.zeros(3)), 3
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        # LogMelConvNet: padded waveforms and each clip's length
+        return torch.randn(3, 3000, generator=generator), torch.tensor([3000, 2000, 900])
+
+
+class TestCOLAPaddedClips(TestCOLA):
+    """COLA on the ``{"waveform", "lengths"}`` batches of AudioFolderDataModule(features=
+    "waveform"): embeddings of each clip's own samples."""
+
+    def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
+        wave = torch.randn(3, 3000, generator=generator)
+        return {"waveform": wave, "lengths": torch.tensor([3000, 1500, 900])}, 3
+
+
+def _waveforms(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs of the exported AudioEmbedder: 16 kHz waveforms (B, N) and their lengths."""
+    return 0.1 * torch.randn(3, 4000, generator=generator), torch.tensor([4000, 2500, 700])
+
 
 def _fbank_batch(generator: torch.Generator) -> dict[str, torch.Tensor]:
     fbank = torch.randn(3, 16, 32, generator=generator) * 0.5
@@ -106,6 +124,16 @@ class TestBEATs(MethodContract):
         b = _fbank_batch(generator)
         return ({"fbank": b["fbank"], "padding_mask": b["padding_mask"]}, b["label"]), 3
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return _waveforms(generator)
+
+
+class TestBEATsBandLayerMean(TestBEATs):
+    """The pooling the FSDD configs use: per-band means of the layer average."""
+
+    def make_method(self) -> Method:
+        return BEATs(**SMALL_BEATS, depth=2, pooling="band", embed_layers="mean")
+
 
 class TestBEATsBestRQ(TestBEATs):
     def make_method(self) -> Method:
@@ -130,6 +158,9 @@ class TestBEATsTokenizerTraining(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return _fbank_batch(generator), 3
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return _waveforms(generator)
+
 
 class TestBEATsFineTuning(MethodContract):
     method_cls = BEATsFineTuning
@@ -148,3 +179,6 @@ class TestBEATsFineTuning(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         b = _fbank_batch(generator)
         return ({"fbank": b["fbank"], "padding_mask": b["padding_mask"]}, b["label"]), 3
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return _waveforms(generator)

@@ -1,12 +1,17 @@
-"""FSDD data module on a synthetic recordings folder: split, caching, padding, bad files."""
+"""FSDD data module on a synthetic recordings folder: split, caching, padding, bad files, data
+root, the embedding loader, the front end handed to the methods."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from selfsup.data import DataRootError, EmbeddingBatch
 from selfsup_audio.data import BucketBatchSampler, FSDDDataModule, parse_fsdd_name
-from selfsup_audio.frontends import AudioLoadError, num_frames
+from selfsup_audio.frontends import AUDIOSET_MEAN, AudioLoadError, num_frames
+from selfsup_audio.methods import BEATs
 
 
 def test_parse_fsdd_name() -> None:
@@ -63,6 +68,61 @@ def test_corrupt_file_raises_or_is_skipped(recordings) -> None:
 def test_missing_folder_says_how_to_set_the_root(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="SELFSUP_DATA"):
         FSDDDataModule(data_root=str(tmp_path)).setup()
+
+
+def test_no_root_names_the_argument_and_the_environment_variable(monkeypatch) -> None:
+    monkeypatch.delenv("SELFSUP_DATA", raising=False)
+    with pytest.raises(DataRootError) as info:
+        FSDDDataModule().setup()
+    assert "data_root=" in str(info.value) and "SELFSUP_DATA" in str(info.value)
+
+
+def test_root_from_the_environment_or_an_absolute_folder(recordings, monkeypatch) -> None:
+    monkeypatch.setenv("SELFSUP_DATA", str(recordings))
+    assert FSDDDataModule().directory() == str(recordings / "fsdd" / "recordings")
+    monkeypatch.delenv("SELFSUP_DATA")
+    absolute = str(recordings / "fsdd" / "recordings")
+    assert FSDDDataModule(folder=absolute).directory() == absolute
+
+
+def test_predict_embeds_every_recording_once(recordings) -> None:
+    dm = FSDDDataModule(data_root=str(recordings), val_fraction=0.25, batch_size=4, patch_frames=4)
+    method = BEATs(size="tiny", depth=1, patch=(4, 16), codebook_size=16, code_dim=8).eval()
+    ids, rows = [], 0
+    for batch in dm.predict_dataloader():  # sets itself up: Lightning's predict does too
+        assert isinstance(batch, EmbeddingBatch) and set(batch.inputs) == {"fbank", "padding_mask"}
+        with torch.no_grad():
+            vectors = method.embed(batch.inputs)
+        assert vectors.shape == (len(batch.ids), 64) and bool(torch.isfinite(vectors).all())
+        ids += batch.ids
+        rows += vectors.shape[0]
+    files = sorted(p.name for p in (recordings / "fsdd" / "recordings").glob("*.wav"))
+    assert sorted(ids) == files and len(set(ids)) == rows == 20  # train, val and test takes
+
+
+def test_data_module_hands_its_front_end_to_the_methods_it_feeds(recordings) -> None:
+    dm = FSDDDataModule(data_root=str(recordings), normalization="dataset", sample_rate=8000)
+    method = BEATs(size="tiny", depth=1, codebook_size=16, code_dim=8)
+    other = BEATs(size="tiny", depth=1, codebook_size=16, code_dim=8)
+    tasks = {
+        "mine": SimpleNamespace(data=dm, method=method),
+        "other": SimpleNamespace(data=object(), method=other),
+    }
+    dm.trainer = SimpleNamespace(lightning_module=SimpleNamespace(tasks=tasks))
+    dm.setup("fit")
+    settings = method.fbank_settings
+    assert (settings.sample_rate, settings.mean, settings.std) == (8000, dm.mean, dm.std)
+    assert dm.mean != AUDIOSET_MEAN and other.fbank_settings.mean == AUDIOSET_MEAN
+    exported = method.export_encoder()
+    assert exported.frontend.mean == dm.mean and exported.sample_rate == 8000
+    # the settings travel in the state dict; checkpoints from before them still load
+    state = method.state_dict()
+    expected = torch.tensor([8000.0, dm.mean, dm.std], dtype=torch.float64)
+    assert torch.equal(state["fbank_settings.values"], expected)
+    del state["fbank_settings.values"]
+    old = BEATs(size="tiny", depth=1, codebook_size=16, code_dim=8)
+    assert old.load_state_dict(state, strict=True).missing_keys == []  # strict: raises if not
+    assert old.fbank_settings.mean == AUDIOSET_MEAN
 
 
 def test_bucket_sampler_covers_every_clip_once() -> None:

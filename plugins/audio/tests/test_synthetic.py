@@ -83,3 +83,27 @@ def test_patch_tokenizer_feeds_a_shared_trunk_with_padding() -> None:
     loss.backward()
     assert torch.isfinite(loss) and tokenizer.conv.weight.grad is not None
     assert method.embed(batch).shape == (8, 16)
+
+
+def test_predict_embeds_every_generated_clip_once_by_number() -> None:
+    from selfsup.data import EmbeddingBatch
+    from selfsup_audio.methods import BEATs
+
+    data = SyntheticClipsDataModule(
+        num_clips=30, num_classes=3, num_mel_bins=32, batch_size=8, patch_frames=4
+    )
+    method = BEATs(size="tiny", depth=1, patch=(4, 16), num_mel_bins=32, codebook_size=16)
+    ids, lengths = [], []
+    for batch in data.predict_dataloader():
+        assert isinstance(batch, EmbeddingBatch) and batch.ids.dtype == torch.long
+        with torch.no_grad():
+            vectors = method.eval().embed(batch.inputs)
+        assert vectors.shape == (len(batch.ids), 64) and bool(torch.isfinite(vectors).all())
+        ids += batch.ids.tolist()
+        lengths += (~batch.inputs["padding_mask"]).sum(1).tolist()
+    assert sorted(ids) == list(range(30))
+    assert lengths == sorted(lengths)  # grouped by length: little padding
+    # clip number i is the i-th generated clip, whatever split it fell in
+    by_id = dict(data.predict_clips())
+    first = data.splits["test"]
+    assert torch.equal(by_id[0], first.features[0]) and first.names[0] == "synthetic_0"

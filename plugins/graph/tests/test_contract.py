@@ -60,6 +60,10 @@ class TestGRACE(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return ring(7, 6, generator), 7
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        graph = ring(7, 6, generator)
+        return graph.x, graph.edge_index
+
 
 class TestGraphMAE(MethodContract):
     """GraphMAE as published (GAT encoder and decoder, fixed re-mask, token + substitution)."""
@@ -83,6 +87,10 @@ class TestGraphMAE(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return ring(7, 6, generator), 7
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        graph = ring(7, 6, generator)
+        return graph.x, graph.edge_index
 
 
 class TestGraphMAEWithGCN(TestGraphMAE):
@@ -129,3 +137,7 @@ class TestGraphMAEGraphLevel(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return Batch.from_data_list([ring(n, 6, generator) for n in (4, 5)]), 2
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        graphs = Batch.from_data_list([ring(n, 6, generator) for n in (4, 5)])
+        return graphs.x, graphs.edge_index

@@ -10,18 +10,19 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.loader import NodeLoader
 
+from selfsup.data.roots import DataRootError
 from selfsup_graph.data import (
     GraphDataModule,
     NodeDataModule,
     PlanetoidDataModule,
     UniformNeighborSampler,
     add_missing_features,
-    default_data_root,
     synthetic_graph_dataset,
     synthetic_node_graph,
 )
 from selfsup_graph.data.node import FullGraphLoader
 
+# development data beside the checkout (tests skip without it; shipped code never reads it)
 SHARED = Path(
     os.environ.get("SELFSUP_DATA", Path(__file__).resolve().parents[4] / "shared" / "data")
 )
@@ -43,19 +44,37 @@ def test_planetoid_copies_raw_files_and_loads_offline(tmp_path: Path) -> None:
     assert isinstance(data.train_dataloader(), FullGraphLoader)
 
 
+@pytest.mark.skipif(not HAS_CORA, reason="Cora raw files not available")
+def test_planetoid_root_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SELFSUP_DATA", str(SHARED))
+    data = PlanetoidDataModule(name="Cora", cache_dir=str(tmp_path))
+    assert data.num_features == 1433
+
+
 def test_missing_planetoid_root_names_the_paths_tried(tmp_path: Path) -> None:
     data = PlanetoidDataModule(root=str(tmp_path / "nowhere"), cache_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="SELFSUP_DATA"):
+        data.prepare_data()
+    (tmp_path / "empty").mkdir()
+    data = PlanetoidDataModule(root=str(tmp_path / "empty"), cache_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"(?s)ind.cora.x.*looked in.*planetoid/Cora/raw"):
         data.prepare_data()
     with pytest.raises(ValueError, match="Cora"):
         PlanetoidDataModule(name="Reddit")
 
 
-def test_default_data_root_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SELFSUP_DATA", "/some/where")
-    assert default_data_root() == Path("/some/where")
-    monkeypatch.delenv("SELFSUP_DATA")
-    assert default_data_root() == Path.cwd() / ".." / "shared" / "data"
+def test_no_data_root_names_the_argument_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SELFSUP_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no fallback to ../shared/data or anything else
+    data = PlanetoidDataModule(cache_dir=str(tmp_path))
+    with pytest.raises(
+        DataRootError, match=r"PlanetoidDataModule.*root=/path/to/data.*SELFSUP_DATA"
+    ):
+        data.prepare_data()
 
 
 def test_node_data_module_full_batch_and_probe_graph() -> None:

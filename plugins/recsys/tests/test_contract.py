@@ -63,6 +63,9 @@ class TestTwoTowerRetrieval(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return {"item_ids": torch.arange(7)}, 7
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (torch.randint(0, 30, (5,), generator=generator),)  # item ids: the item tower
+
 
 def _malformed_feature_batches() -> list[tuple[Any, str]]:
     good = random_feature_batch(6, torch.Generator().manual_seed(0))
@@ -104,6 +107,9 @@ class TestFeatureTwoTowerRFM(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return {"item": random_item_features(7, generator)}, 7
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (random_item_features(5, generator),)  # the exported encoder's forward: items
 
 
 class TestFeatureTwoTowerCFM(TestFeatureTwoTowerRFM):
@@ -164,3 +170,7 @@ class TestFeatureTwoTowerContent(TestFeatureTwoTowerRFM):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         items = random_item_features(7, generator)
         return {"item": {**items, "clip": torch.randn(7, 4, 3, generator=generator)}}, 7
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        items = random_item_features(5, generator)
+        return ({**items, "clip": torch.randn(5, 4, 3, generator=generator)},)

@@ -12,13 +12,12 @@ import torch
 from lightning.pytorch import Trainer
 
 from selfsup.experiment import SSLModule, Task
+from selfsup.plugins.configs import find_config
 from selfsup_recsys.data import InteractionDataModule
 from selfsup_recsys.data.synthetic import synthetic_interactions
 from selfsup_recsys.methods import FeatureTwoTower
 from selfsup_recsys.monitor import RetrievalMonitor
 from selfsup_recsys.serving import export_embeddings, load_two_tower
-
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "two_tower_ml100k.yaml"
 
 
 def _module(tmp_path: Path, **kwargs: object) -> InteractionDataModule:
@@ -88,8 +87,9 @@ def test_fit_monitor_checkpoint_and_serving(tmp_path: Path) -> None:
 def test_shipped_config_builds(tmp_path: Path) -> None:
     from selfsup.cli.lightning import run_lightning_cli
 
+    config = find_config("recsys:two_tower_ml100k")
     cli = run_lightning_cli(
-        ["--config", str(CONFIG), f"--trainer.default_root_dir={tmp_path}"], run=False
+        ["--config", str(config), f"--trainer.default_root_dir={tmp_path}"], run=False
     )
     task = cli.model.tasks["movielens"]
     assert isinstance(task.method, FeatureTwoTower) and task.method.ssl == "cfm"

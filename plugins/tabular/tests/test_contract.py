@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import pandas as pd
 import torch
 
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
+from selfsup_tabular.data import TabularPreprocessor
 from selfsup_tabular.methods.scarf import SCARF
 from selfsup_tabular.methods.tjepa import TJEPA
 
 CARDS = [3, 5]
+
+
+def _fitted() -> TabularPreprocessor:
+    """A preprocessor whose schema is that of ``_table``: 3 numericals, vocabularies 3 and 5."""
+    frame = pd.DataFrame(
+        {
+            "n0": ["0.5", "1.5", "2.5", "?", "4", "9"],
+            "n1": ["1", "2", "3", "4", "5", "6"],
+            "n2": ["-1", "0", "1", "2", "", "7"],
+            "c0": ["a", "b", "c", "a", "b", "a"],
+            "c1": ["p", "q", "r", "s", "t", "p"],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TabularPreprocessor().fit(frame)
 
 
 def _table(generator: torch.Generator, rows: int = 6) -> dict[str, torch.Tensor]:
@@ -72,6 +91,9 @@ class TestSCARF(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return torch.randn(3, 5, generator=generator), 3
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (torch.randn(3, 5, generator=generator),)
+
 
 class TestSCARFTable(MethodContract):
     """SCARF in table mode (encoded dict batches, column-wise corruption)."""
@@ -90,6 +112,16 @@ class TestSCARFTable(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return _table(generator, rows=4), 4
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (_table(generator, rows=4),)
+
+
+class TestSCARFFitted(TestSCARFTable):
+    """SCARF materialised from a fitted preprocessor: the export carries it in config.json."""
+
+    def make_method(self) -> Method:
+        return SCARF(hidden_dim=8).materialize(_fitted())
 
 
 class TestTJEPA(MethodContract):
@@ -117,3 +149,15 @@ class TestTJEPA(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return _table(generator, rows=4), 4
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (_table(generator, rows=4),)
+
+
+class TestTJEPAFitted(TestTJEPA):
+    """T-JEPA materialised from a fitted preprocessor: the export carries it in config.json."""
+
+    def make_method(self) -> Method:
+        method = super().make_method()
+        assert isinstance(method, TJEPA)
+        return method.materialize(_fitted())

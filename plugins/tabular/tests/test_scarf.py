@@ -1,14 +1,20 @@
-"""SCARF: the corruption's distribution and the loss wiring."""
+"""SCARF: the corruption's distribution, the loss wiring, table mode and the exported encoder."""
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from selfsup.experiment.method import MalformedBatchError
 from selfsup.losses import info_nce
 from selfsup_tabular.augment import scarf_corrupt, scarf_corrupt_columns
+from selfsup_tabular.data import TabularPreprocessor
 from selfsup_tabular.encoders import TabularMLP
-from selfsup_tabular.methods import SCARF
+from selfsup_tabular.methods import SCARF, SCARFEncoder
 
 
 def _rows(b: int = 8, f: int = 10) -> torch.Tensor:
@@ -113,3 +119,59 @@ def test_table_corruption_is_columnwise_and_keeps_value_and_missing_flag_togethe
     assert torch.equal(out["num_missing"], donor % 2 == 0)  # flag travels with its value
     assert torch.equal(out["x_cat"] % 10, torch.arange(2).expand(b, 2))  # same column
     assert torch.equal(batch["x_num"], (100 * torch.arange(b)[:, None] + torch.arange(3)).float())
+
+
+def _frame(rows: int = 24, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "a": [f"{v:.3f}" for v in rng.normal(size=rows)],
+            "b": rng.choice(["x", "y", "z", "?"], rows),
+            "label": rng.choice(["yes", "no"], rows),
+        }
+    )
+
+
+def test_table_mode_from_a_preprocessor_saves_it_and_exports_an_encoder_for_raw_rows(
+    tmp_path,
+) -> None:
+    from selfsup.export import load_pretrained, read_pretrained_config, save_pretrained
+
+    pre = TabularPreprocessor().fit(_frame(), target="label")
+    method = SCARF(hidden_dim=8, encoder_layers=2).materialize(pre)
+    assert (method.num_numerical, method.cardinalities) == (1, [3])
+    buffer = io.BytesIO()
+    torch.save(method.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = SCARF(hidden_dim=8, encoder_layers=2)  # unmaterialised: the state brings the schema
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    new = _frame(5, seed=1).assign(b=["never seen", "x", None, "y", "z"])
+    method.eval()
+    fresh.eval()
+    with torch.no_grad():
+        expected = method.embed(new)
+        torch.testing.assert_close(fresh.embed(new), expected)
+        folder = save_pretrained(method.export_encoder(), tmp_path / "scarf")
+        loaded = load_pretrained(folder)
+        torch.testing.assert_close(loaded(new), expected)
+    assert isinstance(loaded, SCARFEncoder) and not hasattr(loaded, "head")
+    config = read_pretrained_config(folder)
+    assert config["component"] == "tabular:scarf_encoder"
+    assert sorted(config["init_args"]["preprocessing"]["categorical"][0]["vocab"]) == [
+        "x",
+        "y",
+        "z",
+    ]
+
+
+def test_scarf_modes_are_exclusive_and_an_unbuilt_model_says_how_to_fix() -> None:
+    with pytest.raises(ValueError, match="either num_features"):
+        SCARF(num_features=3, num_numerical=2)
+    with pytest.raises(RuntimeError, match="materialize"):
+        SCARF().training_losses({"x_num": torch.randn(4, 2)})
+    with pytest.raises(RuntimeError, match="materialize"):
+        SCARF().export_encoder()
+    with pytest.raises(ValueError, match="num_features .* or num_numerical"):
+        SCARFEncoder()
+    with pytest.raises(MalformedBatchError, match=r"shape \(B, 3\)"):
+        SCARFEncoder(num_features=3, hidden_dim=4)(torch.zeros(2, 4))

@@ -15,6 +15,7 @@ from selfsup_tabular.data import TabularPreprocessor
 from selfsup_tabular.downstream import FineTuneModel, RawMLP, fit_supervised, predict
 from selfsup_tabular.encoders import FeatureTokenizer
 from selfsup_tabular.methods import TJEPA
+from selfsup_tabular.methods.tjepa import pool_tokens
 
 SMALL = dict(
     d_token=8,
@@ -213,3 +214,50 @@ def test_supervised_heads_train_on_val_selection() -> None:
     )
     assert np.isfinite(rmse)
     assert all(p.requires_grad for p in tuned.backbone.parameters())
+
+
+def test_exported_encoder_is_the_ema_target_and_embeds_raw_rows_from_its_folder(tmp_path) -> None:
+    from selfsup.export import load_pretrained, read_pretrained_config, save_pretrained
+    from selfsup_tabular.methods import TJEPAEncoder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pre = TabularPreprocessor().fit(_frame())
+    method = TJEPA(**SMALL, pooling="concat").materialize(pre)
+    with torch.no_grad():  # student and EMA target now differ: the export must be the target
+        for p in method.encoder.parameters():
+            p.add_(0.1)
+    folder = save_pretrained(method.export_encoder(), tmp_path / "encoder")
+    config = read_pretrained_config(folder)
+    assert config["component"] == "tabular:tjepa_encoder"
+    assert config["init_args"]["preprocessing"]["categorical"][0]["name"] == "c"
+    loaded = load_pretrained(folder)
+    assert isinstance(loaded, TJEPAEncoder) and not loaded.training
+    new = _frame(6, seed=2).assign(c=["never seen", "x", None, "y", "z", "?"], extra="ignored")
+    method.eval()
+    with torch.no_grad():
+        out = loaded(new)
+        torch.testing.assert_close(out, method.embed(new))
+        torch.testing.assert_close(loaded(new, pooling="flatten"), method.embed(new, "flatten"))
+        student = pool_tokens(method.encoder(pre.transform(new)), 1, "concat")
+    assert not torch.allclose(out, student)
+    with pytest.raises(ValueError, match="schema mismatch"):
+        loaded(new.drop(columns=["a"]))
+
+
+def test_exported_encoder_refuses_a_preprocessing_of_another_schema_and_frames_without_one() -> (
+    None
+):
+    from selfsup_tabular.methods import TJEPAEncoder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = TabularPreprocessor().fit(_frame()).to_dict()
+    kw = dict(d_token=8, num_heads=2, ffn_dim=16, num_layers=1)
+    with pytest.raises(ValueError, match="2 numerical features"):
+        TJEPAEncoder(num_numerical=1, cardinalities=[4, 2], preprocessing=spec, **kw)
+    bare = TJEPAEncoder(num_numerical=2, cardinalities=[3, 2], **kw)
+    with pytest.raises(ValueError, match="no fitted preprocessing"):
+        bare(_frame())
+    with pytest.raises(RuntimeError, match="materialize"):
+        TJEPA().export_encoder()

@@ -42,6 +42,9 @@ class TestSimCLR(MethodContract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return torch.rand(5, 3, 12, 12, generator=generator), 5
 
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (torch.rand(3, 3, 12, 12, generator=generator),)
+
 
 class TestSimCLRResNet18(TestSimCLR):
     def make_method(self) -> Method:
@@ -81,6 +84,9 @@ class _TwoViewContract(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return torch.rand(3, 3, 8, 8, generator=generator), 3
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (torch.rand(3, 3, 8, 8, generator=generator),)
 
 
 class TestSimCLRDCLW(_TwoViewContract):
@@ -147,6 +153,9 @@ class _ViTContract(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return torch.rand(2, 3, 8, 8, generator=generator), 2
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (torch.rand(2, 3, 8, 8, generator=generator),)
 
 
 class TestMAE(_ViTContract):

@@ -6,7 +6,14 @@ import pytest
 import torch
 from PIL import Image
 
-from selfsup_vision.data import ImageFolderDataModule, TorchvisionDataModule, load_image, to_rgb
+from selfsup.data import DataRootError, EmbeddingBatch
+from selfsup_vision.data import (
+    ImageFolderDataModule,
+    TorchvisionDataModule,
+    load_image,
+    scan_folder,
+    to_rgb,
+)
 
 
 def _tree(root, size: int = 8, modes: tuple[str, ...] = ("RGB",)) -> None:  # type: ignore[no-untyped-def]
@@ -110,3 +117,96 @@ def test_any_torchvision_dataset_object() -> None:
     assert x.shape == (3, 3, 8, 8) and y.dtype == torch.long
     gray = TorchvisionDataModule(train, test, image_size=8, batch_size=3, in_channels=1)
     assert next(iter(gray.probe_dataloaders()[1]))[0].shape == (3, 1, 8, 8)
+
+
+# -- data root -------------------------------------------------------------------------------------
+def test_relative_root_needs_a_data_root(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path / "pets")
+    monkeypatch.delenv("SELFSUP_DATA", raising=False)
+    dm = ImageFolderDataModule(root="pets", image_size=8)
+    with pytest.raises(DataRootError, match=r"data_root=.*SELFSUP_DATA.*absolute path"):
+        dm.setup()
+    monkeypatch.setenv("SELFSUP_DATA", str(tmp_path))
+    assert ImageFolderDataModule(root="pets", image_size=8).folder() == str(tmp_path / "pets")
+    explicit = ImageFolderDataModule(root="pets", data_root=str(tmp_path / "nowhere"))
+    with pytest.raises(DataRootError, match="does not exist"):
+        explicit.setup()  # an explicit data_root wins over SELFSUP_DATA
+
+
+# -- embedding: predict_dataloader -----------------------------------------------------------------
+def _predict(dm) -> tuple[list, torch.Tensor]:  # type: ignore[no-untyped-def]
+    ids, images = [], []
+    for batch in dm.predict_dataloader():
+        assert isinstance(batch, EmbeddingBatch)
+        ids += batch.ids.tolist() if isinstance(batch.ids, torch.Tensor) else list(batch.ids)
+        images.append(batch.inputs)
+    return ids, torch.cat(images)
+
+
+def test_predict_embeds_every_file_once_with_relative_paths(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path)
+    dm = _module(tmp_path, batch_size=3, train_subset=2, mode="views")  # neither applies
+    ids, images = _predict(dm)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
+    assert sorted(ids) == files and len(ids) == 16  # every file once, the last batch kept
+    assert ids[:2] == ["train/cat/0.png", "train/cat/1.png"] and ids[8] == "test/cat/0.png"
+    # un-augmented: the decoded file itself, as the probes see it
+    expected = torch.tensor([60 / 255, 100 / 255, 200 / 255])  # train/dog/2.png: 40 + 2 * 10
+    torch.testing.assert_close(images[ids.index("train/dog/2.png"), :, 0, 0], expected)
+    torch.testing.assert_close(_predict(dm)[1], images)
+    assert _predict(_module(tmp_path, predict_split="val"))[0] == ids[8:]
+    assert _predict(_module(tmp_path, predict_split="train"))[0] == ids[:8]
+
+
+def test_flat_folder_of_photos(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for i, size in enumerate([(12, 9), (9, 12), (16, 16)]):
+        Image.new("RGB", size, (10 * i, 0, 0)).save(tmp_path / f"photo{i}.jpg")
+    (tmp_path / "._photo0.jpg").write_bytes(b"macOS sidecar, not an image")
+    dm = ImageFolderDataModule(
+        root=str(tmp_path), train_dir=".", val_dir=None, image_size=8, resize=True, batch_size=2
+    )
+    ids, images = _predict(dm)
+    assert ids == ["photo0.jpg", "photo1.jpg", "photo2.jpg"] and images.shape == (3, 3, 8, 8)
+    assert dm.classes == [] and next(iter(dm.train_dataloader()))[1].tolist() == [-1, -1]
+    with pytest.raises(RuntimeError, match="no class folders"):
+        dm.probe_dataloaders()
+    (tmp_path / "album").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "album" / "a.png")
+    with pytest.raises(ValueError, match="both images .* and class folders"):
+        scan_folder(str(tmp_path), "auto")
+    assert len(scan_folder(str(tmp_path), "flat")[0]) == 3
+    album = [(str(tmp_path / "album" / "a.png"), 0)]
+    assert scan_folder(str(tmp_path), "classes") == (album, ["album"])
+
+
+def test_any_subfolders_of_a_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the "your own data" layout: <root>/<anything>/<image>, no split folders
+    for album in ("2023", "2024"):
+        (tmp_path / album).mkdir()
+        for i in range(2):
+            Image.new("RGB", (8, 8)).save(tmp_path / album / f"{i}.png")
+    dm = ImageFolderDataModule(root=str(tmp_path), train_dir=".", val_dir=None, image_size=8)
+    assert _predict(dm)[0] == ["2023/0.png", "2023/1.png", "2024/0.png", "2024/1.png"]
+
+
+def test_predict_on_torchvision_datasets_and_embed() -> None:
+    from torchvision.datasets import FakeData
+
+    from selfsup_vision.methods import SimCLR
+
+    train = FakeData(size=5, image_size=(3, 10, 10), num_classes=3)
+    test = FakeData(size=3, image_size=(3, 10, 10), num_classes=3, random_offset=7)
+    dm = TorchvisionDataModule(train, test, image_size=8, batch_size=3, train_subset=2)
+    ids, images = _predict(dm)
+    assert ids == list(range(8)) and images.shape == (8, 3, 8, 8)
+    assert _predict(TorchvisionDataModule(train, test, image_size=8, predict_split="val"))[0] == [
+        0,
+        1,
+        2,
+    ]
+    with pytest.raises(ValueError, match="no validation data"):
+        TorchvisionDataModule(train, image_size=8, predict_split="val").predict_dataloader()
+    method = SimCLR(width=4, feature_dim=8, hidden_dim=16, projection_dim=8).eval()
+    batch = next(iter(dm.predict_dataloader()))
+    with torch.no_grad():
+        assert method.embed(batch.inputs).shape == (len(batch.ids), 8)

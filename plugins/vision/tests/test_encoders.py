@@ -1,12 +1,18 @@
-"""Encoders: CIFAR stem, local weight loading and export, the HF ViT and its token paths."""
+"""Encoders: CIFAR stem, local weight loading and export, the HF ViT and its token paths, and the
+encoders the methods export (``selfsup export``)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 from torch import nn
 
-from selfsup_vision.encoders import ResNetEncoder, ViTEncoder, patch_grid
+from selfsup.experiment.method import Method
+from selfsup.export import load_pretrained, save_pretrained
+from selfsup_vision.encoders import ResNetEncoder, SmallConvNet, ViTEncoder, patch_grid
+from selfsup_vision.methods import BYOL, IJEPA, MAE, BarlowTwins, SimCLR, VICReg
 
 
 def test_cifar_stem_is_3x3_stride_1_without_maxpool() -> None:
@@ -110,3 +116,85 @@ def test_vit_bad_inputs() -> None:
     with pytest.raises(ValueError, match="pooling"):
         _vit(pooling="max")
     assert patch_grid(32, 4) == (8, 8)
+
+
+# -- export (selfsup.export: model.safetensors + config.json) ----------------------------------
+def test_resnet_folder_does_not_point_at_the_weights_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    weights = tmp_path / "r18.pt"
+    ResNetEncoder(18, cifar_stem=False).export(str(weights))
+    enc = ResNetEncoder(18, cifar_stem=False, weights_path=str(weights)).eval()
+    folder = save_pretrained(enc, tmp_path / "enc")
+    weights.unlink()  # the folder stands alone
+    config = json.loads((folder / "config.json").read_text())
+    assert config["component"] == "vision:resnet"
+    assert config["init_args"] == {"depth": 18, "in_channels": 3, "cifar_stem": False}
+    loaded = load_pretrained(folder)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), enc(x))
+
+
+def test_vit_folder_holds_the_architecture(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    enc = _vit(num_layers=1, pooling="cls")
+    enc.save_pretrained(str(tmp_path / "hf"))  # Hugging Face format
+    from_hf = ViTEncoder(pretrained_path=str(tmp_path / "hf"), pooling="cls").eval()
+    folder = save_pretrained(from_hf, tmp_path / "enc")
+    init_args = json.loads((folder / "config.json").read_text())["init_args"]
+    assert set(init_args) == {"config", "pooling"} and init_args["pooling"] == "cls"
+    arch = init_args["config"]
+    assert (arch["hidden_size"], arch["num_hidden_layers"], arch["patch_size"]) == (16, 1, 2)
+    assert "transformers_version" not in arch and "id2label" not in arch
+    loaded = load_pretrained(folder)
+    assert isinstance(loaded, ViTEncoder) and loaded.grid == (4, 4)
+    x = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), enc(x))
+    with pytest.raises(ValueError, match="selfsup.export.load_pretrained"):
+        ViTEncoder(pretrained_path=str(folder))
+    with pytest.raises(ValueError, match="not both"):
+        ViTEncoder(pretrained_path=str(tmp_path / "hf"), config=arch)
+    with pytest.raises(ValueError, match="not a ViT"):
+        ViTEncoder(config={**arch, "model_type": "bert"})
+
+
+def _methods() -> list[Method]:
+    def vit() -> ViTEncoder:
+        return ViTEncoder(image_size=8, patch_size=2, hidden_size=16, num_layers=1, num_heads=2)
+
+    def net() -> SmallConvNet:
+        return SmallConvNet(width=4, out_dim=8)
+
+    return [
+        SimCLR(width=4, feature_dim=8, hidden_dim=16, projection_dim=8),
+        SimCLR(backbone="resnet18", hidden_dim=16, projection_dim=8),
+        BYOL(net(), hidden_dim=16, projection_dim=8, predictor="directpred"),
+        BarlowTwins(net(), hidden_dim=16, projection_dim=8, mixup=True),
+        VICReg(net(), hidden_dim=16, projection_dim=8),
+        MAE(vit(), decoder_dim=8, decoder_layers=1, decoder_heads=2),
+        IJEPA(vit(), predictor_dim=8, predictor_layers=1, predictor_heads=2),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_exported_encoder_computes_embed(index: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    method = _methods()[index].eval()
+    x = torch.rand(3, 3, 8, 8)
+    loaded = load_pretrained(save_pretrained(method.export_encoder(), tmp_path / "enc"))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), method.embed(x), rtol=1e-5, atol=1e-6)
+
+
+def test_ijepa_exports_the_target_encoder() -> None:
+    method = IJEPA(
+        ViTEncoder(image_size=8, patch_size=2, hidden_size=16, num_layers=1, num_heads=2),
+        predictor_dim=8,
+        predictor_layers=1,
+        predictor_heads=2,
+    ).eval()
+    with torch.no_grad():
+        for p in method.encoder.parameters():  # the context encoder moves away from its EMA
+            p.add_(0.1)
+    assert method.export_encoder() is method.target.teacher
+    x = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        assert not torch.allclose(method.encoder(x), method.export_encoder()(x))

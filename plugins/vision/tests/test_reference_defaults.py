@@ -10,19 +10,17 @@ papers' CIFAR settings for SimCLR, BYOL, Barlow Twins and VICReg.
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
+from selfsup.plugins.configs import find_config
 from selfsup_vision.encoders import SmallConvNet
 from selfsup_vision.losses import mixed_barlow_regularizer
 from selfsup_vision.methods import BYOL, BarlowTwins, DirectPredictor, SimCLR, VICReg
 from selfsup_vision.transforms import PRESETS
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def _defaults(cls: type) -> dict[str, object]:
@@ -34,7 +32,7 @@ def _defaults(cls: type) -> dict[str, object]:
 
 
 def _method_args(config: str) -> dict[str, object]:
-    cfg = yaml.safe_load((CONFIGS / config).read_text())
+    cfg = yaml.safe_load(find_config(f"vision:{config}").read_text())
     return cfg["model"]["tasks"][0]["init_args"]["method"]["init_args"]
 
 

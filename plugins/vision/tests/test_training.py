@@ -10,9 +10,9 @@ import yaml
 from PIL import Image
 
 from selfsup.cli.lightning import run_lightning_cli
+from selfsup.plugins.configs import find_config, shipped_configs
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-NAMES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+NAMES = sorted(c.name for c in shipped_configs() if c.owner == "vision")
 TINY_CONVNET = {
     "class_path": "selfsup_vision.encoders.SmallConvNet",
     "init_args": {"width": 4, "out_dim": 8},
@@ -40,19 +40,31 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _read(name: str) -> dict:
+    return yaml.safe_load(find_config(f"vision:{name}").read_text())
+
+
 def test_every_method_has_a_config() -> None:
     methods = {
-        yaml.safe_load((CONFIGS / n).read_text())["model"]["tasks"][0]["init_args"]["method"][
-            "class_path"
-        ].rsplit(".", 1)[1]
+        _read(n)["model"]["tasks"][0]["init_args"]["method"]["class_path"].rsplit(".", 1)[1]
         for n in NAMES
     }
     assert methods == {"SimCLR", "BYOL", "BarlowTwins", "VICReg", "MAE", "IJEPA"}
 
 
+def test_configs_say_what_they_are_and_how_to_run_them() -> None:
+    for name in NAMES:
+        text = find_config(f"vision:{name}").read_text()
+        first = text.splitlines()[0]
+        assert first.startswith("# ") and first.endswith(".") and len(first) <= 100, name
+        assert f"selfsup fit --config vision:{name}" in text, name
+        assert "SELFSUP_DATA" in text and "shared/data" not in text, name
+        assert "repository root" not in text, name
+
+
 def tiny_config(name: str, folder: Path, tmp_path: Path) -> Path:
     """The shipped config ``name`` shrunk to tiny encoders, images and two steps."""
-    config = yaml.safe_load((CONFIGS / name).read_text())
+    config = _read(name)
     task = config["model"]["tasks"][0]["init_args"]
     args = task["method"]["init_args"]
     if "encoder" in args:
@@ -81,7 +93,7 @@ def tiny_config(name: str, folder: Path, tmp_path: Path) -> Path:
     config["trainer"]["callbacks"] = [
         {"class_path": "selfsup.metrics.ProbeMonitor", "init_args": {"probe": "knn", "k": 3}}
     ]
-    path = tmp_path / name
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -94,7 +106,7 @@ def test_shipped_config_trains_with_selfsup_fit(name: str, folder: Path, tmp_pat
 
 
 def test_bf16_mixed_precision_from_the_command_line(folder: Path, tmp_path: Path) -> None:
-    path = tiny_config("barlow_twins_cifar10.yaml", folder, tmp_path)
+    path = tiny_config("barlow_twins_cifar10", folder, tmp_path)
     cli = run_lightning_cli(["fit", "--config", str(path), "--trainer.precision", "bf16-mixed"])
     assert cli.trainer.precision == "bf16-mixed"
     assert cli.trainer.global_step == 2
@@ -104,38 +116,23 @@ def test_bf16_mixed_precision_from_the_command_line(folder: Path, tmp_path: Path
 def test_offline_evaluation_of_exported_encoders(folder: Path, tmp_path: Path) -> None:
     import torch
 
+    from selfsup.export import save_pretrained
     from selfsup_vision.encoders import ResNetEncoder, ViTEncoder
     from selfsup_vision.evaluate import evaluate_encoder, main
 
+    small = ["--image-size", "8", "--k", "3"]
+    encoder = ResNetEncoder(18)
     weights = tmp_path / "r18.pt"
-    ResNetEncoder(18).export(str(weights))
-    out = main(
-        [
-            "--data-root",
-            str(folder),
-            "--resnet-weights",
-            str(weights),
-            "--image-size",
-            "8",
-            "--k",
-            "3",
-        ]
-    )
+    encoder.export(str(weights))
+    save_pretrained(encoder, tmp_path / "r18")  # the folder `selfsup export` writes
+    out = main(["--data-root", str(folder), "--resnet-weights", str(weights)] + small)
     assert set(out) == {"knn_acc", "linear_acc", "train_images", "test_images"}
     assert out["train_images"] == 8 and 0.0 <= out["knn_acc"] <= 1.0
+    again = main(["--data-root", str(folder), "--encoder-dir", str(tmp_path / "r18")] + small)
+    assert again["knn_acc"] == out["knn_acc"]  # the same weights give the same features
     ViTEncoder(8, 2, 16, 1, 2).save_pretrained(str(tmp_path / "vit"))
-    assert "knn_acc" in main(
-        [
-            "--data-root",
-            str(folder),
-            "--vit-dir",
-            str(tmp_path / "vit"),
-            "--image-size",
-            "8",
-            "--k",
-            "3",
-        ]
-    )
+    vit = main(["--data-root", str(folder), "--vit-dir", str(tmp_path / "vit")] + small)
+    assert "knn_acc" in vit
     # Separable classes: the identity "encoder" on raw pixels is perfect for kNN.
     x = torch.cat([torch.zeros(4, 3, 2, 2), torch.ones(4, 3, 2, 2)])
     y = torch.tensor([0] * 4 + [1] * 4)

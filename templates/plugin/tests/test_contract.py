@@ -44,3 +44,6 @@ class TestTemplateMethod(MethodContract):
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         return torch.randn(3, 5, generator=generator), 3
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
+        return (torch.randn(3, 5, generator=generator),)

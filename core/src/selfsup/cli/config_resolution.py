@@ -1,9 +1,11 @@
-"""Resolve short component names in experiment configs before LightningCLI reads them.
+"""Resolve config names and short component names before LightningCLI reads a config.
 
+``--config graph:graphmae_cora`` (a name, not a file) becomes the path of the config
+the installed plugin ships (:mod:`selfsup.plugins.configs`). Inside a config,
 ``class_path: graphmae`` (or ``graph:graphmae``) becomes the full import path the
-installed plugin registers; a full path into a plugin that is not installed
-fails with the pip command that installs it, instead of jsonargparse's generic
-"import failed".
+installed plugin registers; a full path into a plugin that is not installed fails
+with the pip command that installs it, instead of jsonargparse's generic "import
+failed".
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import yaml
 
 from selfsup.plugins import FIRST_PARTY, Plugin, PluginNotFoundError, component_path, discover
+from selfsup.plugins.configs import find_config, looks_like_config_name
 
 __all__ = ["resolve_config", "resolved_config_args"]
 
@@ -66,11 +69,15 @@ def resolve_config(node: Any, plugins: Mapping[str, Plugin] | None = None) -> An
 
 @contextmanager
 def resolved_config_args(argv: list[str]) -> Iterator[list[str]]:
-    """Yield ``argv`` with ``--config FILE`` arguments whose YAML needs resolution rewritten.
+    """Yield ``argv`` with ``--config`` names made paths and YAML needing resolution rewritten.
 
-    Files that need no change are passed through untouched; rewritten ones go to
-    temporary files, removed on exit. Paths inside a config are read relative to
-    the working directory either way.
+    A ``--config`` value that is not a file but has the ``owner:name`` form names a
+    shipped config. Files that need no change are passed through untouched; rewritten
+    ones go to temporary files, removed on exit. Paths inside a config are read
+    relative to the working directory either way.
+
+    Raises:
+        PluginNotFoundError: a config name that no installed package ships.
     """
     out = list(argv)
     written: list[str] = []
@@ -85,6 +92,12 @@ def resolved_config_args(argv: list[str]) -> Iterator[list[str]]:
         else:
             continue
         path = Path(path_str)
+        if not path.is_file() and looks_like_config_name(path_str):
+            path = find_config(path_str)
+            if sep:
+                out[i] = f"{flag}={path}"
+            else:
+                out[i + 1] = str(path)
         if not path.is_file():
             continue  # jsonargparse also accepts inline YAML and reports missing files itself
         original = yaml.safe_load(path.read_text())

@@ -1,6 +1,12 @@
-"""The LightningCLI behind ``selfsup fit|validate|test``."""
+"""The LightningCLI behind ``selfsup fit|validate|test|predict``."""
 
 from __future__ import annotations
+
+import contextlib
+import inspect
+import sys
+from collections.abc import Iterator
+from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
@@ -15,35 +21,49 @@ class SelfsupCLI(LightningCLI):
 
     The model brings its own data (each task's data module), so there is no
     ``--data`` group; optimisers are configured through
-    ``model.init_args.optimizer``.
+    ``model.init_args.optimizer``. Where Lightning offers it (2.5.2 and later), built
+    with ``load_from_checkpoint_support=False``: ``SSLModule`` does not save
+    hyper-parameters (a checkpoint is read back with the config that trained it), so
+    LightningCLI's hooks that record them are not needed.
     """
 
-    def _add_instantiators(self) -> None:
-        # LightningCLI hooks every LightningDataModule instantiation to record the
-        # top-level "data" group's hyper-parameters; our data modules live inside
-        # tasks and there is no such group, so only the model hook applies.
-        from lightning.pytorch.cli import _get_module_type, _InstantiatorFn
 
-        self.parser.add_instantiator(
-            _InstantiatorFn(cli=self, key="model"),
-            _get_module_type(self._model_class),
-            subclasses=self.subclass_mode_model,
-        )
+def _optional_kwargs() -> dict[str, Any]:
+    accepted = inspect.signature(LightningCLI.__init__).parameters
+    return (
+        {"load_from_checkpoint_support": False}
+        if "load_from_checkpoint_support" in accepted
+        else {}
+    )
+
+
+@contextlib.contextmanager
+def _argv(args: list[str]) -> Iterator[None]:
+    # LightningCLI reads sys.argv when args is None; handing it the rewritten arguments this way
+    # keeps its "args given beside a command line" warning for the cases it was meant for.
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "selfsup", *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def run_lightning_cli(argv: list[str], run: bool = True) -> SelfsupCLI:
-    """Run ``fit``/``validate``/``test`` (or ``--help``) with short names resolved.
+    """Run ``fit``/``validate``/``test``/``predict`` (or ``--help``) with short names resolved.
 
-    With ``run=False`` no subcommand is expected: the CLI only builds ``cli.model``
-    and ``cli.trainer`` from the config (used by benchmarks to run a shipped config).
+    ``--config`` takes a file or a shipped config's name (``graph:graphmae_cora``; see
+    ``selfsup configs``). With ``run=False`` no subcommand is expected: the CLI only builds
+    ``cli.model`` and ``cli.trainer`` from the config (used by ``selfsup embed``/``export``
+    and by benchmarks that run a shipped config).
     """
-    with resolved_config_args(argv) as args:
+    with resolved_config_args(argv) as args, _argv(args):
         return SelfsupCLI(
             SSLModule,
             datamodule_class=None,
             subclass_mode_model=False,
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
-            args=args,
             run=run,
+            **_optional_kwargs(),
         )

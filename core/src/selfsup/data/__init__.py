@@ -1,5 +1,22 @@
-"""Modality-agnostic data modules (paired samples of two modalities)."""
+"""Modality-agnostic data: paired samples of two modalities, data folders, embedding batches."""
 
+from selfsup.data.embedding import (
+    EmbeddingBatch,
+    check_embedding_batch,
+    collate_embedding_batch,
+)
 from selfsup.data.paired import PairedDataset, PairedManifestDataModule, load_array
+from selfsup.data.roots import DATA_ENV, DataRootError, data_root_or_none, resolve_data_root
 
-__all__ = ["PairedDataset", "PairedManifestDataModule", "load_array"]
+__all__ = [
+    "DATA_ENV",
+    "DataRootError",
+    "EmbeddingBatch",
+    "PairedDataset",
+    "PairedManifestDataModule",
+    "check_embedding_batch",
+    "collate_embedding_batch",
+    "data_root_or_none",
+    "load_array",
+    "resolve_data_root",
+]

@@ -6,6 +6,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, TensorDataset
 
+from selfsup.data.embedding import collate_embedding_batch
 from selfsup.imports import require
 
 __all__ = ["DigitsDataModule"]
@@ -42,13 +43,16 @@ class DigitsDataModule(LightningDataModule):
         self.train_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def _load(self) -> tuple[torch.Tensor, torch.Tensor]:
         datasets = require("sklearn.datasets", "scikit-learn", extra="selfsup-core[demo]")
         digits = datasets.load_digits()
         x = torch.as_tensor(digits.data, dtype=torch.float32) / 16.0
-        y = torch.as_tensor(digits.target, dtype=torch.long)
+        return x, torch.as_tensor(digits.target, dtype=torch.long)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        x, y = self._load()
         gen = torch.Generator().manual_seed(self.seed)
         train_idx, test_idx = [], []
         for cls in range(10):  # stratified: each class split in the same proportion
@@ -77,6 +81,18 @@ class DigitsDataModule(LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every image (both splits) as :class:`~selfsup.data.EmbeddingBatch` es; ids are the
+        image's index in scikit-learn's ``load_digits()``."""
+        x, _ = self._load()
+        ids = torch.arange(len(x))
+        return DataLoader(
+            TensorDataset(ids, x),
+            batch_size=self.batch_size,
+            shuffle=False,
+            collate_fn=collate_embedding_batch,
+        )
 
     def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """Labelled ``(train, test)`` loaders of ``(x, y)`` for kNN / linear probes."""

@@ -8,25 +8,41 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.export.pretrained import exportable
 from selfsup.losses import nt_xent
 
-__all__ = ["VectorSimCLR", "mlp_encoder"]
+__all__ = ["MLPEncoder", "VectorSimCLR", "mlp_encoder"]
 
 
-def mlp_encoder(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+@exportable("selfsup:mlp_encoder")
+class MLPEncoder(nn.Sequential):
     """Two ``Linear-BN-ReLU`` blocks: ``in_dim -> hidden_dim -> out_dim``.
 
     The representation is the last ReLU output; as in SimCLR, the projection
     head on top of it is separate and discarded for evaluation.
+
+    Shapes:
+        x: ``(B, in_dim)`` -> ``(B, out_dim)``.
+
+    Examples:
+        >>> MLPEncoder(64, 128, 32)(torch.zeros(4, 64)).shape
+        torch.Size([4, 32])
     """
-    return nn.Sequential(
-        nn.Linear(in_dim, hidden_dim),
-        nn.BatchNorm1d(hidden_dim),
-        nn.ReLU(inplace=True),
-        nn.Linear(hidden_dim, out_dim),
-        nn.BatchNorm1d(out_dim),
-        nn.ReLU(inplace=True),
-    )
+
+    def __init__(self, in_dim: int = 64, hidden_dim: int = 256, out_dim: int = 256) -> None:
+        super().__init__(
+            nn.Linear(in_dim, hidden_dim),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, out_dim),
+            nn.BatchNorm1d(out_dim),
+            nn.ReLU(inplace=True),
+        )
+
+
+def mlp_encoder(in_dim: int, hidden_dim: int, out_dim: int) -> MLPEncoder:
+    """:class:`MLPEncoder` ``in_dim -> hidden_dim -> out_dim``."""
+    return MLPEncoder(in_dim, hidden_dim, out_dim)
 
 
 class VectorSimCLR(Method):
@@ -130,3 +146,7 @@ class VectorSimCLR(Method):
     def embed(self, batch: Any) -> Tensor:
         x = batch[0] if isinstance(batch, list | tuple) else batch
         return self.encoder(x.float())
+
+    def export_encoder(self) -> MLPEncoder:
+        """The MLP encoder (``(B, in_dim) -> (B, embed_dim)``), without the projection head."""
+        return self.encoder

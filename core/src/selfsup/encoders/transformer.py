@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.checks import check_positive
+from selfsup.export.pretrained import exportable
 
 __all__ = ["TransformerBlock", "TransformerTrunk", "masked_mean"]
 
@@ -90,6 +91,7 @@ class TransformerBlock(nn.Module):
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
+@exportable("selfsup:transformer_trunk")
 class TransformerTrunk(nn.Module):
     """A stack of :class:`TransformerBlock` s with a final LayerNorm, shared across modalities.
 

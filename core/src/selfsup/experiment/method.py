@@ -25,8 +25,9 @@ class Method(nn.Module, ABC):
     (:class:`selfsup.teachers.EMATeacher`) anywhere inside the method are updated
     by the experiment layer after each optimiser step.
 
-    Subclasses implement :meth:`training_losses` and, to be probed by kNN/linear
-    evaluation, :meth:`embed`.
+    Subclasses implement :meth:`training_losses`; to be probed by kNN/linear
+    evaluation and used by ``selfsup embed``, :meth:`embed`; to be used by
+    ``selfsup export``, :meth:`export_encoder`.
     """
 
     #: The data modality this method trains on (``"graph"``, ``"vision"``, ...).
@@ -43,6 +44,19 @@ class Method(nn.Module, ABC):
     def embed(self, batch: Any) -> Tensor:
         """Frozen-evaluation features ``(B, D)`` for a batch of inputs."""
         raise NotImplementedError(f"{type(self).__name__} does not define embed().")
+
+    def export_encoder(self) -> nn.Module:
+        """The trained encoder, as a module :func:`selfsup.export.save_pretrained` can write.
+
+        The returned module's class is :func:`~selfsup.export.exportable` and registered
+        as a plugin component, so ``selfsup export`` writes it to a folder that
+        :func:`selfsup.export.load_pretrained` rebuilds without the training config. It
+        is the backbone ``embed`` runs (projection heads, predictors and teachers are
+        left behind), unless the method documents otherwise.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define export_encoder(); `selfsup export` needs it."
+        )
 
     def representations(self, batch: Any) -> Tensor | None:
         """Encoder features ``(B, D)`` of a *training* batch for label-free monitors

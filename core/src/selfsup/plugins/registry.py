@@ -49,6 +49,9 @@ class Plugin:
             e.g. ``{"graphmae": "selfsup_graph.methods:GraphMAE"}``.
         description: One line shown by ``selfsup plugins``.
         distribution: The pip distribution name, for install hints.
+        configs: ``"package/folder"`` holding the plugin's shipped YAML configs as package
+            data (``"selfsup_graph/configs"``), listed by ``selfsup configs`` and named as
+            ``--config graph:graphmae_cora``; ``""`` for none.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Plugin:
     components: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     distribution: str = ""
+    configs: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -66,6 +70,13 @@ class Plugin:
                 raise ValueError(
                     f"plugin {self.name!r}: component {short!r} -> {target!r} must be "
                     "'package.module:Attribute'."
+                )
+        if self.configs:
+            package, sep, folder = self.configs.partition("/")
+            if not sep or not package.isidentifier() or not folder:
+                raise ValueError(
+                    f"plugin {self.name!r}: configs must be 'package/folder' (e.g. "
+                    f"'selfsup_{self.name}/configs'), got {self.configs!r}."
                 )
         object.__setattr__(self, "components", MappingProxyType(dict(self.components)))
 

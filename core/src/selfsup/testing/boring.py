@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch import LightningDataModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
+from selfsup.data.embedding import collate_embedding_batch
 from selfsup.demo.vector_simclr import VectorSimCLR
 from selfsup.experiment.task import Task
 
@@ -30,7 +31,9 @@ class BoringMethod(VectorSimCLR):
 class BoringDataModule(LightningDataModule):
     """Gaussian blobs: ``num_classes`` clusters of ``dim``-dimensional vectors with labels.
 
-    Provides train/val loaders of ``(x, y)`` and ``probe_dataloaders()``.
+    Provides train/val loaders of ``(x, y)``, ``probe_dataloaders()`` and, for
+    ``selfsup embed``, ``predict_dataloader()`` of ``EmbeddingBatch(ids, x)`` (ids
+    ``0 .. num_samples - 1``).
     """
 
     def __init__(
@@ -58,6 +61,14 @@ class BoringDataModule(LightningDataModule):
     def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         loader = DataLoader(self.dataset, batch_size=self.batch_size)
         return loader, loader
+
+    def predict_dataloader(self) -> DataLoader:
+        x = self.dataset.tensors[0]
+        return DataLoader(
+            TensorDataset(torch.arange(len(x)), x),
+            batch_size=self.batch_size,
+            collate_fn=collate_embedding_batch,
+        )
 
 
 class RandomTensorDataModule(LightningDataModule):

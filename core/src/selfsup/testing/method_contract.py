@@ -51,6 +51,9 @@ class MethodContract(_Contract):
         seed: Seed for batches and for ``torch.manual_seed`` before every call.
         unused_parameters: ``fnmatch`` patterns of trainable parameter names that
             may legitimately receive no gradient from ``"loss"`` (default: none).
+        exports_encoder: Whether ``export_encoder()`` must give an encoder that
+            survives a ``save_pretrained`` / ``load_pretrained`` round trip (default
+            ``True``; a method with nothing to export sets ``False`` and says why).
 
     Hooks:
         make_method(): a small instance (default ``method_cls()``).
@@ -63,12 +66,16 @@ class MethodContract(_Contract):
         make_embed_inputs(generator): ``(inputs, rows)`` for ``embed``; ``rows``
             is the expected number of output rows or ``None`` to skip that check.
             Default: ``(make_batch(generator), None)``.
+        make_encoder_inputs(generator): positional arguments of the exported encoder's
+            ``forward`` (a tuple), to check that the reloaded encoder computes the same
+            outputs; ``None`` (default) checks the weights only.
     """
 
     method_cls: ClassVar[type[Method] | None] = None
     modality: ClassVar[str] = ""
     seed: ClassVar[int] = 0
     unused_parameters: ClassVar[tuple[str, ...]] = ()
+    exports_encoder: ClassVar[bool] = True
 
     # -- hooks ---------------------------------------------------------------
     def _method_cls(self) -> type[Method]:
@@ -95,6 +102,10 @@ class MethodContract(_Contract):
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:
         """Inputs for ``embed`` and the expected number of output rows (or ``None``)."""
         return self.make_batch(generator), None
+
+    def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...] | None:
+        """Positional ``forward`` arguments of the exported encoder, or ``None``."""
+        return None
 
     # -- helpers -------------------------------------------------------------
     def _generator(self) -> torch.Generator:
@@ -370,3 +381,53 @@ class MethodContract(_Contract):
                 f"{type(method).__name__}.embed gives different features for the same inputs; "
                 "evaluation features must not use random augmentation or dropout in eval mode."
             )
+
+    def test_encoder_export_round_trip(self) -> None:
+        """``export_encoder()`` writes a folder that ``load_pretrained`` rebuilds exactly."""
+        import tempfile
+
+        from selfsup.export import export_config, is_exportable, load_pretrained, save_pretrained
+
+        if not self.exports_encoder:
+            pytest.skip(f"{type(self).__name__} declares exports_encoder = False")
+        method = self.make_method().eval()
+        name = type(method).__name__
+        try:
+            encoder = method.export_encoder()
+        except NotImplementedError:
+            _fail(
+                f"{name} does not implement export_encoder(); return the trained encoder (an "
+                "@selfsup.export.exportable module registered in the plugin's components), or "
+                "set exports_encoder = False in the contract with a reason."
+            )
+        if not is_exportable(encoder):
+            _fail(
+                f"{name}.export_encoder() returned a {type(encoder).__name__}, which is not "
+                "@selfsup.export.exportable."
+            )
+        with torch.no_grad():  # weights unlike a fresh init, so a load that did nothing fails
+            gen = torch.Generator().manual_seed(self.seed + 7)
+            for tensor in encoder.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.add_(0.01 * torch.randn(tensor.shape, generator=gen).to(tensor))
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = save_pretrained(encoder, f"{tmp}/encoder")
+            loaded = load_pretrained(folder)
+        if type(loaded) is not type(encoder):
+            _fail(f"the folder rebuilt a {type(loaded).__name__}, not a {type(encoder).__name__}.")
+        if export_config(loaded) != export_config(encoder):
+            _fail(f"{type(encoder).__name__}'s config changed in the round trip.")
+        before, after = encoder.state_dict(), loaded.state_dict()
+        if sorted(before) != sorted(after):
+            _fail(f"{type(encoder).__name__}'s state dict keys changed in the round trip.")
+        changed = [k for k in before if not torch.equal(before[k], after[k])]
+        if changed:
+            _fail(f"{type(encoder).__name__}: {changed[:6]} differ after the round trip.")
+        inputs = self.make_encoder_inputs(self._generator())
+        if inputs is not None:
+            encoder.eval()
+            with torch.no_grad():
+                first, second = encoder(*inputs), loaded(*inputs)
+            for a, b in zip(_tensors(first, "out"), _tensors(second, "out"), strict=True):
+                if not torch.equal(a[1], b[1]):
+                    _fail(f"{type(encoder).__name__}: the reloaded encoder's {a[0]} differs.")

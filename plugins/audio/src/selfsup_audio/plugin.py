@@ -17,10 +17,13 @@ PLUGIN = Plugin(
         "beats_finetune": "selfsup_audio.methods.beats_finetune:BEATsFineTuning",
         "fsdd": "selfsup_audio.data.fsdd:FSDDDataModule",
         "synthetic_clips": "selfsup_audio.data.synthetic:SyntheticClipsDataModule",
+        "audio_folder": "selfsup_audio.data.folder:AudioFolderDataModule",
         "fbank": "selfsup_audio.frontends.fbank:Fbank",
         "log_mel": "selfsup_audio.frontends.log_mel:LogMelSpectrogram",
         "audio_convnet": "selfsup_audio.encoders.convnet:AudioConvNet",
+        "log_mel_convnet": "selfsup_audio.encoders.convnet:LogMelConvNet",
         "audio_encoder": "selfsup_audio.encoders.transformer:AudioEncoder",
+        "audio_embedder": "selfsup_audio.encoders.embedder:AudioEmbedder",
         "fbank_patch_tokenizer": "selfsup_audio.encoders.patch_embed:FbankPatchTokenizer",
         "random_projection_tokenizer": (
             "selfsup_audio.tokenizers.random_projection:RandomProjectionTokenizer"
@@ -34,4 +37,5 @@ PLUGIN = Plugin(
         "acoustic tokenizers, masked label prediction) on Kaldi fbanks, and COLA."
     ),
     distribution="selfsup-audio",
+    configs="selfsup_audio/configs",
 )

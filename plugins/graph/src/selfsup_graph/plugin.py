@@ -28,7 +28,10 @@ PLUGIN = Plugin(
         "subgraph": "selfsup_graph.augment.views:random_walk_subgraph",
         "k_hop_subgraph": "selfsup_graph.augment.views:k_hop_view",
         # data
+        "edge_list": "selfsup_graph.data.edge_list:EdgeListDataModule",
         "planetoid": "selfsup_graph.data.planetoid:PlanetoidDataModule",
+        "ogb_node": "selfsup_graph.data.ogb:OGBNodeDataModule",
+        "tu_dataset": "selfsup_graph.data.tu:TUDataModule",
         "node_data": "selfsup_graph.data.node:NodeDataModule",
         "synthetic_nodes": "selfsup_graph.data.synthetic:SyntheticNodeDataModule",
         "graph_data": "selfsup_graph.data.graphs:GraphDataModule",
@@ -38,7 +41,9 @@ PLUGIN = Plugin(
     },
     description=(
         "Graphs (PyG): GraphMAE/GraphMAE2 masked graph autoencoders (node and graph level), "
-        "GRACE, GAT/GCN/GIN encoders, graph augmentations, Planetoid offline, node probe."
+        "GRACE, GAT/GCN/GIN encoders, graph augmentations, your own edge list, Planetoid/OGB/TU "
+        "offline, node probe."
     ),
     distribution="selfsup-graph",
+    configs="selfsup_graph/configs",
 )

@@ -16,6 +16,7 @@ PLUGIN = Plugin(
         "id_tower": "selfsup_recsys.encoders.tower:IdTower",
         "feature_tower": "selfsup_recsys.encoders.tower:FeatureTower",
         "content_encoder": "selfsup_recsys.encoders.content:ContentEncoder",
+        "two_tower_encoder": "selfsup_recsys.encoders.two_tower_encoder:TwoTowerEncoder",
         "embedding_tables": "selfsup_recsys.encoders.embedding_tables:LocalEmbeddingTables",
         "interactions": "selfsup_recsys.data.datamodule:InteractionDataModule",
         "feature_table": "selfsup_recsys.data.feature_table:FeatureTable",
@@ -33,4 +34,5 @@ PLUGIN = Plugin(
         "full-corpus Recall/NDCG, MovieLens-100K and generic interaction loaders."
     ),
     distribution="selfsup-recsys",
+    configs="selfsup_recsys/configs",
 )

@@ -1,4 +1,10 @@
-"""Serving: load a trained two-tower model and export item and query embeddings."""
+"""Serving: load a trained two-tower model and export item and query embeddings.
+
+The command-line path is ``selfsup embed`` (``InteractionDataModule.predict_dataloader``, one
+side per file: ``predict_side: item`` or ``query``) and ``selfsup export`` (both towers and the
+vocabularies as a :class:`~selfsup_recsys.encoders.TwoTowerEncoder` folder). These helpers are
+the in-Python path: a ``selfsup fit`` checkpoint without its config, both sides at once.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from selfsup_recsys.data.datamodule import InteractionDataModule
 from selfsup_recsys.data.retrieval_data import RetrievalData
 from selfsup_recsys.methods.feature_two_tower import FeatureTwoTower
 
@@ -29,6 +36,9 @@ def load_two_tower(path: str, task: str | None = None) -> FeatureTwoTower:
     Raises:
         FileNotFoundError: no such file.
         ValueError: no (or several, without ``task``) two-tower model in the file.
+
+    Examples:
+        >>> model = load_two_tower("runs/checkpoints/last.ckpt")  # doctest: +SKIP
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} not found.")
@@ -52,17 +62,45 @@ def load_two_tower(path: str, task: str | None = None) -> FeatureTwoTower:
 
 @torch.no_grad()
 def export_embeddings(
-    method: FeatureTwoTower, data: RetrievalData, batch_size: int = 4096
+    method: FeatureTwoTower,
+    data: RetrievalData | InteractionDataModule,
+    batch_size: int = 4096,
 ) -> dict[str, Any]:
     """Embeddings of every catalog item and every user, with their raw ids.
+
+    Args:
+        method: The trained model.
+        data: An :class:`~selfsup_recsys.data.InteractionDataModule` — its files are encoded
+            with the model's saved vocabularies (:attr:`FeatureTwoTower.feature_tables`), the
+            rows ``selfsup embed`` writes — or a :class:`RetrievalData` whose encoded tables
+            are used as they are (they must be the encoding the model was trained on).
+        batch_size: Rows per forward pass.
 
     Returns:
         ``{"item": (M, D), "query": (U, D), "item_keys": [...], "user_keys": [...]}``; row ``r``
         of ``"item"`` is the item ``item_keys[r]``. Index ``"item"`` (e.g. with
         :func:`selfsup.kernels.topk.similarity_topk` or FAISS) and embed users at request time
         with :meth:`FeatureTwoTower.query_embeddings`.
+
+    Examples:
+        >>> out = export_embeddings(load_two_tower("last.ckpt"), data_module)  # doctest: +SKIP
+        >>> out["item"].shape, len(out["item_keys"])  # doctest: +SKIP
+        (torch.Size([1682, 64]), 1682)
     """
     method.eval()
+    if isinstance(data, InteractionDataModule):
+        out: dict[str, Any] = {}
+        for side, name in (("item", "item_keys"), ("query", "user_keys")):
+            keys, features, _ = data.embedding_features(side, method.feature_tables)
+            rows = torch.arange(len(keys))
+            out[side] = torch.cat(
+                [
+                    method.embed({side: {k: v[r] for k, v in features.items()}})
+                    for r in rows.split(batch_size)
+                ]
+            )
+            out[name] = keys
+        return out
 
     def run(table: Any, embed: Any) -> Tensor:
         rows = torch.arange(len(table))

@@ -12,7 +12,9 @@ PLUGIN = Plugin(
     modality="tabular",
     components={
         "tjepa": "selfsup_tabular.methods.tjepa:TJEPA",
+        "tjepa_encoder": "selfsup_tabular.methods.tjepa:TJEPAEncoder",
         "scarf": "selfsup_tabular.methods.scarf:SCARF",
+        "scarf_encoder": "selfsup_tabular.methods.scarf:SCARFEncoder",
         "tabular_csv": "selfsup_tabular.data.datamodule:TabularCSVDataModule",
         "builtin_table": "selfsup_tabular.data.builtin:BuiltinTableDataModule",
         "tabular_preprocessor": "selfsup_tabular.data.preprocessing:TabularPreprocessor",
@@ -27,4 +29,5 @@ PLUGIN = Plugin(
         "preprocessing and an FT-Transformer tokenizer."
     ),
     distribution="selfsup-tabular",
+    configs="selfsup_tabular/configs",
 )

@@ -1,8 +1,13 @@
 """Offline frozen-feature evaluation: kNN and linear probe of an encoder on labelled images.
 
-    python -m selfsup_vision.evaluate --data-root ../shared/data/cifar10-jpg \
+    python -m selfsup_vision.evaluate --data-root /path/to/cifar10-jpg --encoder-dir encoder/
+    python -m selfsup_vision.evaluate --data-root /path/to/cifar10-jpg \
         --resnet-weights encoder.pt [--depth 18] [--imagenet-stem]
-    python -m selfsup_vision.evaluate --data-root ../shared/data/cifar10-jpg --vit-dir vit/
+    python -m selfsup_vision.evaluate --data-root /path/to/cifar10-jpg --vit-dir vit/
+
+``--encoder-dir`` takes any folder ``selfsup export`` (or ``selfsup.export.save_pretrained``)
+wrote; ``--resnet-weights`` a plain state dict (``ResNetEncoder.export``); ``--vit-dir`` a Hugging
+Face ViT folder (``ViTEncoder.save_pretrained``).
 
 Prints one JSON line ``{"knn_acc", "linear_acc", "train_images", "test_images", ...}``.
 """
@@ -85,6 +90,7 @@ def evaluate_encoder(
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from selfsup.export import load_pretrained
     from selfsup_vision.data import ImageFolderDataModule
     from selfsup_vision.encoders import ResNetEncoder, ViTEncoder
 
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--depth", type=int, default=18)
     p.add_argument("--imagenet-stem", action="store_true", help="7x7 stem + max-pool")
     p.add_argument("--vit-dir", help="directory written by ViTEncoder.save_pretrained")
+    p.add_argument("--encoder-dir", help="folder written by `selfsup export` / save_pretrained")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--train-size", type=int, default=10**9, help="labelled train images used")
     p.add_argument("--test-size", type=int, default=10**9)
@@ -101,10 +108,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--temperature", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=256)
     args = p.parse_args(argv)
-    if (args.resnet_weights is None) == (args.vit_dir is None):
-        p.error("pass exactly one of --resnet-weights and --vit-dir")
-    if args.vit_dir:
-        encoder: nn.Module = ViTEncoder(pretrained_path=args.vit_dir)
+    given = [a for a in (args.resnet_weights, args.vit_dir, args.encoder_dir) if a is not None]
+    if len(given) != 1:
+        p.error("pass exactly one of --encoder-dir, --resnet-weights and --vit-dir")
+    if args.encoder_dir:
+        encoder: nn.Module = load_pretrained(args.encoder_dir)
+    elif args.vit_dir:
+        encoder = ViTEncoder(pretrained_path=args.vit_dir)
     else:
         encoder = ResNetEncoder(
             args.depth, cifar_stem=not args.imagenet_stem, weights_path=args.resnet_weights

@@ -31,4 +31,5 @@ PLUGIN = Plugin(
         "ResNet and Hugging Face ViT encoders; on-device and torchvision.transforms.v2 views."
     ),
     distribution="selfsup-vision",
+    configs="selfsup_vision/configs",
 )

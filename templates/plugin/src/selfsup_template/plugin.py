@@ -23,7 +23,10 @@ PLUGIN = Plugin(
         # short name -> "module:Attribute"; point at the defining module so that resolving one
         # component imports only what it needs.
         "contrastive_mlp": "selfsup_template.methods.template_method:TemplateMethod",
+        "encoder": "selfsup_template.encoders.template_encoder:TemplateEncoder",
     },
     description="Template: a contrastive MLP on feature vectors (replace with your domain).",
     distribution="selfsup-template",
+    # YAML presets shipped in the wheel: `selfsup configs`, `selfsup fit --config <name>:<file>`
+    configs="selfsup_template/configs",
 )

@@ -1,16 +1,20 @@
 """Audio data modules (torch and lightning are imported when used)."""
 
-from selfsup_audio.data.clips import BucketBatchSampler, FbankCollate
-from selfsup_audio.data.fsdd import FbankSplit, FSDDDataModule, default_data_root, parse_fsdd_name
+from selfsup_audio.data.clip_module import FbankClipsDataModule
+from selfsup_audio.data.clips import BucketBatchSampler, FbankCollate, FbankSplit
+from selfsup_audio.data.folder import AudioFolderDataModule, WaveformCollate
+from selfsup_audio.data.fsdd import FSDDDataModule, parse_fsdd_name
 from selfsup_audio.data.synthetic import SyntheticClipsDataModule, synthetic_clip
 
 __all__ = [
+    "AudioFolderDataModule",
     "BucketBatchSampler",
     "FSDDDataModule",
+    "FbankClipsDataModule",
     "FbankCollate",
     "FbankSplit",
     "SyntheticClipsDataModule",
-    "default_data_root",
+    "WaveformCollate",
     "parse_fsdd_name",
     "synthetic_clip",
 ]

@@ -1,8 +1,9 @@
-"""In-memory fbank clips: padded batches with padding masks, length-bucketed sampling."""
+"""In-memory fbank clips: splits, padded batches with padding masks, length-bucketed sampling."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -10,12 +11,32 @@ from torch.utils.data import Sampler
 
 from selfsup_audio.frontends.fbank import pad_features
 
-__all__ = ["BucketBatchSampler", "FbankCollate"]
+__all__ = ["BucketBatchSampler", "FbankCollate", "FbankSplit"]
+
+
+@dataclass
+class FbankSplit:
+    """Cached normalised fbanks of one split.
+
+    Attributes:
+        features: ``[(T_i, n_mels), ...]`` float32 (or ``[(N_i,), ...]`` waveforms for
+            :class:`~selfsup_audio.data.AudioFolderDataModule` with ``features="waveform"``).
+        labels: ``(N,)`` class ids, or ``None`` for unlabelled clips.
+        names: Clip ids in the same order (file names / paths relative to the data folder).
+    """
+
+    features: list[Tensor]
+    labels: Tensor | None
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.features)
 
 
 class FbankCollate:
     """Collate clip indices into ``{"fbank", "padding_mask", "label"}`` (or an
-    ``(inputs, labels)`` pair with ``pairs=True``, the probe format).
+    ``(inputs, labels)`` pair with ``pairs=True``, the probe format). Unlabelled clips
+    (``labels=None``) give ``{"fbank", "padding_mask"}``.
 
     Frames are zero-padded (0 is the mean of normalised features) to the batch's longest clip,
     at least ``min_frames`` and a multiple of ``multiple_of`` (the time patch). With
@@ -24,7 +45,7 @@ class FbankCollate:
 
     Args:
         features: Normalised fbanks ``[(T_i, n_mels), ...]``.
-        labels: Class per clip ``(N,)`` long.
+        labels: Class per clip ``(N,)`` long, or None (no ``"label"`` entry; no ``pairs``).
         min_frames, multiple_of: Padding rules (default 16, 16).
         max_frames: Random-crop length (default None: whole clips).
         pairs: Yield ``(inputs, labels)`` (default False).
@@ -34,13 +55,15 @@ class FbankCollate:
     def __init__(
         self,
         features: Sequence[Tensor],
-        labels: Tensor,
+        labels: Tensor | None,
         min_frames: int = 16,
         multiple_of: int = 16,
         max_frames: int | None = None,
         pairs: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
+        if pairs and labels is None:
+            raise ValueError("FbankCollate(pairs=True) needs labels: probes need class ids.")
         self.features = features
         self.labels = labels
         self.min_frames = min_frames
@@ -60,6 +83,8 @@ class FbankCollate:
     def __call__(self, idx: list[int]) -> object:
         clips = [self._crop(self.features[i]) for i in idx]
         fbank, mask = pad_features(clips, min_frames=self.min_frames, multiple_of=self.multiple_of)
+        if self.labels is None:
+            return {"fbank": fbank, "padding_mask": mask}
         labels = self.labels[torch.as_tensor(idx, dtype=torch.long)]
         if self.pairs:
             return {"fbank": fbank, "padding_mask": mask}, labels

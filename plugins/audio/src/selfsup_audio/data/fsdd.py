@@ -5,59 +5,35 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import dataclass
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader
 
-from selfsup_audio.data.clips import BucketBatchSampler, FbankCollate
+from selfsup.data.roots import resolve_data_root
+from selfsup_audio.data.clip_module import FbankClipsDataModule, RawSplit
+from selfsup_audio.data.clips import FbankSplit
 from selfsup_audio.frontends.audio_io import AudioLoadError, load_waveform
-from selfsup_audio.frontends.fbank import (
-    AUDIOSET_MEAN,
-    AUDIOSET_STD,
-    fbank_statistics,
-    kaldi_fbank,
-    normalize_fbank,
-)
+from selfsup_audio.frontends.fbank import kaldi_fbank
 
-__all__ = ["FSDDDataModule", "FbankSplit", "default_data_root", "parse_fsdd_name"]
+__all__ = ["FSDDDataModule", "FbankSplit", "parse_fsdd_name"]
 
 _NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 
 
-def default_data_root() -> str:
-    """``$SELFSUP_DATA`` if set, else ``../shared/data`` (relative to the working directory)."""
-    return os.environ.get("SELFSUP_DATA") or os.path.join("..", "shared", "data")
-
-
 def parse_fsdd_name(name: str) -> tuple[int, str, int] | None:
-    """``(digit, speaker, take)`` of ``{digit}_{speaker}_{take}.wav``; None for other names."""
+    """``(digit, speaker, take)`` of ``{digit}_{speaker}_{take}.wav``; None for other names.
+
+    Examples:
+        >>> parse_fsdd_name("7_jackson_32.wav")
+        (7, 'jackson', 32)
+    """
     match = _NAME.match(name)
     if match is None:
         return None
     return int(match.group(1)), match.group(2), int(match.group(3))
 
 
-@dataclass
-class FbankSplit:
-    """Cached normalised fbanks of one split.
-
-    Attributes:
-        features: ``[(T_i, n_mels), ...]`` float32. labels: ``(N,)`` digits.
-        names: File names, in the same order.
-    """
-
-    features: list[Tensor]
-    labels: Tensor
-    names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-
-class FSDDDataModule(LightningDataModule):
+class FSDDDataModule(FbankClipsDataModule):
     """FSDD recordings -> 16 kHz Kaldi fbanks (computed once, kept in memory) -> padded batches.
 
     Split (the dataset's standard one, by take): takes 0-4 are the test set (300 clips), takes
@@ -70,15 +46,19 @@ class FSDDDataModule(LightningDataModule):
 
     Batches: ``{"fbank": (B, T, n_mels), "padding_mask": (B, T), "label": (B,)}``; the training
     loader uses length buckets and drops incomplete batches. ``probe_dataloaders`` gives
-    ``(train, validation)`` loaders of ``(inputs, labels)`` for ``selfsup.metrics.ProbeMonitor``.
+    ``(train, validation)`` loaders of ``(inputs, labels)`` for ``selfsup.metrics.ProbeMonitor``;
+    ``predict_dataloader`` (``selfsup embed``) every recording once (ids: the file names), see
+    :class:`~selfsup_audio.data.FbankClipsDataModule`.
 
     Bad files: an unreadable, empty or non-finite file raises
     :class:`~selfsup_audio.frontends.AudioLoadError` naming it, unless ``skip_bad_files`` (then
     it is skipped with a warning). Files not named ``{digit}_{speaker}_{take}.wav`` are ignored.
 
     Args:
-        data_root: Directory holding ``folder`` (default ``$SELFSUP_DATA`` or ``../shared/data``).
-        folder: Recordings folder under the root (default ``"fsdd/recordings"``).
+        data_root: Folder holding ``folder`` (default None: the environment variable
+            ``SELFSUP_DATA``; one of them must be given).
+        folder: Recordings folder under the root, or an absolute path (then ``data_root`` is
+            not needed; default ``"fsdd/recordings"``).
         sample_rate: Model rate in Hz (default 16000). num_mel_bins: Bins (default 128).
         normalization: ``"audioset"`` (default) or ``"dataset"``.
         val_fraction: Share of training clips held out (default 0.1).
@@ -89,7 +69,14 @@ class FSDDDataModule(LightningDataModule):
         skip_bad_files: Skip unreadable files with a warning (default False: raise).
 
     Raises:
+        selfsup.data.DataRootError: neither ``data_root`` nor ``SELFSUP_DATA`` is given (at
+            setup).
         FileNotFoundError: the folder does not exist or holds no FSDD file.
+
+    Examples:
+        >>> data = FSDDDataModule(data_root="/data", batch_size=32)  # reads /data/fsdd/recordings
+        >>> data.folder
+        'fsdd/recordings'
     """
 
     def __init__(
@@ -107,36 +94,42 @@ class FSDDDataModule(LightningDataModule):
         num_workers: int = 0,
         skip_bad_files: bool = False,
     ) -> None:
-        super().__init__()
-        if normalization not in ("audioset", "dataset"):
-            raise ValueError(
-                f"normalization must be 'audioset' or 'dataset', got {normalization!r}."
-            )
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+        super().__init__(
+            sample_rate=sample_rate,
+            num_mel_bins=num_mel_bins,
+            normalization=normalization,
+            val_fraction=val_fraction,
+            batch_size=batch_size,
+            patch_frames=patch_frames,
+            max_frames=max_frames,
+            seed=seed,
+            num_workers=num_workers,
+        )
         self.data_root = data_root
         self.folder = folder
-        self.sample_rate = sample_rate
-        self.num_mel_bins = num_mel_bins
-        self.normalization = normalization
-        self.val_fraction = val_fraction
-        self.batch_size = batch_size
-        self.patch_frames = patch_frames
-        self.max_frames = max_frames
-        self.seed = seed
-        self.num_workers = num_workers
         self.skip_bad_files = skip_bad_files
-        self.splits: dict[str, FbankSplit] = {}
-        self.mean, self.std = AUDIOSET_MEAN, AUDIOSET_STD
 
     def directory(self) -> str:
-        """The recordings folder (absolute, or relative to the working directory)."""
-        root = self.data_root or default_data_root()
-        path = self.folder if os.path.isabs(self.folder) else os.path.join(root, self.folder)
+        """The recordings folder: ``folder`` if absolute, else under ``data_root`` /
+        ``$SELFSUP_DATA``.
+
+        Raises:
+            selfsup.data.DataRootError: no root given, or the folder does not exist.
+        """
+        if os.path.isabs(self.folder):
+            root = None
+            path = self.folder
+        else:
+            root = resolve_data_root(
+                self.data_root, owner="FSDDDataModule", parameter="data_root", must_exist=False
+            )
+            path = os.path.join(root, self.folder)
         if not os.path.isdir(path):
+            where = f"data_root={str(root)!r}, " if root is not None else ""
             raise FileNotFoundError(
-                f"FSDD recordings folder {path!r} not found (data_root={root!r}, "
-                f"folder={self.folder!r}); set data_root or the environment variable SELFSUP_DATA."
+                f"FSDD recordings folder {path!r} not found ({where}folder={self.folder!r}); "
+                "pass data_root= (or set the environment variable SELFSUP_DATA) to the folder "
+                "that holds fsdd/recordings."
             )
         return path
 
@@ -152,6 +145,7 @@ class FSDDDataModule(LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
+            self.share_frontend()
             return
         folder = self.directory()
         files = sorted(f for f in os.listdir(folder) if parse_fsdd_name(f) is not None)
@@ -176,9 +170,7 @@ class FSDDDataModule(LightningDataModule):
         perm = torch.randperm(len(train_f), generator=torch.Generator().manual_seed(self.seed))
         n_val = int(round(len(train_f) * self.val_fraction))
         val_idx, fit_idx = sorted(perm[:n_val].tolist()), sorted(perm[n_val:].tolist())
-        if self.normalization == "dataset":
-            self.mean, self.std = fbank_statistics([train_f[i] for i in fit_idx])
-        parts = {
+        parts: dict[str, RawSplit] = {
             "train": (
                 [train_f[i] for i in fit_idx],
                 [train_y[i] for i in fit_idx],
@@ -191,61 +183,4 @@ class FSDDDataModule(LightningDataModule):
             ),
             "test": raw["test"],
         }
-        for split, (feats, labels, names) in parts.items():
-            if feats:
-                self.splits[split] = FbankSplit(
-                    [normalize_fbank(f, self.mean, self.std) for f in feats],
-                    torch.tensor(labels, dtype=torch.long),
-                    names,
-                )
-
-    def _split(self, name: str) -> FbankSplit:
-        if name not in self.splits:
-            raise RuntimeError(f"no {name!r} clips: call setup() first (or raise val_fraction).")
-        return self.splits[name]
-
-    def _collate(self, split: FbankSplit, train: bool, pairs: bool) -> FbankCollate:
-        return FbankCollate(
-            split.features,
-            split.labels,
-            min_frames=self.patch_frames,
-            multiple_of=self.patch_frames,
-            max_frames=self.max_frames if train else None,
-            pairs=pairs,
-        )
-
-    def _eval_loader(self, name: str, pairs: bool = False) -> DataLoader:
-        split = self._split(name)
-        sampler = BucketBatchSampler(
-            [f.shape[0] for f in split.features], self.batch_size, drop_last=False, seed=self.seed
-        )
-        # sorted, unshuffled batches: pool covers the split, batch order fixed by seed
-        sampler.pool = len(split)
-        return DataLoader(
-            list(range(len(split))),
-            batch_sampler=sampler,
-            collate_fn=self._collate(split, False, pairs),
-            num_workers=self.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        split = self._split("train")
-        sampler = BucketBatchSampler(
-            [f.shape[0] for f in split.features], self.batch_size, drop_last=True, seed=self.seed
-        )
-        return DataLoader(
-            list(range(len(split))),
-            batch_sampler=sampler,
-            collate_fn=self._collate(split, True, False),
-            num_workers=self.num_workers,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
-
-    def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
-        """``(train, validation)`` loaders of ``(inputs, labels)`` pairs (never the test set)."""
-        return self._eval_loader("train", pairs=True), self._eval_loader("val", pairs=True)
+        self.store_splits(parts)

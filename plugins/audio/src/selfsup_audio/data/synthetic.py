@@ -12,8 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from selfsup_audio.data.fsdd import FbankSplit, FSDDDataModule
-from selfsup_audio.frontends.fbank import fbank_statistics, kaldi_fbank, normalize_fbank
+from selfsup_audio.data.clip_module import FbankClipsDataModule
+from selfsup_audio.frontends.fbank import kaldi_fbank
 
 __all__ = ["SyntheticClipsDataModule", "synthetic_clip"]
 
@@ -58,15 +58,17 @@ def synthetic_clip(
     return wave.clamp(-1.0, 1.0).float()
 
 
-class SyntheticClipsDataModule(FSDDDataModule):
-    """Generated labelled clips with the batches, splits and probes of :class:`FSDDDataModule`.
+class SyntheticClipsDataModule(FbankClipsDataModule):
+    """Generated labelled clips with the batches, splits and probes of the FSDD data module.
 
     ``num_clips`` clips (``seed``-reproducible, classes balanced) are generated at setup, turned
     into Kaldi fbanks and normalised by the training split's own mean/std; ``test_fraction`` of
     them form the test split and ``val_fraction`` of the rest the validation split. Batches are
     ``{"fbank": (B, T, n_mels), "padding_mask": (B, T), "label": (B,)}`` and
     ``probe_dataloaders()`` returns ``(train, validation)`` loaders, exactly as for FSDD, so every
-    audio method and ``selfsup.metrics.ProbeMonitor`` work unchanged.
+    audio method and ``selfsup.metrics.ProbeMonitor`` work unchanged. ``predict_dataloader``
+    (``selfsup embed``) gives every clip once; its ids are the clip numbers ``0 .. num_clips - 1``
+    (generation order: the same for the same ``seed``).
 
     Args:
         num_clips: Clips generated in total (default 600).
@@ -79,6 +81,12 @@ class SyntheticClipsDataModule(FSDDDataModule):
 
     Raises:
         ValueError: Fewer clips than two per class, or fractions outside ``[0, 1)``.
+
+    Examples:
+        >>> data = SyntheticClipsDataModule(num_clips=40, num_classes=4, num_mel_bins=32)
+        >>> data.setup("fit")
+        >>> sorted(data.splits)
+        ['test', 'train', 'val']
     """
 
     def __init__(
@@ -124,11 +132,9 @@ class SyntheticClipsDataModule(FSDDDataModule):
         self.min_seconds, self.max_seconds = float(min_seconds), float(max_seconds)
         self.test_fraction = float(test_fraction)
 
-    def directory(self) -> str:
-        raise RuntimeError("SyntheticClipsDataModule generates its clips; it reads no folder.")
-
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
+            self.share_frontend()
             return
         gen = torch.Generator().manual_seed(self.seed)
         labels = torch.arange(self.num_clips) % self.num_classes
@@ -155,11 +161,22 @@ class SyntheticClipsDataModule(FSDDDataModule):
             "val": (n_test, n_test + n_val),
             "train": (n_test + n_val, self.num_clips),
         }
-        self.mean, self.std = fbank_statistics(feats[bounds["train"][0] :])
-        for split, (lo, hi) in bounds.items():
-            if hi > lo:
-                self.splits[split] = FbankSplit(
-                    [normalize_fbank(f, self.mean, self.std) for f in feats[lo:hi]],
-                    labels[lo:hi].clone(),
+        self.store_splits(
+            {
+                split: (
+                    feats[lo:hi],
+                    labels[lo:hi].tolist(),
                     [f"synthetic_{i}" for i in range(lo, hi)],
                 )
+                for split, (lo, hi) in bounds.items()
+            }
+        )
+
+    def predict_clips(self) -> list[tuple[str | int, Tensor]]:
+        """``(clip number, features)`` of every clip, in generation order."""
+        clips = [
+            (int(name.rsplit("_", 1)[1]), f)
+            for split in self.splits.values()
+            for name, f in zip(split.names, split.features, strict=True)
+        ]
+        return sorted(clips, key=lambda clip: clip[0])

@@ -1,6 +1,8 @@
-"""Audio encoders: the COLA ConvNet and the BEATs-style patch transformer."""
+"""Audio encoders: the COLA ConvNet and the BEATs-style patch transformer, and their exported
+waveform-in forms (:class:`LogMelConvNet`, :class:`AudioEmbedder`)."""
 
-from selfsup_audio.encoders.convnet import AudioConvNet
+from selfsup_audio.encoders.convnet import AudioConvNet, LogMelConvNet, waveform_features
+from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import (
     FbankPatchTokenizer,
     PatchEmbed,
@@ -22,16 +24,20 @@ from selfsup_audio.encoders.transformer import (
 __all__ = [
     "SIZES",
     "AudioConvNet",
+    "AudioEmbedder",
     "AudioEncoder",
     "AudioTransformer",
     "ConvPositions",
     "FbankPatchTokenizer",
+    "LogMelConvNet",
     "PatchEmbed",
     "RelativePositionBias",
     "TransformerBlock",
+    "clip_embedding",
     "patch_grid",
     "patch_padding_mask",
     "patchify",
     "relative_position_bucket",
     "sincos_positions",
+    "waveform_features",
 ]

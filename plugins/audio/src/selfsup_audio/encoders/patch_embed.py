@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfsup.export import exportable
+
 __all__ = [
     "FbankPatchTokenizer",
     "PatchEmbed",
@@ -166,6 +168,7 @@ class PatchEmbed(nn.Module):
         return x, patch_padding_mask(frame_mask, self.patch[0], fp)
 
 
+@exportable("audio:fbank_patch_tokenizer")
 class FbankPatchTokenizer(PatchEmbed):
     """:class:`PatchEmbed` reading a whole fbank batch: a modality tokenizer for shared trunks.
 
@@ -181,6 +184,12 @@ class FbankPatchTokenizer(PatchEmbed):
 
     Shapes:
         batch -> tokens ``(B, N, dim)``, padding ``(B, N)`` bool (True = padding).
+
+    Examples:
+        >>> tokenizer = FbankPatchTokenizer(dim=16, patch=(4, 16), num_mel_bins=32)
+        >>> tokens, padding = tokenizer({"fbank": torch.zeros(2, 8, 32)})
+        >>> tokens.shape, padding.shape
+        (torch.Size([2, 4, 16]), torch.Size([2, 4]))
     """
 
     def __init__(

@@ -345,7 +345,9 @@ class AudioEncoder(nn.Module):
 
     The architecture is part of the state dict (``_extra_state``), so
     :meth:`from_state_dict` rebuilds an encoder from a checkpoint alone; this is how the
-    iteration workflow chains runs by checkpoint path.
+    iteration workflow chains runs by checkpoint path. For the same reason it is not exported
+    on its own (an exported folder holds tensors only): ``selfsup export`` writes it inside an
+    :class:`~selfsup_audio.encoders.AudioEmbedder`, with its architecture in ``config.json``.
 
     Args:
         size: ``"tiny"``, ``"mini"``, ``"small"`` or ``"base"`` (:data:`SIZES`; default tiny).

@@ -8,6 +8,8 @@ import wave
 import torch
 from torch import Tensor
 
+from selfsup.imports import require
+
 __all__ = ["AudioLoadError", "load_waveform", "prepare_waveform", "read_wav"]
 
 
@@ -19,8 +21,9 @@ def read_wav(path: str) -> tuple[Tensor, int]:
     """Decode a PCM WAV file with the standard library (no torchaudio/TorchCodec decoder needed).
 
     8-bit (unsigned), 16-, 24- and 32-bit (signed) integer PCM is scaled to ``[-1, 1)`` by
-    ``x / 2^(bits - 1)`` (8-bit: ``(x - 128) / 128``). Other formats (float WAV, FLAC, MP3) are
-    read with ``soundfile`` when it is installed.
+    ``x / 2^(bits - 1)`` (8-bit: ``(x - 128) / 128``). Other formats (float WAV, FLAC, OGG,
+    MP3) are read with ``soundfile`` when it is installed
+    (``pip install 'selfsup-audio[soundfile]'``).
 
     Args:
         path: File path.
@@ -66,16 +69,21 @@ def read_wav(path: str) -> tuple[Tensor, int]:
 
 def _read_with_soundfile(path: str, wav_error: Exception) -> tuple[Tensor, int]:
     try:
-        import soundfile
-    except ImportError:
+        soundfile = require("soundfile", "soundfile", extra="selfsup-audio[soundfile]")
+    except ImportError as err:
+        # an AudioLoadError, not an ImportError: a corrupt WAV is the usual cause, and data
+        # modules may skip bad files (skip_bad_files=True)
         raise AudioLoadError(
             f"audio file {path!r} is not a readable PCM WAV ({wav_error}); it is corrupt or in "
-            "another format: convert it to PCM WAV or pip install soundfile."
+            f"another format: convert it to PCM WAV, or read it with soundfile ({err})."
         ) from wav_error
     try:
         data, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as err:
-        raise AudioLoadError(f"audio file {path!r} cannot be decoded: {err}") from err
+        raise AudioLoadError(
+            f"audio file {path!r} is not a readable PCM WAV ({wav_error}) and soundfile cannot "
+            f"decode it either ({err}); it is corrupt or in an unsupported format."
+        ) from err
     if data.shape[0] == 0:
         raise AudioLoadError(f"audio file {path!r} holds no samples.")
     return torch.from_numpy(data.T.copy()), int(rate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -12,6 +13,7 @@ __all__ = [
     "AUDIOSET_STD",
     "BEATS_FBANK_ARGS",
     "Fbank",
+    "FbankSettings",
     "fbank_statistics",
     "kaldi_fbank",
     "normalize_fbank",
@@ -279,3 +281,70 @@ class Fbank(nn.Module):
         ]
         batch, mask = pad_features(feats, min_frames=self.multiple_of, multiple_of=self.multiple_of)
         return batch.to(waveforms.device), mask.to(waveforms.device)
+
+
+class FbankSettings(nn.Module):
+    """The front end a model was trained with: sample rate and normalisation statistics.
+
+    Kept as a buffer ``values = (sample_rate, mean, std)`` (float64) so that checkpoints carry
+    it. The methods that read fbank batches hold one (``method.fbank_settings``); the audio data
+    module that feeds a method writes its own rate and statistics into it at setup
+    (:meth:`~selfsup_audio.data.FbankClipsDataModule.share_frontend`), and ``export_encoder``
+    builds the exported :class:`Fbank` front end from it, so an exported encoder normalises
+    waveforms as training did. Checkpoints written before it existed load with the defaults
+    (16 kHz, BEATs' AudioSet statistics).
+
+    Args:
+        sample_rate: Rate in Hz (default 16000).
+        mean, std: Normalisation statistics (default :data:`AUDIOSET_MEAN`, :data:`AUDIOSET_STD`).
+
+    Examples:
+        >>> settings = FbankSettings()
+        >>> settings.update(8000, 10.0, 4.0)
+        >>> settings.sample_rate, settings.mean, settings.std
+        (8000, 10.0, 4.0)
+    """
+
+    def __init__(
+        self, sample_rate: int = 16000, mean: float = AUDIOSET_MEAN, std: float = AUDIOSET_STD
+    ) -> None:
+        super().__init__()
+        self.register_buffer("values", torch.zeros(3, dtype=torch.float64))
+        self.update(sample_rate, mean, std)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(round(float(self.values[0])))
+
+    @property
+    def mean(self) -> float:
+        return float(self.values[1])
+
+    @property
+    def std(self) -> float:
+        return float(self.values[2])
+
+    @torch.no_grad()
+    def update(self, sample_rate: int, mean: float, std: float) -> None:
+        """Record the rate and statistics (``std > 0``, ``sample_rate > 0``)."""
+        if not (std > 0 and sample_rate > 0):
+            raise ValueError(f"need sample_rate > 0 and std > 0, got {sample_rate}, {std}.")
+        new = torch.tensor([float(sample_rate), float(mean), float(std)], dtype=torch.float64)
+        self.values.copy_(new.to(self.values))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        key = prefix + "values"
+        if key in missing_keys:  # a checkpoint from before these settings: keep the defaults
+            missing_keys.remove(key)

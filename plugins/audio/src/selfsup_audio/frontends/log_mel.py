@@ -5,9 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from selfsup.export import exportable
+
 __all__ = ["LogMelSpectrogram"]
 
 
+@exportable("audio:log_mel")
 class LogMelSpectrogram(nn.Module):
     """``log(mel_power(x) + log_offset)`` of mono waveforms.
 
@@ -27,6 +30,10 @@ class LogMelSpectrogram(nn.Module):
 
     Shapes:
         waveform: ``(B, T)`` -> ``(B, n_mels, 1 + T // hop_length)``.
+
+    Examples:
+        >>> LogMelSpectrogram()(torch.zeros(2, 16000)).shape
+        torch.Size([2, 64, 101])
     """
 
     def __init__(
@@ -63,9 +70,16 @@ class LogMelSpectrogram(nn.Module):
             n_mels=n_mels,
             power=2.0,
         )
+        for module in self.mel.modules():
+            for name, buf in module.named_buffers(recurse=False):
+                # torch's periodic window is a view of a longer one: own storage lets
+                # safetensors save it (selfsup export)
+                setattr(module, name, buf.clone())
         self.n_mels = n_mels
         self.hop_length = hop_length
         self.log_offset = log_offset
 
     def forward(self, waveform: Tensor) -> Tensor:
-        return torch.log(self.mel(waveform) + self.log_offset)
+        # mel power is >= 0 for any real filterbank; the clamp keeps the log finite when the
+        # stored filterbank weights have been edited (fine-tuned, perturbed) below zero
+        return torch.log(self.mel(waveform).clamp_min(0.0) + self.log_offset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.experiment.method import Method
@@ -13,8 +12,10 @@ from selfsup.losses import masked_token_cross_entropy
 from selfsup.masking import padded_token_mask
 from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.checkpoints import find_prefix, read_state_dict
+from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
+from selfsup_audio.frontends.fbank import FbankSettings
 from selfsup_audio.pooling import band_mean, masked_mean
 from selfsup_audio.tokenizers.random_projection import BestRQTokenizer, RandomProjectionTokenizer
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
@@ -22,8 +23,6 @@ from selfsup_audio.tokenizers.trained import AcousticTokenizer
 __all__ = ["BEATs", "LabelPredictor", "band_mean", "masked_mean"]
 
 _TOKENIZERS = ("random", "best_rq", "trained")
-_POOLING = ("mean", "band")
-_EMBED_LAYERS = ("last", "mean")
 
 
 class LabelPredictor(nn.Module):
@@ -79,6 +78,11 @@ class BEATs(Method):
     (``"random"``: BEATs', ``"best_rq"``: BEST-RQ's), iteration 2+ an
     :class:`~selfsup_audio.tokenizers.AcousticTokenizer` read from ``tokenizer_checkpoint``.
     :meth:`embed` is the mean of the unmasked encoder's outputs over non-padded patches.
+    :meth:`export_encoder` gives that encoder with its fbank front end and pooling as an
+    :class:`~selfsup_audio.encoders.AudioEmbedder` (waveforms in, :meth:`embed`'s vectors out);
+    the label predictor and the tokenizer stay behind. ``fbank_settings`` holds the sample rate
+    and normalisation of the training data (written by the audio data modules at setup), which
+    the exported front end uses.
 
     Args:
         size: Encoder preset ``tiny|mini|small|base`` (default ``"tiny"``).
@@ -148,12 +152,13 @@ class BEATs(Method):
         embed_layers: str = "last",
     ) -> None:
         super().__init__()
-        if pooling not in _POOLING:
-            raise ValueError(f"pooling must be one of {_POOLING}, got {pooling!r}.")
-        if embed_layers not in _EMBED_LAYERS:
-            raise ValueError(f"embed_layers must be one of {_EMBED_LAYERS}, got {embed_layers!r}.")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+        if embed_layers not in EMBED_LAYERS:
+            raise ValueError(f"embed_layers must be one of {EMBED_LAYERS}, got {embed_layers!r}.")
         self.pooling = pooling
         self.embed_layers = embed_layers
+        self.fbank_settings = FbankSettings()
         if tokenizer_checkpoint is not None:
             tokenizer = "trained"
         if tokenizer not in _TOKENIZERS:
@@ -263,18 +268,28 @@ class BEATs(Method):
     def embed(self, batch: Any) -> Tensor:
         """Clip embeddings of the unmasked encoder: the mean over non-padded patches
         ``(B, dim)`` (``pooling="mean"``) or per-band means ``(B, F' dim)`` (``"band"``), of
-        the last block's output or of the layer average (``embed_layers``)."""
-        if self.embed_layers == "mean":
-            fbank, frame_mask = self._inputs(batch)
-            tokens, pad = self.encoder.embed_patches(fbank, frame_mask)
-            layers = self.encoder.encode_layers(tokens, pad)
-            # each block normalised first: the pre-LN residual stream grows with depth
-            x = torch.stack([F.layer_norm(h, h.shape[-1:]) for h in layers]).mean(dim=0)
-        else:
-            x, pad = self.encode(batch)
-        if self.pooling == "band":
-            return band_mean(x, pad, self.num_mel_bins // self.patch[1])
-        return masked_mean(x, pad)
+        the last block's output or of the layer average (``embed_layers``;
+        :func:`~selfsup_audio.encoders.clip_embedding`)."""
+        fbank, frame_mask = self._inputs(batch)
+        return clip_embedding(
+            self.encoder,
+            fbank,
+            frame_mask,
+            num_mel_bins=self.num_mel_bins,
+            pooling=self.pooling,
+            embed_layers=self.embed_layers,
+        )
+
+    def export_encoder(self) -> AudioEmbedder:
+        """The encoder (a copy of its weights) with the training front end and :meth:`embed`'s
+        pooling: waveforms at ``fbank_settings.sample_rate`` in, :meth:`embed`'s vectors out."""
+        return AudioEmbedder.from_encoder(
+            self.encoder,
+            self.fbank_settings,
+            num_mel_bins=self.num_mel_bins,
+            pooling=self.pooling,
+            embed_layers=self.embed_layers,
+        )
 
     def representations(self, batch: Any) -> Tensor:
         return self.embed(batch).detach()

@@ -14,8 +14,9 @@ from selfsup.optim import layer_decay_param_groups
 from selfsup_audio.augment.spec_augment import mixup, spec_augment
 from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.downstream import AudioClassifier
+from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.transformer import AudioEncoder
-from selfsup_audio.pooling import masked_mean
+from selfsup_audio.frontends.fbank import FbankSettings
 
 __all__ = ["BEATsFineTuning", "encoder_layer_id"]
 
@@ -65,6 +66,12 @@ class BEATsFineTuning(Method):
     per-layer learning-rate ratio ``lr * 0.6^(L - l)``), SpecAugment time/frequency masking,
     cross-entropy for single-label and BCE for multi-label targets, mixup off by default
     (mixed targets use soft-target cross-entropy). Not reproduced: layer drop (0.05).
+
+    :meth:`embed` is the mean of the fine-tuned encoder's outputs over non-padded patches (the
+    features under the classification head); :meth:`export_encoder` gives that fine-tuned
+    encoder with the training front end as an :class:`~selfsup_audio.encoders.AudioEmbedder`
+    (waveforms in, :meth:`embed`'s vectors out). The classification head is not exported:
+    ``AudioClassifier`` in the training checkpoint has it (``.predict``).
 
     Args:
         num_classes: Classes ``C`` (default 10).
@@ -121,6 +128,7 @@ class BEATsFineTuning(Method):
         )
         self.num_classes = num_classes
         self.num_mel_bins = num_mel_bins
+        self.fbank_settings = FbankSettings()
         self.layer_decay = float(layer_decay)
         self.label_smoothing = label_smoothing
         self.spec = {
@@ -200,8 +208,14 @@ class BEATsFineTuning(Method):
     def embed(self, batch: Any) -> Tensor:
         """Mean of the encoder's outputs over the non-padded patches ``(B, D)``."""
         fbank, mask = parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
-        x, pad = self.encoder(fbank, mask)
-        return masked_mean(x, pad)
+        return clip_embedding(self.encoder, fbank, mask)
+
+    def export_encoder(self) -> AudioEmbedder:
+        """The fine-tuned encoder (a copy of its weights) with the training front end and mean
+        pooling: waveforms in, :meth:`embed`'s vectors out."""
+        return AudioEmbedder.from_encoder(
+            self.encoder, self.fbank_settings, num_mel_bins=self.num_mel_bins
+        )
 
     def representations(self, batch: Any) -> Tensor:
         return self.embed(batch).detach()

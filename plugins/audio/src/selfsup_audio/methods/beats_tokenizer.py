@@ -11,9 +11,10 @@ from torch import Tensor, nn
 from selfsup.experiment.method import Method
 from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.checkpoints import find_prefix, read_state_dict
+from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
-from selfsup_audio.methods.beats import masked_mean
+from selfsup_audio.frontends.fbank import FbankSettings
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
 
 __all__ = ["BEATsTokenizerTraining", "Estimator"]
@@ -57,6 +58,14 @@ class BEATsTokenizerTraining(Method):
     patches. The codebook learns by EMA (no gradient), so the paper's codebook term is the EMA
     update. Logs the batch code perplexity and the number of codes used: a collapsing codebook
     shows as falling perplexity.
+
+    What it trains is the tokenizer; the next stage reads it from this run's *checkpoint*
+    (``BEATs(tokenizer_checkpoint=...)``), codebook included. :meth:`embed` and
+    :meth:`export_encoder` give the tokenizer's *backbone* as a feature extractor (mean of its
+    outputs over non-padded patches; exported as an
+    :class:`~selfsup_audio.encoders.AudioEmbedder`, waveforms in); the head, codebook,
+    estimator and teacher are not exported, since an embedding file or folder holds vectors,
+    not discrete labels.
 
     Args:
         teacher_checkpoint: ``selfsup fit`` checkpoint of a :class:`~selfsup_audio.methods.BEATs`
@@ -108,6 +117,7 @@ class BEATsTokenizerTraining(Method):
         self.teacher.eval()
         self.patch = self.teacher.patch
         self.num_mel_bins = num_mel_bins
+        self.fbank_settings = FbankSettings()
         self.tokenizer = AcousticTokenizer(
             size, self.patch, codebook_size, code_dim, depth, decay, beta, restart_dead_codes
         )
@@ -146,5 +156,11 @@ class BEATsTokenizerTraining(Method):
     def embed(self, batch: Any) -> Tensor:
         """Mean of the tokenizer backbone's outputs over non-padded patches ``(B, dim)``."""
         fbank, frame_mask = self._inputs(batch)
-        x, pad = self.tokenizer.encoder(fbank, frame_mask)
-        return masked_mean(x, pad)
+        return clip_embedding(self.tokenizer.encoder, fbank, frame_mask)
+
+    def export_encoder(self) -> AudioEmbedder:
+        """The tokenizer's backbone (a copy of its weights) with the training front end and
+        mean pooling: waveforms in, :meth:`embed`'s vectors out."""
+        return AudioEmbedder.from_encoder(
+            self.tokenizer.encoder, self.fbank_settings, num_mel_bins=self.num_mel_bins
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import info_nce
-from selfsup_audio.encoders.convnet import AudioConvNet
+from selfsup_audio.encoders.convnet import AudioConvNet, LogMelConvNet, waveform_features
 from selfsup_audio.frontends.log_mel import LogMelSpectrogram
 
 __all__ = ["COLA", "random_crops"]
@@ -40,7 +41,11 @@ class COLA(Method):
     where ``a_i, p_i`` are two crops of clip ``i`` and the other clips' crops ``p_j`` are the
     negatives (computed as :func:`selfsup.losses.info_nce` of ``g(a)`` against ``W g(p)`` with
     ``normalize=False`` and temperature 1). Crop offsets come from torch's global RNG.
-    Evaluation features (:meth:`embed`) are the encoder output ``f`` of the whole clip.
+    Evaluation features (:meth:`embed`) are the encoder output ``f`` of the whole clip; for
+    ``{"waveform", "lengths"}`` batches (``AudioFolderDataModule(features="waveform")``) of each
+    clip's own samples, so padding does not change a clip's vector. :meth:`export_encoder` gives
+    the log-mel front end + ConvNet (:class:`~selfsup_audio.encoders.LogMelConvNet`, waveforms
+    in, ``f`` out); the projection head and the bilinear similarity stay behind.
 
     Args:
         sample_rate: Sampling rate in Hz (default 16000).
@@ -60,8 +65,9 @@ class COLA(Method):
     Shapes:
         batch: waveforms ``(B, T)`` floating point, ``B >= 2``, ``T >= crop_samples``, or a
             ``(waveforms, labels)`` pair (labels ignored).
-        embed: ``(B, T')`` waveforms of any length ``T' >= win_length`` (or a pair) ->
-            ``(B, feature_dim)``.
+        embed: ``(B, T')`` waveforms of any length ``T' >= win_length``, or ``{"waveform":
+            (B, T'), "lengths": (B,)}`` (every length ``>= win_length``), or a pair of either
+            with labels -> ``(B, feature_dim)``.
 
     Raises:
         MalformedBatchError: the batch is not a floating ``(B, T)`` tensor with ``B >= 2`` and
@@ -101,6 +107,17 @@ class COLA(Method):
             f_max=f_max,
         )
         self.encoder = AudioConvNet(width=width, out_dim=feature_dim)
+        self._encoder_args = {
+            "sample_rate": sample_rate,
+            "n_fft": n_fft,
+            "win_length": win_length,
+            "hop_length": hop_length,
+            "n_mels": n_mels,
+            "f_min": f_min,
+            "f_max": f_max,
+            "width": width,
+            "out_dim": feature_dim,
+        }
         self.head = nn.Sequential(
             nn.Linear(feature_dim, projection_dim), nn.LayerNorm(projection_dim), nn.Tanh()
         )
@@ -108,6 +125,18 @@ class COLA(Method):
 
     def waveforms(self, batch: Any, *, min_samples: int) -> Tensor:
         """The ``(B, T)`` waveforms of a batch, validated."""
+        wave, lengths = self.clips(batch, min_samples=min_samples)
+        if lengths is not None and bool((lengths != wave.shape[1]).any()):
+            raise MalformedBatchError(
+                f"{type(self).__name__} trains on equal-length clips (B, T); got clips of "
+                f"lengths {lengths.tolist()} padded to {wave.shape[1]}: use the training loader "
+                "of AudioFolderDataModule(features='waveform'), which cuts clip_samples windows."
+            )
+        return wave
+
+    def clips(self, batch: Any, *, min_samples: int) -> tuple[Tensor, Tensor | None]:
+        """``(waveforms (B, T), lengths (B,) or None)`` of a batch, validated: a tensor, a
+        ``{"waveform", "lengths"}`` dict, or an ``(inputs, labels)`` pair of either."""
         name = type(self).__name__
         wave = batch
         if isinstance(batch, list | tuple):
@@ -117,6 +146,16 @@ class COLA(Method):
                     f"{type(batch).__name__} of length {len(batch)}."
                 )
             wave = batch[0]
+        lengths = None
+        if isinstance(wave, Mapping):
+            if "waveform" not in wave:
+                raise MalformedBatchError(
+                    f"{name} reads waveforms: a (B, T) tensor or a dict with key 'waveform' (and "
+                    f"optionally 'lengths'), got keys {sorted(map(str, wave))}; fbank batches are "
+                    "for the BEATs methods (AudioFolderDataModule(features='waveform') gives "
+                    "waveforms)."
+                )
+            wave, lengths = wave["waveform"], wave.get("lengths")
         if not isinstance(wave, Tensor):
             raise MalformedBatchError(
                 f"{name} expects waveforms as a tensor (B, T), got {type(wave).__name__}."
@@ -136,12 +175,20 @@ class COLA(Method):
                 f"{name} expects floating-point waveforms, got {wave.dtype}; convert int16 PCM "
                 "with wave.float() / 32768."
             )
-        if wave.shape[1] < min_samples:
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=wave.device)
+            if lengths.shape != wave.shape[:1] or bool((lengths > wave.shape[1]).any()):
+                raise MalformedBatchError(
+                    f"{name}: 'lengths' must be (B,) = ({wave.shape[0]},) sample counts of at "
+                    f"most T = {wave.shape[1]}, got {lengths.tolist()}."
+                )
+        shortest = wave.shape[1] if lengths is None else int(lengths.min())
+        if shortest < min_samples:
             raise MalformedBatchError(
-                f"{name} needs clips of at least {min_samples} samples, got {wave.shape[1]}; "
+                f"{name} needs clips of at least {min_samples} samples, got {shortest}; "
                 "pad short clips or lower crop_samples."
             )
-        return wave
+        return wave, lengths
 
     def features(self, waveform: Tensor) -> Tensor:
         """Encoder features ``f(logmel(x))`` ``(B, feature_dim)``."""
@@ -168,5 +215,15 @@ class COLA(Method):
         return self.features(self.waveforms(batch, min_samples=self.crop_samples)).detach()
 
     def embed(self, batch: Any) -> Tensor:
-        """Encoder features of whole clips ``(B, T)`` (or ``(waveforms, labels)``)."""
-        return self.features(self.waveforms(batch, min_samples=self.win_length))
+        """Encoder features of whole clips: ``(B, T)``, ``{"waveform", "lengths"}`` (each clip
+        over its own samples) or an ``(inputs, labels)`` pair."""
+        wave, lengths = self.clips(batch, min_samples=self.win_length)
+        return waveform_features(self.frontend, self.encoder, wave, lengths)
+
+    def export_encoder(self) -> LogMelConvNet:
+        """The log-mel front end + ConvNet (this method's own modules): waveforms in,
+        ``(B, feature_dim)`` out, as :meth:`embed`."""
+        encoder = LogMelConvNet(**self._encoder_args)
+        encoder.frontend = self.frontend
+        encoder.encoder = self.encoder
+        return encoder.train(self.training)

@@ -8,9 +8,11 @@ from typing import Any, Literal
 import torch
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
+from torch.utils.data import DataLoader as TorchDataLoader
 from torch_geometric.data import Batch, Data, Dataset
 from torch_geometric.loader import DataLoader
 
+from selfsup.data.embedding import EmbeddingBatch
 from selfsup_graph.data.node import add_missing_features
 
 __all__ = ["GraphDataModule"]
@@ -30,6 +32,20 @@ class _WithLabels:
         return len(self.loader)
 
 
+class _GraphsWithIds:
+    """Collate graph indices into ``EmbeddingBatch(ids, Batch)`` (a class: workers pickle it)."""
+
+    def __init__(self, graphs: list[Data], ids: Tensor | Sequence[str]) -> None:
+        self.graphs = graphs
+        self.ids = ids
+
+    def __call__(self, indices: list[int]) -> EmbeddingBatch:
+        batch = Batch.from_data_list([self.graphs[i] for i in indices])
+        if isinstance(self.ids, Tensor):
+            return EmbeddingBatch(self.ids[torch.tensor(indices, dtype=torch.long)], batch)
+        return EmbeddingBatch([self.ids[i] for i in indices], batch)
+
+
 class GraphDataModule(LightningDataModule):
     """Many graphs (a PyG dataset such as ``TUDataset``, or a list of ``Data``) in mini-batches.
 
@@ -37,7 +53,9 @@ class GraphDataModule(LightningDataModule):
     one graph with disjoint components (``batch.batch`` maps nodes to graphs), as GraphMAE's
     graph-classification script does; the method masks nodes over the whole batch and pools
     per graph for ``embed``. ``probe_dataloaders()`` gives ``(batch, y)`` pairs of a fixed
-    train/test split for :class:`selfsup.metrics.ProbeMonitor`.
+    train/test split for :class:`selfsup.metrics.ProbeMonitor`. ``predict_dataloader()``
+    (``selfsup embed``) gives every graph once, in dataset order, as
+    ``EmbeddingBatch(ids, Batch)`` with ids from :meth:`graph_ids` (the graph's index).
 
     Args:
         dataset: The graphs (each with ``x``, ``edge_index`` and, for probes, a graph label ``y``).
@@ -48,12 +66,19 @@ class GraphDataModule(LightningDataModule):
         seed: Seed of the probe split (default 0).
         missing_features: ``"error"`` (default), ``"one_hot_degree"`` or ``"constant"`` for
             graphs without ``x`` (see :func:`~selfsup_graph.data.add_missing_features`).
-        max_degree: Cap of one-hot degrees (default: largest degree over all graphs; GraphMAE
-            uses 400 for social graphs).
+        max_degree: Cap of one-hot degrees: the features have ``min(largest in-degree,
+            max_degree) + 1`` columns and larger degrees count as the cap, as GraphMAE's
+            ``MAX_DEGREES = 400`` for social graphs (default None: no cap).
 
     Raises:
         ValueError: On an empty dataset, a bad ``batch_size`` or featureless graphs with
             ``missing_features="error"``.
+
+    Examples:
+        >>> from selfsup_graph.data import synthetic_graph_dataset
+        >>> data = GraphDataModule(synthetic_graph_dataset(num_graphs=10), batch_size=4)
+        >>> [len(b.ids) for b in data.predict_dataloader()]
+        [4, 4, 2]
     """
 
     def __init__(
@@ -99,14 +124,13 @@ class GraphDataModule(LightningDataModule):
             if not graphs:
                 raise ValueError("the graph dataset is empty.")
             if any(g.x is None for g in graphs) and self.missing_features == "one_hot_degree":
-                cap = self.max_degree
-                if cap is None:
-                    cap = max(
-                        int(torch.bincount(g.edge_index[1], minlength=1).max())
-                        if g.edge_index.numel()
-                        else 0
-                        for g in graphs
-                    )
+                largest = max(
+                    int(torch.bincount(g.edge_index[1], minlength=1).max())
+                    if g.edge_index.numel()
+                    else 0
+                    for g in graphs
+                )
+                cap = largest if self.max_degree is None else min(largest, self.max_degree)
                 graphs = [add_missing_features(g, "one_hot_degree", cap) for g in graphs]
             else:
                 graphs = [add_missing_features(g, self.missing_features) for g in graphs]
@@ -127,6 +151,21 @@ class GraphDataModule(LightningDataModule):
             batch_size=self.batch_size,
             shuffle=self.shuffle,
             num_workers=self.num_workers,
+        )
+
+    def graph_ids(self) -> Tensor | list[str]:
+        """The id of every graph, in dataset order: its index ``0..G-1`` (int64)."""
+        return torch.arange(len(self.graphs), dtype=torch.long)
+
+    def predict_dataloader(self) -> TorchDataLoader:
+        """Every graph once, in order, as ``EmbeddingBatch(ids, Batch of batch_size graphs)``."""
+        graphs = self.graphs
+        return TorchDataLoader(
+            range(len(graphs)),  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=_GraphsWithIds(graphs, self.graph_ids()),
         )
 
     def probe_split(self) -> tuple[list[Data], list[Data]]:

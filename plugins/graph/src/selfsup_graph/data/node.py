@@ -1,4 +1,9 @@
-"""Data modules for node-level pre-training on one graph: full batch or ``NeighborLoader``."""
+"""Data modules for node-level pre-training on one graph: full batch or ``NeighborLoader``.
+
+``predict_dataloader()`` (``selfsup embed``) yields :class:`~selfsup.data.EmbeddingBatch` es:
+the whole graph once with every node's id (full batch), or the seed nodes of neighbour-sampled
+subgraphs in node order (mini-batch), so ``method.embed(batch.inputs)`` has one row per id.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,22 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader
 from torch_geometric.data import Data, Dataset
-from torch_geometric.transforms import OneHotDegree
 from torch_geometric.utils import degree
 
+from selfsup.data.embedding import EmbeddingBatch
 from selfsup_graph.data.sampling import neighbor_loader
 
-__all__ = ["FullGraphLoader", "NodeDataModule", "add_missing_features", "single_graph"]
+__all__ = [
+    "FullGraphLoader",
+    "NodeDataModule",
+    "SeedNodeCollate",
+    "add_missing_features",
+    "one_hot_degree",
+    "single_graph",
+]
 
 
 class FullGraphLoader:
@@ -41,6 +55,60 @@ class FullGraphLoader:
         del state
 
 
+def _only(items: list[Any]) -> Any:
+    """Collate of a one-item loader: the item itself."""
+    return items[0]
+
+
+class SeedNodeCollate:
+    """Collate seed-node indices into ``EmbeddingBatch(ids of the seeds, sampled subgraph)``.
+
+    The collate function of the mini-batch ``predict_dataloader`` (a plain ``DataLoader`` over
+    node numbers, so Lightning tracks its batches): ``node_loader(indices)`` samples the
+    subgraph (PyG's ``NodeLoader.__call__``: seeds first, ``batch.batch_size`` seeds) and the
+    seeds' ids come along, the rows a node method's ``embed`` returns for it.
+
+    Args:
+        node_loader: A ``NeighborLoader``/``NodeLoader`` over all nodes of the graph.
+        ids: Id of every node: an int64 tensor ``(N,)`` or ``N`` strings.
+
+    Examples:
+        >>> from selfsup_graph.data import neighbor_loader, synthetic_node_graph
+        >>> graph = synthetic_node_graph(num_nodes=10)
+        >>> collate = SeedNodeCollate(neighbor_loader(graph, [-1], 4), torch.arange(10))
+        >>> batch = collate([7, 2])
+        >>> batch.ids.tolist(), batch.inputs.batch_size
+        ([7, 2], 2)
+    """
+
+    def __init__(self, node_loader: Any, ids: Tensor | Sequence[str]) -> None:
+        self.node_loader = node_loader
+        self.ids = ids
+
+    def __call__(self, indices: list[int]) -> EmbeddingBatch:
+        batch = self.node_loader(indices)
+        seeds = batch.n_id[: batch.batch_size]
+        if isinstance(self.ids, Tensor):
+            return EmbeddingBatch(self.ids[seeds], batch)
+        return EmbeddingBatch([self.ids[i] for i in seeds.tolist()], batch)
+
+
+def one_hot_degree(edge_index: Tensor, num_nodes: int, max_degree: int) -> Tensor:
+    """One-hot in-degrees ``(num_nodes, max_degree + 1)``; larger degrees count as ``max_degree``.
+
+    GraphMAE's node features for graphs without any (``load_graph_classification_dataset``:
+    in-degrees, ``degrees[degrees > MAX_DEGREES] = MAX_DEGREES``, ``MAX_DEGREES = 400``).
+
+    Examples:
+        >>> one_hot_degree(torch.tensor([[0, 1, 2], [1, 2, 1]]), 3, max_degree=1)
+        tensor([[1., 0.],
+                [0., 1.],
+                [0., 1.]])
+    """
+    deg = degree(edge_index[1], num_nodes, dtype=torch.long).clamp(max=int(max_degree))
+    return torch.nn.functional.one_hot(deg, int(max_degree) + 1).float()
+
+
 def add_missing_features(
     data: Data,
     how: Literal["error", "one_hot_degree", "constant"] = "error",
@@ -49,9 +117,10 @@ def add_missing_features(
     """Return ``data`` unchanged if it has node features, else add them or refuse.
 
     GraphMAE reconstructs node features, so a graph without ``x`` cannot be trained as is.
-    ``"one_hot_degree"`` adds one-hot (in-)degrees capped at ``max_degree`` (default: the
-    largest degree; GraphMAE caps social graphs at 400), as GraphMAE does for IMDB/COLLAB/REDDIT;
-    ``"constant"`` adds a single all-ones column (weak: every node looks the same).
+    ``"one_hot_degree"`` adds one-hot in-degrees of width ``max_degree + 1`` (default: the
+    largest in-degree), larger degrees counting as ``max_degree`` (:func:`one_hot_degree`), as
+    GraphMAE does for IMDB/COLLAB/REDDIT; ``"constant"`` adds a single all-ones column (weak:
+    every node looks the same).
 
     Raises:
         ValueError: If ``data.x`` is None and ``how="error"``, or ``how`` is unknown.
@@ -66,11 +135,12 @@ def add_missing_features(
         )
     out = data.clone()
     if how == "one_hot_degree":
+        n = int(out.num_nodes)
         if max_degree is None:
-            n = int(out.num_nodes)
             deg = degree(out.edge_index[1], n, dtype=torch.long) if n else torch.zeros(0)
             max_degree = int(deg.max()) if deg.numel() else 0
-        return OneHotDegree(int(max_degree), cat=False)(out)
+        out.x = one_hot_degree(out.edge_index, n, max_degree)
+        return out
     if how == "constant":
         out.x = torch.ones(int(out.num_nodes), 1)
         return out
@@ -109,6 +179,16 @@ class NodeDataModule(LightningDataModule):
     Labels and split masks (``y``, ``train_mask``, ``val_mask``, ``test_mask``) are used only
     by the probes (:meth:`probe_graph`, :class:`~selfsup_graph.evaluation.NodeProbeMonitor`).
 
+    ``predict_dataloader()`` (``selfsup embed``) gives every node once, with ids from
+    :meth:`node_ids` (node numbers ``0..N-1`` here; names for data modules that read them).
+    Full batch: one :class:`~selfsup.data.EmbeddingBatch` whose inputs is the whole graph.
+    Mini-batch: batches of ``batch_size`` seed nodes in node order, each with its
+    ``predict_num_neighbors``-sampled neighbourhood; the default takes *all* neighbours for
+    ``len(num_neighbors)`` hops, which is deterministic and gives the seeds the embeddings of
+    the full graph when the hops cover the encoder's layers (GAT and GIN; GCN's degree
+    normalisation needs one hop more). A fan-out (``[25, 10]``) bounds the memory of very
+    large graphs at the price of sampled, varying embeddings.
+
     Args:
         data: A ``Data`` or a dataset holding one graph.
         batch_size: None (full graph, default) or seed nodes per ``NeighborLoader`` batch.
@@ -118,10 +198,19 @@ class NodeDataModule(LightningDataModule):
         missing_features: What to do with a graph without ``x`` (see
             :func:`add_missing_features`; default ``"error"``).
         max_degree: Cap of ``"one_hot_degree"`` features (default: the largest degree).
+        predict_num_neighbors: Neighbours per hop for the mini-batch ``predict_dataloader``
+            (default: ``-1``, all, for each of ``len(num_neighbors)`` hops).
 
     Raises:
         ValueError: On several graphs, a graph without features (``missing_features="error"``),
             or a non-positive ``batch_size``.
+
+    Examples:
+        >>> from selfsup_graph.data import synthetic_node_graph
+        >>> data = NodeDataModule(synthetic_node_graph(num_nodes=30))
+        >>> (batch,) = data.predict_dataloader()
+        >>> batch.ids.shape, batch.inputs.num_nodes
+        (torch.Size([30]), 30)
     """
 
     def __init__(
@@ -133,12 +222,18 @@ class NodeDataModule(LightningDataModule):
         num_workers: int = 0,
         missing_features: Literal["error", "one_hot_degree", "constant"] = "error",
         max_degree: int | None = None,
+        predict_num_neighbors: list[int] | None = None,
     ) -> None:
         super().__init__()
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be None (full graph) or >= 1, got {batch_size}.")
         self.batch_size = batch_size
         self.num_neighbors = list(num_neighbors) if num_neighbors is not None else [10, 10]
+        self.predict_num_neighbors = (
+            list(predict_num_neighbors)
+            if predict_num_neighbors is not None
+            else [-1] * len(self.num_neighbors)
+        )
         self.shuffle = shuffle
         self.num_workers = num_workers
         self.missing_features = missing_features
@@ -178,6 +273,25 @@ class NodeDataModule(LightningDataModule):
             self.batch_size,
             shuffle=self.shuffle,
             num_workers=self.num_workers,
+        )
+
+    def node_ids(self) -> Tensor | list[str]:
+        """The id of every node, in node order: ``arange(N)`` (int64) here; data modules that
+        read node names from files return the names."""
+        return torch.arange(int(self.graph.num_nodes), dtype=torch.long)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every node once as :class:`~selfsup.data.EmbeddingBatch` es (see the class docstring)."""
+        graph, ids = self.graph, self.node_ids()
+        if self.batch_size is None:
+            return DataLoader([EmbeddingBatch(ids, graph)], batch_size=1, collate_fn=_only)
+        sampler = neighbor_loader(graph, self.predict_num_neighbors, self.batch_size)
+        return DataLoader(
+            range(int(graph.num_nodes)),  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=SeedNodeCollate(sampler, ids),
         )
 
     def probe_graph(self) -> Data:

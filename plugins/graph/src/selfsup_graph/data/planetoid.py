@@ -10,13 +10,13 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 
+from selfsup.data.roots import resolve_data_root
 from selfsup_graph.data.node import NodeDataModule
 
 __all__ = [
     "PLANETOID_NAMES",
     "PlanetoidDataModule",
     "default_cache_dir",
-    "default_data_root",
     "find_raw_dir",
 ]
 
@@ -24,14 +24,13 @@ PLANETOID_NAMES: tuple[str, ...] = ("Cora", "CiteSeer", "PubMed")
 _SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
 
-def default_data_root() -> Path:
-    """``$SELFSUP_DATA`` if set, else ``../shared/data`` relative to the working directory."""
-    env = os.environ.get("SELFSUP_DATA")
-    return Path(env) if env else Path.cwd() / ".." / "shared" / "data"
-
-
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/selfsup`` (default ``~/.cache/selfsup``): where processed files go."""
+    """``$XDG_CACHE_HOME/selfsup`` (default ``~/.cache/selfsup``): where processed files go.
+
+    Examples:
+        >>> default_cache_dir().name
+        'selfsup'
+    """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "selfsup"
 
@@ -46,6 +45,10 @@ def find_raw_dir(root: Path, name: str) -> Path:
 
     Raises:
         FileNotFoundError: If none has all eight raw files.
+
+    Examples:
+        >>> find_raw_dir(Path("/data"), "Cora")  # doctest: +SKIP
+        PosixPath('/data/planetoid/Cora/raw')
     """
     candidates = [root / name / "raw", root / "planetoid" / name / "raw", root / "raw", root]
     files = _raw_files(name)
@@ -55,8 +58,9 @@ def find_raw_dir(root: Path, name: str) -> Path:
     tried = "\n  ".join(str(c) for c in candidates)
     raise FileNotFoundError(
         f"Planetoid {name!r} raw files ({', '.join(files[:2])}, ...) not found; looked in:\n  "
-        f"{tried}\nPass root=<folder> (or --data-root / the SELFSUP_DATA environment variable) "
-        "pointing at the folder that holds planetoid/<name>/raw. Nothing is downloaded."
+        f"{tried}\nPass root=<folder> (in a config: data init_args root) or set the environment "
+        f"variable SELFSUP_DATA to the folder that holds planetoid/{name}/raw (PyG's Planetoid "
+        "raw layout). Nothing is downloaded."
     )
 
 
@@ -72,15 +76,23 @@ class PlanetoidDataModule(NodeDataModule):
     Args:
         name: ``"Cora"`` (default), ``"CiteSeer"`` or ``"PubMed"``.
         root: Folder holding ``planetoid/<name>/raw`` (or ``<name>/raw``); default
-            ``$SELFSUP_DATA``, else ``../shared/data`` relative to the working directory.
+            ``$SELFSUP_DATA``. There is no other default: with neither, loading raises.
         cache_dir: Writable folder (default ``$XDG_CACHE_HOME/selfsup`` or ``~/.cache/selfsup``).
         split: PyG's ``"public"`` (default), ``"full"``, ``"geom-gcn"`` or ``"random"``.
         normalize_features: Row-normalise features (default True).
-        batch_size, num_neighbors, shuffle, num_workers: See :class:`NodeDataModule`.
+        batch_size, num_neighbors, shuffle, num_workers, predict_num_neighbors: See
+            :class:`NodeDataModule`.
 
     Raises:
+        selfsup.data.DataRootError: Neither ``root`` nor ``SELFSUP_DATA`` is given, or the
+            folder does not exist (a ``FileNotFoundError``).
         FileNotFoundError: When the raw files are not under ``root`` (message lists the paths).
         ValueError: On an unknown ``name``.
+
+    Examples:
+        >>> data = PlanetoidDataModule("Cora", root="/data")  # nothing is read yet
+        >>> data.name
+        'Cora'
     """
 
     def __init__(
@@ -94,6 +106,7 @@ class PlanetoidDataModule(NodeDataModule):
         num_neighbors: list[int] | None = None,
         shuffle: bool = True,
         num_workers: int = 0,
+        predict_num_neighbors: list[int] | None = None,
     ) -> None:
         super().__init__(
             None,
@@ -101,12 +114,13 @@ class PlanetoidDataModule(NodeDataModule):
             num_neighbors=num_neighbors,
             shuffle=shuffle,
             num_workers=num_workers,
+            predict_num_neighbors=predict_num_neighbors,
         )
         canonical = {n.lower(): n for n in PLANETOID_NAMES}
         if name.lower() not in canonical:
             raise ValueError(f"name must be one of {PLANETOID_NAMES}, got {name!r}.")
         self.name = canonical[name.lower()]
-        self.root = Path(root) if root is not None else None
+        self.root = root
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.split = split
         self.normalize_features = normalize_features
@@ -115,8 +129,8 @@ class PlanetoidDataModule(NodeDataModule):
         self._copy_raw()
 
     def _copy_raw(self) -> Path:
-        root = self.root if self.root is not None else default_data_root()
-        source = find_raw_dir(root.expanduser(), self.name)
+        root = resolve_data_root(self.root, owner="PlanetoidDataModule", parameter="root")
+        source = find_raw_dir(root, self.name)
         cache = (self.cache_dir or default_cache_dir()).expanduser() / "planetoid"
         target = cache / self.name / "raw"
         target.mkdir(parents=True, exist_ok=True)

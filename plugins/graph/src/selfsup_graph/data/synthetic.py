@@ -98,7 +98,13 @@ class SyntheticNodeDataModule(NodeDataModule):
 
     Generated on the fly (no files): the quickstart's and the tests' graph, usable from a
     ``selfsup fit`` config. Arguments are those of :func:`synthetic_node_graph`, plus
-    ``batch_size``/``num_neighbors`` of :class:`~selfsup_graph.data.NodeDataModule`.
+    ``batch_size``/``num_neighbors``/``predict_num_neighbors`` of
+    :class:`~selfsup_graph.data.NodeDataModule`; ``selfsup embed`` ids are the node numbers.
+
+    Examples:
+        >>> data = SyntheticNodeDataModule(num_nodes=40, num_features=12)
+        >>> data.num_features
+        12
     """
 
     def __init__(
@@ -112,8 +118,13 @@ class SyntheticNodeDataModule(NodeDataModule):
         seed: int = 0,
         batch_size: int | None = None,
         num_neighbors: list[int] | None = None,
+        predict_num_neighbors: list[int] | None = None,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_neighbors=num_neighbors)
+        super().__init__(
+            batch_size=batch_size,
+            num_neighbors=num_neighbors,
+            predict_num_neighbors=predict_num_neighbors,
+        )
         self.graph_args = {
             "num_nodes": num_nodes,
             "num_features": num_features,

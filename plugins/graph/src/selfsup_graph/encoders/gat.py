@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv
 from torch_geometric.utils import softmax
 
+from selfsup.export import exportable
 from selfsup_graph.encoders.blocks import make_activation, make_norm
 from selfsup_graph.encoders.sparse_attention import (
     CSRGraph,
@@ -170,6 +171,7 @@ class GATLayer(nn.Module):
         return self.act(self.norm(out))
 
 
+@exportable("graph:gat")
 class GATEncoder(nn.Module):
     """A stack of :class:`GATLayer` s: GraphMAE's ``GAT`` (encoder or decoder).
 
@@ -205,6 +207,16 @@ class GATEncoder(nn.Module):
 
     Raises:
         ValueError: If a width is not divisible by its number of heads or ``num_layers < 1``.
+
+    Exported as the component ``graph:gat`` (``selfsup export``,
+    :func:`selfsup.export.load_pretrained`).
+
+    Examples:
+        >>> import torch
+        >>> encoder = GATEncoder(6, 8, 8, num_layers=2, heads=2).eval()
+        >>> edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> encoder(torch.randn(3, 6), edge_index).shape
+        torch.Size([3, 8])
     """
 
     def __init__(

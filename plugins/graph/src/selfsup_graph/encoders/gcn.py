@@ -6,11 +6,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 
+from selfsup.export import exportable
 from selfsup_graph.encoders.blocks import ACTIVATIONS, make_activation, make_norm
 
 __all__ = ["GCNEncoder"]
 
 
+@exportable("graph:gcn")
 class GCNEncoder(nn.Module):
     """``num_layers`` ``GCNConv`` layers; per layer ``act(norm(GCNConv(dropout(x)) + res(x)))``.
 
@@ -35,6 +37,16 @@ class GCNEncoder(nn.Module):
 
     Shapes:
         x: ``(N, F)``, edge_index: ``(2, E)`` -> ``(N, out_channels)``.
+
+    Exported as the component ``graph:gcn`` (``selfsup export``,
+    :func:`selfsup.export.load_pretrained`).
+
+    Examples:
+        >>> import torch
+        >>> encoder = GCNEncoder(6, hidden_channels=8, out_channels=4)
+        >>> edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> encoder(torch.randn(3, 6), edge_index).shape
+        torch.Size([3, 4])
     """
 
     def __init__(

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GINConv
 
+from selfsup.export import exportable
 from selfsup_graph.encoders.blocks import make_activation, make_norm
 
 __all__ = ["GINEncoder"]
@@ -23,6 +24,7 @@ def _mlp(
     )
 
 
+@exportable("graph:gin")
 class GINEncoder(nn.Module):
     """A stack of GIN layers with sum aggregation and ``eps = 0`` (GraphMAE's graph encoder).
 
@@ -47,6 +49,16 @@ class GINEncoder(nn.Module):
 
     Shapes:
         x: ``(N, in_channels)``, edge_index: ``(2, E)`` -> ``(N, out_channels)``.
+
+    Exported as the component ``graph:gin`` (``selfsup export``,
+    :func:`selfsup.export.load_pretrained`).
+
+    Examples:
+        >>> import torch
+        >>> encoder = GINEncoder(6, hidden_channels=8, out_channels=8).eval()
+        >>> edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> encoder(torch.randn(3, 6), edge_index).shape
+        torch.Size([3, 8])
     """
 
     def __init__(

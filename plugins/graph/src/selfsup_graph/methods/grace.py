@@ -131,3 +131,8 @@ class GRACE(Method):
     def embed(self, batch: Any) -> Tensor:
         """Node embeddings ``(N, out_channels)`` of the uncorrupted graph."""
         return self.encoder(*self.graph(batch))
+
+    def export_encoder(self) -> GCNEncoder:
+        """The GCN encoder ``(x, edge_index) -> (N, out_channels)`` that :meth:`embed` runs,
+        without the projection head (component ``graph:gcn``)."""
+        return self.encoder

@@ -421,6 +421,27 @@ class GraphMAE(Method):
         """:meth:`embed` of a training batch, detached (for RankMe)."""
         return self._features(self.graph(batch)).detach()
 
+    def export_encoder(self) -> nn.Module:
+        """The encoder :meth:`embed` runs: ``(x, edge_index) -> (N, hidden_channels)``.
+
+        A :class:`~selfsup_graph.encoders.GATEncoder`, ``GCNEncoder`` or ``GINEncoder``
+        (components ``graph:gat`` / ``graph:gcn`` / ``graph:gin``), or ``encoder_module`` (which
+        must then be ``@selfsup.export.exportable`` itself). The decoder, the [MASK] tokens and
+        GraphMAE2's projector, predictor and EMA target are left behind.
+
+        The encoder reads the graph exactly as given. :meth:`embed` first removes self-loops and
+        symmetrises the edges (``undirected=True``), and with ``pooling`` pools the node rows per
+        graph, so to reproduce its output feed the loaded encoder
+        ``to_undirected(remove_self_loops(edge_index)[0])`` and pool its output with
+        ``torch_geometric.nn.global_{mean,max,add}_pool``.
+
+        Examples:
+            >>> method = GraphMAE(in_channels=6, hidden_channels=8, num_heads=2)
+            >>> type(method.export_encoder()).__name__
+            'GATEncoder'
+        """
+        return self.encoder
+
 
 class GraphMAE2(GraphMAE):
     """:class:`GraphMAE` with GraphMAE2's options on (arXiv 2304.04779).

@@ -5,7 +5,6 @@ from selfsup_recsys.data.feature_table import FeatureTable
 from selfsup_recsys.data.interactions import (
     Splits,
     clean_interactions,
-    default_data_root,
     leave_last_out,
     read_table,
     reduce_training,
@@ -23,7 +22,6 @@ __all__ = [
     "Splits",
     "build_retrieval_data",
     "clean_interactions",
-    "default_data_root",
     "leave_last_out",
     "load_movielens_100k",
     "read_item_content",

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from selfsup_recsys.data.interactions import default_data_root, read_table
+from selfsup.data.embedding import EmbeddingBatch
+from selfsup.data.roots import resolve_data_root
+from selfsup_recsys.data.feature_table import FeatureTable, plain_key
+from selfsup_recsys.data.interactions import read_table
+from selfsup_recsys.data.item_content import align_content, read_item_content
 from selfsup_recsys.data.movielens import ITEM_COLUMNS, USER_COLUMNS, load_movielens_100k
 from selfsup_recsys.data.retrieval_data import RetrievalData, build_retrieval_data
 
-__all__ = ["InteractionDataModule"]
+__all__ = ["InteractionDataModule", "embedding_ids"]
 
 _DATASETS = ("movielens-100k", "interactions")
+_SIDES = ("item", "query")
 
 
 class _Collate:
@@ -52,20 +60,32 @@ class InteractionDataModule(LightningDataModule):
     """Leave-last-out two-tower data: MovieLens-100K or any interaction table.
 
     ``setup`` loads and encodes the data (:func:`~selfsup_recsys.data.build_retrieval_data`) and,
-    when attached to a ``selfsup fit`` run, hands the feature declarations and the item-feature
-    mutual information to its task's method (``method.materialize``). Training batches are
-    shuffled (user, item) pairs plus ``"ssl_item"``: ``ssl_batch_size`` catalog items drawn
-    uniformly (without replacement), independently of the pairs — the SSL distribution of Yao et
-    al. Validation batches hold the (user, second-to-last item) pairs; :meth:`evaluate` gives
-    full-corpus Recall/NDCG.
+    when attached to a ``selfsup fit`` run, hands the feature declarations, the item-feature
+    mutual information and the fitted encodings (vocabularies) to its task's method
+    (``method.materialize``). Training batches are shuffled (user, item) pairs plus
+    ``"ssl_item"``: ``ssl_batch_size`` catalog items drawn uniformly (without replacement),
+    independently of the pairs — the SSL distribution of Yao et al. Validation batches hold the
+    (user, second-to-last item) pairs; :meth:`evaluate` gives full-corpus Recall/NDCG.
+
+    **Embedding** (``selfsup embed``): :meth:`predict_dataloader` yields
+    :class:`~selfsup.data.EmbeddingBatch` es over every item of the files (``predict_side=
+    "item"``: ids = the raw item ids, inputs ``{"item": features}``) or every user
+    (``"query"``: raw user ids, ``{"query": features}``), in sorted id order, each once. The
+    features are encoded with the vocabularies saved in the model being embedded (the
+    ``EmbeddingModule``'s method, rebuilt from its checkpoint), never re-fitted: items or users
+    added to the files since training get the unknown-id code and are embedded from their other
+    features. Outside a trainer, :meth:`embedding_loader` takes the vocabularies explicitly.
 
     Args:
         dataset: ``"movielens-100k"`` (default; ``path`` = the ``ml-100k`` folder) or
             ``"interactions"`` (``path`` = a CSV/Parquet table).
-        path: relative to ``data_root`` or absolute (default ``"movielens-100k/ml-100k"``).
-        data_root: default ``$SELFSUP_DATA``, else ``../shared/data``.
+        path: relative to the data folder, or absolute (default ``"movielens-100k/ml-100k"``).
+        data_root: the data folder relative paths are read from (default: the environment
+            variable ``SELFSUP_DATA``; there is no other default). Not needed when every path
+            is absolute.
         item_features_path, user_features_path: metadata tables (``"interactions"`` only).
-        user_column, item_column, time_column: column names (default user, item, timestamp).
+        user_column, item_column, time_column: column names (default user, item, timestamp;
+            ``time_column=None``: the row order is the time).
         item_columns, user_columns: ``{column: "categorical" | "bag" | "numeric"}`` metadata to
             encode (``"interactions"`` only; MovieLens uses genres/year/title words and
             age/gender/occupation/zip).
@@ -77,14 +97,25 @@ class InteractionDataModule(LightningDataModule):
         train_fraction: share of training interactions kept (default 1.0).
         min_interactions: users with fewer interactions are training-only (default 3).
         min_count: minimum rows per categorical/bag value (default 2).
-        batch_size: training pairs per batch (default 512; last incomplete batch dropped).
+        batch_size: training pairs per batch, and rows per embedding batch (default 512; the
+            last incomplete training batch is dropped, no embedding row is).
         ssl_batch_size: uniform SSL items per batch (default None: ``batch_size``; 0: none).
         logq_counts: add ``"item_log_prob"`` from training counts (for ``logq="batch"``).
         seed: seed of the reduction, shuffling and SSL sampling (default 0).
+        predict_side: which tower :meth:`predict_dataloader` feeds: ``"item"`` (default, the
+            vectors of an ANN index) or ``"query"`` (user vectors).
 
     Raises:
-        FileNotFoundError: data missing (the message says how to set the data root).
-        ValueError: unknown ``dataset``.
+        DataRootError: a relative path without ``data_root`` or ``SELFSUP_DATA`` (the message
+            names both), or a data folder that does not exist (a ``FileNotFoundError``).
+        FileNotFoundError: a missing file.
+        ValueError: unknown ``dataset`` or ``predict_side``.
+
+    Examples:
+        >>> dm = InteractionDataModule(dataset="interactions", path="interactions.csv",
+        ...                            data_root="my_data", item_columns={"genre": "categorical"})
+        >>> dm.predict_side
+        'item'
     """
 
     def __init__(
@@ -108,12 +139,18 @@ class InteractionDataModule(LightningDataModule):
         ssl_batch_size: int | None = None,
         logq_counts: bool = False,
         seed: int = 0,
+        predict_side: str = "item",
     ) -> None:
         super().__init__()
         if dataset not in _DATASETS:
             raise ValueError(f"dataset must be one of {_DATASETS}, got {dataset!r}.")
         if not 0.0 < train_fraction <= 1.0:
             raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}.")
+        if predict_side not in _SIDES:
+            raise ValueError(
+                f"predict_side must be 'item' (item vectors for an index) or 'query' (user "
+                f"vectors), got {predict_side!r}."
+            )
         self.dataset = dataset
         self.path = path
         self.data_root = data_root
@@ -131,57 +168,198 @@ class InteractionDataModule(LightningDataModule):
         self.ssl_batch_size = batch_size if ssl_batch_size is None else ssl_batch_size
         self.logq_counts = logq_counts
         self.seed = seed
+        self.predict_side = predict_side
         self.data: RetrievalData | None = None
         self._epoch = 0
 
     def resolve(self, path: str) -> str:
-        """Absolute path: as is, or under the data root."""
-        return (
-            path
-            if os.path.isabs(path)
-            else os.path.join(self.data_root or default_data_root(), path)
-        )
+        """Absolute path: as is, or under the data folder (``data_root``, else ``SELFSUP_DATA``).
+
+        Raises:
+            DataRootError: a relative path and no data folder, or a folder that does not exist.
+        """
+        if os.path.isabs(path):
+            return path
+        root = resolve_data_root(self.data_root, owner=type(self).__name__, parameter="data_root")
+        return str(root / path)
+
+    def _frames(self) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, dict]:
+        """``(interactions, items, users, build_retrieval_data keywords)`` as read from disk."""
+        user, item, time = self.columns
+        if self.dataset == "movielens-100k":
+            inter, items, users = load_movielens_100k(self.resolve(self.path))
+            user, item, time = "user", "item", "timestamp"
+            kw: dict[str, Any] = {"item_columns": ITEM_COLUMNS, "user_columns": USER_COLUMNS}
+        else:
+            inter = read_table(self.resolve(self.path))
+            items = users = None
+            if self.item_features_path:
+                items = read_table(self.resolve(self.item_features_path))
+            if self.user_features_path:
+                users = read_table(self.resolve(self.user_features_path))
+            kw = {"item_columns": self.item_columns, "user_columns": self.user_columns}
+        kw.update(user_column=user, item_column=item, time_column=time)
+        return inter, items, users, kw
 
     def load(self) -> RetrievalData:
         """Read and encode the data (cached)."""
         if self.data is not None:
             return self.data
-        user, item, time = self.columns
-        if self.dataset == "movielens-100k":
-            inter, items, users = load_movielens_100k(self.resolve(self.path))
-            kw: dict[str, Any] = {"item_columns": ITEM_COLUMNS, "user_columns": USER_COLUMNS}
-            user, item, time = "user", "item", "timestamp"
-        else:
-            inter = read_table(self.resolve(self.path))
-            items = (
-                read_table(self.resolve(self.item_features_path))
-                if self.item_features_path
-                else None
-            )
-            users = (
-                read_table(self.resolve(self.user_features_path))
-                if self.user_features_path
-                else None
-            )
-            kw = {"item_columns": self.item_columns, "user_columns": self.user_columns}
+        inter, items, users, kw = self._frames()
         self.data = build_retrieval_data(
-            inter, items, users, user_column=user, item_column=item, time_column=time,
-            train_fraction=self.train_fraction, seed=self.seed,
+            inter, items, users, train_fraction=self.train_fraction, seed=self.seed,
             min_interactions=self.min_interactions, min_count=self.min_count,
             item_content={k: self.resolve(v) for k, v in self.item_content.items()},
-            item_content_key=self.item_content_key or item,
+            item_content_key=self.item_content_key or kw["item_column"],
             **kw,
         )  # fmt: skip
         return self.data
 
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            # `selfsup embed` rebuilt the model from its checkpoint: nothing to materialise, and
+            # predict_dataloader encodes with the model's saved vocabularies, not re-fitted ones
+            return
         data = self.load()
         trainer = getattr(self, "trainer", None)
         module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        tables = None
         for task in (getattr(module, "tasks", None) or {}).values():
             if task.data is self and hasattr(task.method, "materialize"):
-                task.method.materialize(data.users.specs, data.items.specs, data.item_mi)
+                if tables is None:
+                    tables = {"query": data.users.to_config(), "item": data.items.to_config()}
+                task.method.materialize(
+                    data.users.specs, data.items.specs, data.item_mi, tables=tables
+                )
 
+    # -- embedding -------------------------------------------------------------------------------
+    def _embedded_method(self) -> Any:
+        """The method a trainer runs on this data module (``selfsup embed``'s or a task's)."""
+        trainer = getattr(self, "trainer", None)
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        method = getattr(module, "method", None)  # selfsup's EmbeddingModule
+        if method is not None:
+            return method
+        for task in (getattr(module, "tasks", None) or {}).values():
+            if task.data is self:
+                return task.method
+        return None
+
+    def embedding_features(
+        self, side: str, vocabularies: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> tuple[list[Hashable], dict[str, Tensor], list[Any]]:
+        """``(raw ids, feature tensors, feature declarations)`` of every item or user.
+
+        With ``vocabularies`` (a model's :attr:`~selfsup_recsys.methods.FeatureTwoTower.
+        feature_tables`), the ids are every item (user) of the interaction and metadata files
+        in sorted order, encoded with those vocabularies; without, the tables fitted on the
+        files (:meth:`load`) are used.
+
+        Raises:
+            ValueError: an unknown ``side``.
+            KeyError: the interaction table lacks the id column.
+        """
+        if side not in _SIDES:
+            raise ValueError(f"side must be one of {_SIDES}, got {side!r}.")
+        if vocabularies is None:
+            data = self.load()
+            table = data.items if side == "item" else data.users
+            return list(table.keys), table.features, table.specs
+        inter, items, users, kw = self._frames()
+        column = kw["item_column"] if side == "item" else kw["user_column"]
+        frame = items if side == "item" else users
+        table = FeatureTable.from_config(vocabularies[side])
+        if column not in inter.columns:
+            raise KeyError(
+                f"interaction column {column!r} not found; the table has {list(inter.columns)}."
+            )
+        keys = set(inter[column].dropna())
+        if frame is not None:
+            keys |= set(frame[column].dropna())
+        ordered = sorted(keys)
+        if ordered and not any(k in table.index for k in ordered):
+            warnings.warn(
+                f"none of the {len(ordered)} {side} ids of the files is known to the model (e.g. "
+                f"{ordered[:3]} vs {table.keys[:3]}); check the id column and its type. They are "
+                "embedded from their metadata alone.",
+                stacklevel=2,
+            )
+        absent = [c for c in table.columns if frame is None or c not in frame.columns]
+        if absent:
+            warnings.warn(
+                f"the model's {side} features {absent} are not in the {side} metadata; they are "
+                "encoded as missing (unknown code / empty bag / mean).",
+                stacklevel=2,
+            )
+        features = table.encode_keys(ordered, frame, column)
+        for name, shape in table.content_shapes.items():
+            features[name] = self._content(name, shape, ordered, kw["item_column"])
+        return ordered, features, table.specs
+
+    def _content(
+        self, name: str, shape: tuple[int, ...], keys: Sequence[Hashable], item_column: str
+    ) -> Tensor:
+        if name not in self.item_content:
+            warnings.warn(
+                f"no item_content file for the model's content feature {name!r}: every item "
+                "takes its default embedding.",
+                stacklevel=3,
+            )
+            return torch.full((len(keys), *shape), float("nan"))
+        path = self.resolve(self.item_content[name])
+        content_keys, values = read_item_content(path, self.item_content_key or item_column)
+        aligned = align_content(keys, content_keys, values, name)
+        if tuple(aligned.shape[1:]) != tuple(shape):
+            raise ValueError(
+                f"content {name!r} in {path!r} has shape {tuple(aligned.shape[1:])} per item; the "
+                f"model was trained on {tuple(shape)}."
+            )
+        return aligned
+
+    def embedding_loader(
+        self,
+        side: str | None = None,
+        vocabularies: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> DataLoader:
+        """:class:`~selfsup.data.EmbeddingBatch` es of every item (``side="item"``) or user
+        (``"query"``; default :attr:`predict_side`), ``batch_size`` rows each, in a fixed order.
+
+        ``ids`` are the raw ids (an int64 tensor when they are integers, else strings);
+        ``inputs`` is ``{side: features}``, what ``FeatureTwoTower.embed`` takes. See
+        :meth:`embedding_features` for ``vocabularies``.
+
+        Examples:
+            >>> loader = dm.embedding_loader("query", method.feature_tables)  # doctest: +SKIP
+            >>> vectors = torch.cat([method.embed(b.inputs) for b in loader])  # doctest: +SKIP
+        """
+        side = side or self.predict_side
+        keys, features, _ = self.embedding_features(side, vocabularies)
+        return _embedding_loader(keys, features, side, self.batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every item (``predict_side="item"``) or user (``"query"``) once, as
+        :class:`~selfsup.data.EmbeddingBatch` es encoded with the embedded model's vocabularies.
+
+        Raises:
+            ValueError: a model without saved vocabularies whose features differ from those
+                fitted on these files.
+        """
+        method = self._embedded_method()
+        vocabularies = getattr(method, "feature_tables", None)
+        keys, features, specs = self.embedding_features(self.predict_side, vocabularies)
+        tower = getattr(
+            method, "item_tower" if self.predict_side == "item" else "query_tower", None
+        )
+        expected = getattr(tower, "specs", None)
+        if vocabularies is None and expected is not None and tuple(specs) != tuple(expected):
+            raise ValueError(
+                f"the {self.predict_side} features fitted on these files {specs} differ from the "
+                f"model's {list(expected)}, and the model carries no vocabularies to encode them "
+                "with; embed the files it was trained on, or retrain it."
+            )
+        return _embedding_loader(keys, features, self.predict_side, self.batch_size)
+
+    # -- training batches ------------------------------------------------------------------------
     def _chunks(self, n: int, shuffle: bool) -> list[list[int]]:
         if shuffle:
             order = np.random.default_rng(self.seed + self._epoch).permutation(n)
@@ -237,3 +415,45 @@ class _Batches(torch.utils.data.IterableDataset):
         if self.shuffle:
             return self.n // self.module.batch_size
         return max(1, math.ceil(self.n / self.module.batch_size))
+
+
+def embedding_ids(keys: Sequence[Hashable]) -> Tensor | list[str]:
+    """Raw ids as ``EmbeddingBatch`` ids: an int64 tensor when every id is an integer (or an
+    integral float, as pandas reads an id column with gaps), else their strings.
+
+    Examples:
+        >>> embedding_ids([3, 1.0])
+        tensor([3, 1])
+        >>> embedding_ids(["u1", 2])
+        ['u1', '2']
+    """
+    plain = [plain_key(k) for k in keys]
+
+    def integral(k: Any) -> bool:
+        if isinstance(k, bool):
+            return False
+        return isinstance(k, int) or (isinstance(k, float) and k.is_integer())
+
+    if all(integral(k) for k in plain):
+        return torch.tensor([int(k) for k in plain], dtype=torch.long)
+    return [str(k) for k in plain]
+
+
+class _EmbeddingCollate:
+    """A chunk of row numbers -> ``EmbeddingBatch(ids, {side: features})``."""
+
+    def __init__(self, ids: Tensor | list[str], features: dict[str, Tensor], side: str) -> None:
+        self.ids, self.features, self.side = ids, features, side
+
+    def __call__(self, rows: list[int]) -> EmbeddingBatch:
+        index = torch.as_tensor(rows, dtype=torch.long)
+        ids = self.ids[index] if isinstance(self.ids, Tensor) else [self.ids[r] for r in rows]
+        return EmbeddingBatch(ids, {self.side: {k: v[index] for k, v in self.features.items()}})
+
+
+def _embedding_loader(
+    keys: Sequence[Hashable], features: dict[str, Tensor], side: str, batch_size: int
+) -> DataLoader:
+    collate = _EmbeddingCollate(embedding_ids(keys), features, side)
+    # a dataset of row numbers: the collate gathers each batch's rows from the encoded tables
+    return DataLoader(range(len(keys)), batch_size=batch_size, shuffle=False, collate_fn=collate)

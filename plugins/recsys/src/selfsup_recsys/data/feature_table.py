@@ -16,13 +16,42 @@ from torch import Tensor
 
 from selfsup_recsys.features import FeatureSpec
 
-__all__ = ["FeatureTable"]
+__all__ = ["FeatureTable", "plain_key"]
 
 _COLUMN_KINDS = ("categorical", "bag", "numeric")
+_CONFIG_KEYS = (
+    "keys",
+    "key_column",
+    "columns",
+    "id_feature",
+    "bag_separator",
+    "vocab",
+    "stats",
+    "content_shapes",
+)
+
+
+def plain_key(key: Hashable) -> Hashable:
+    """A raw id as a plain Python value (numpy scalars -> ``int``/``float``/``str``).
+
+    Examples:
+        >>> plain_key(np.int64(7)), plain_key("u1")
+        (7, 'u1')
+    """
+    return key.item() if isinstance(key, np.generic) else key
 
 
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+
+
+def _value(v: Any) -> str:
+    """A categorical value as its vocabulary string; ``3.0`` and ``3`` are one value (pandas
+    reads an integer column with a gap as floats)."""
+    v = plain_key(v)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def _bag_values(v: Any, sep: str) -> list[str]:
@@ -31,8 +60,8 @@ def _bag_values(v: Any, sep: str) -> list[str]:
     if isinstance(v, str):
         return [t for t in (s.strip() for s in v.split(sep)) if t]
     if isinstance(v, Iterable):
-        return [str(t) for t in v if not _missing(t)]
-    return [str(v)]
+        return [_value(t) for t in v if not _missing(t)]
+    return [_value(v)]
 
 
 class FeatureTable:
@@ -50,6 +79,10 @@ class FeatureTable:
 
     Entities without a metadata row get code 0, empty bags and 0 (warned at fit).
 
+    The fitted encoding (ids, columns, vocabularies, numeric statistics, content shapes) is plain
+    data: :meth:`to_config` / :meth:`from_config` save and restore it (in a checkpoint, in an
+    exported encoder's ``config.json``), so new rows are encoded exactly as at training time.
+
     Raw content (``content`` features: attributes, audio clips, ... for a content encoder) is
     attached after construction with :meth:`add_content`: a catalog-wide ``(M, *shape)`` tensor,
     gathered by row like every other feature; all-NaN rows mark entities without content.
@@ -66,6 +99,14 @@ class FeatureTable:
     Raises:
         KeyError: a declared column is missing.
         ValueError: unknown kind, or duplicate keys.
+
+    Examples:
+        >>> meta = pd.DataFrame({"item": ["a", "b"], "tags": ["x|y", "y"]})
+        >>> table = FeatureTable(["a", "b"], meta, "item", {"tags": "bag"}, id_feature="item_id")
+        >>> table.features["tags"].tolist()
+        [[0, 1], [0, -1]]
+        >>> FeatureTable.from_config(table.to_config()).encode(meta, "item")["tags"].tolist()
+        [[0, 1], [0, -1]]
     """
 
     def __init__(
@@ -82,6 +123,7 @@ class FeatureTable:
         self.index = {k: i for i, k in enumerate(self.keys)}
         if len(self.index) != len(self.keys):
             raise ValueError("FeatureTable keys must be unique.")
+        self.key_column = key_column
         self.id_feature = id_feature
         self.columns = dict(columns or {})
         self.sep = bag_separator
@@ -122,7 +164,7 @@ class FeatureTable:
                 if kind == "bag":
                     counts.update(set(_bag_values(v, self.sep)))
                 elif not _missing(v):
-                    counts[str(v)] += 1
+                    counts[_value(v)] += 1
             kept = [
                 v for v, c in sorted(counts.items(), key=lambda t: (-t[1], t[0])) if c >= min_count
             ]
@@ -147,6 +189,58 @@ class FeatureTable:
         self.content_shapes[name] = tuple(values.shape[1:])
         self.features[name] = values.float()
 
+    def to_config(self) -> dict[str, Any]:
+        """The fitted encoding as JSON data (the rows' encoded features are not included).
+
+        Raises:
+            ValueError: a raw id that is neither a string nor a number (JSON cannot hold it).
+        """
+        keys = [plain_key(k) for k in self.keys]
+        bad = [k for k in keys if not isinstance(k, str | int | float) or isinstance(k, bool)]
+        if bad:
+            raise ValueError(
+                f"ids must be strings or numbers to be saved, got {bad[:3]} "
+                f"({type(bad[0]).__name__}); convert the id column with .astype(str)."
+            )
+        return {
+            "keys": keys,
+            "key_column": self.key_column,
+            "columns": dict(self.columns),
+            "id_feature": self.id_feature,
+            "bag_separator": self.sep,
+            "vocab": {col: dict(v) for col, v in self.vocab.items()},
+            "stats": {col: [float(m), float(s)] for col, (m, s) in self.stats.items()},
+            "content_shapes": {k: list(v) for k, v in self.content_shapes.items()},
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> FeatureTable:
+        """The table :meth:`to_config` described, ready to :meth:`encode` new rows.
+
+        It holds no rows' features (:meth:`gather` raises): encode metadata with
+        :meth:`encode`.
+
+        Raises:
+            ValueError: a config without the keys :meth:`to_config` writes.
+        """
+        missing = [k for k in _CONFIG_KEYS if k not in config]
+        if missing:
+            raise ValueError(f"a FeatureTable config needs {missing} (see FeatureTable.to_config).")
+        table = cls.__new__(cls)
+        table.keys = list(config["keys"])
+        table.index = {k: i for i, k in enumerate(table.keys)}
+        table.key_column = str(config["key_column"])
+        table.id_feature = str(config["id_feature"])
+        table.columns = dict(config["columns"])
+        table.sep = str(config["bag_separator"])
+        table.vocab = {
+            col: {str(v): int(c) for v, c in m.items()} for col, m in config["vocab"].items()
+        }
+        table.stats = {col: (float(m), float(s)) for col, (m, s) in config["stats"].items()}
+        table.content_shapes = {k: tuple(v) for k, v in config["content_shapes"].items()}
+        table.features = {}
+        return table
+
     @property
     def specs(self) -> list[FeatureSpec]:
         """Declarations of the encoded features (id first, then ``columns`` in order)."""
@@ -165,13 +259,16 @@ class FeatureTable:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def encode(self, frame: pd.DataFrame, key_column: str) -> dict[str, Tensor]:
+    def encode(self, frame: pd.DataFrame, key_column: str | None = None) -> dict[str, Tensor]:
         """Encode metadata rows with the fitted vocabularies (new entities: id code 0).
+
+        ``key_column`` defaults to the table's own (the constructor's ``key_column``); columns
+        missing from ``frame`` count as missing values.
 
         Shapes:
             ``len(frame)`` rows; bags padded with ``-1`` to the longest bag (at least width 1).
         """
-        ids = [self.index.get(k, -1) + 1 for k in frame[key_column]]
+        ids = [self.index.get(k, -1) + 1 for k in frame[key_column or self.key_column]]
         out = {self.id_feature: torch.tensor(ids, dtype=torch.long)}
         for col, kind in self.columns.items():
             values = frame[col] if col in frame.columns else pd.Series([None] * len(frame))
@@ -182,7 +279,7 @@ class FeatureTable:
                 out[col] = torch.tensor(x, dtype=torch.float32)
             elif kind == "categorical":
                 vocab = self.vocab[col]
-                codes = [0 if _missing(v) else vocab.get(str(v), 0) for v in values]
+                codes = [0 if _missing(v) else vocab.get(_value(v), 0) for v in values]
                 out[col] = torch.tensor(codes, dtype=torch.long)
             else:
                 vocab = self.vocab[col]
@@ -200,6 +297,28 @@ class FeatureTable:
             out[name] = torch.full((len(frame), *shape), float("nan"))
         return out
 
+    def encode_keys(
+        self, keys: Sequence[Hashable], frame: pd.DataFrame | None, key_column: str | None = None
+    ) -> dict[str, Tensor]:
+        """Encode the entities ``keys`` (in that order) from their metadata rows in ``frame``.
+
+        Like the constructor: the first row of a repeated key counts, a key without a row gets
+        code 0 / empty bags / the mean; keys outside this table get id code 0 (:meth:`encode`).
+
+        Raises:
+            KeyError: ``frame`` has no ``key_column``.
+        """
+        key_column = key_column or self.key_column
+        if frame is None:
+            return self.encode(pd.DataFrame({key_column: list(keys)}), key_column)
+        if key_column not in frame.columns:
+            raise KeyError(
+                f"key column {key_column!r} not found; the table has {list(frame.columns)}."
+            )
+        aligned = frame.drop_duplicates(key_column).set_index(key_column)
+        aligned = aligned.reindex(pd.Index(list(keys), name=key_column)).reset_index()
+        return self.encode(aligned, key_column)
+
     def rows(self, raw_ids: Sequence[Hashable], unknown: str = "error") -> Tensor:
         """Row indices of raw ids; unknown ids raise (``"error"``) or map to ``-1`` (``"skip"``).
 
@@ -216,5 +335,14 @@ class FeatureTable:
         return torch.tensor(rows, dtype=torch.long)
 
     def gather(self, rows: Tensor) -> dict[str, Tensor]:
-        """Feature tensors of the given rows."""
+        """Feature tensors of the given rows.
+
+        Raises:
+            RuntimeError: a table rebuilt by :meth:`from_config` (it has no rows' features).
+        """
+        if not self.features:
+            raise RuntimeError(
+                "this FeatureTable was rebuilt from its saved encoding and holds no rows; encode "
+                "metadata rows with FeatureTable.encode(frame, key_column) instead."
+            )
         return {k: v[rows] for k, v in self.features.items()}

@@ -12,16 +12,10 @@ import pandas as pd
 __all__ = [
     "Splits",
     "clean_interactions",
-    "default_data_root",
     "leave_last_out",
     "read_table",
     "reduce_training",
 ]
-
-
-def default_data_root() -> str:
-    """``$SELFSUP_DATA`` if set, else ``../shared/data`` (relative to the working directory)."""
-    return os.environ.get("SELFSUP_DATA") or os.path.join("..", "shared", "data")
 
 
 def read_table(path: str, **csv_kwargs: object) -> pd.DataFrame:
@@ -29,11 +23,14 @@ def read_table(path: str, **csv_kwargs: object) -> pd.DataFrame:
 
     Raises:
         FileNotFoundError: the file does not exist (the message says how to set the data root).
+
+    Examples:
+        >>> read_table("interactions.csv")  # doctest: +SKIP
     """
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f"table {path!r} not found; pass an absolute path or set data_root / the environment "
-            "variable SELFSUP_DATA to the directory holding it."
+            f"table {path!r} not found; pass an absolute path, or a path relative to the data "
+            "folder given by data_root= or the environment variable SELFSUP_DATA."
         )
     if path.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)

@@ -35,8 +35,10 @@ def _path(root: str, name: str) -> str:
     if not os.path.exists(full):
         raise FileNotFoundError(
             f"MovieLens-100K file {full!r} not found; pass the folder holding u.data, u.item and "
-            "u.user (e.g. ../shared/data/movielens-100k/ml-100k), or set SELFSUP_DATA. The data "
-            "is not downloaded: get it from grouplens.org (research use only)."
+            "u.user (for example /path/to/data/movielens-100k/ml-100k: InteractionDataModule's "
+            "data_root=/path/to/data or SELFSUP_DATA=/path/to/data, and path="
+            "movielens-100k/ml-100k). The data is not downloaded: get it from grouplens.org "
+            "(research use only)."
         )
     return full
 

@@ -3,6 +3,7 @@
 from selfsup_recsys.encoders.content import ContentEncoder, build_content_encoder
 from selfsup_recsys.encoders.embedding_tables import EmbeddingTables, LocalEmbeddingTables
 from selfsup_recsys.encoders.tower import FeatureTower, IdTower
+from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
 
 __all__ = [
     "ContentEncoder",
@@ -10,5 +11,6 @@ __all__ = [
     "FeatureTower",
     "IdTower",
     "LocalEmbeddingTables",
+    "TwoTowerEncoder",
     "build_content_encoder",
 ]

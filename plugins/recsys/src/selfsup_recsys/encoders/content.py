@@ -13,6 +13,16 @@ A content encoder config (the value of ``FeatureTwoTower(content_encoders={name:
     checkpoint: null         # a .pt/.ckpt state dict to initialise the encoder from
     checkpoint_prefix: null  # keep only the keys under this prefix (e.g. "tasks.t.method.encoder.")
     pool: null               # "mean" or "first" for encoders that return (B, T, D) tokens
+
+Export (``selfsup export``, :func:`selfsup.export.save_pretrained`): a :class:`ContentEncoder`
+is written with its inner encoder described as JSON, which must be one of
+
+- an :func:`~selfsup.export.exportable` class registered by an installed plugin:
+  ``{"component": "tabular:tabular_mlp", "init_args": {...}}`` (its own ``export_config``);
+- a ``torch.nn`` module built from ``{"class_path": "torch.nn.Linear", "init_args": {...}}``.
+
+Loading an exported folder builds only these two kinds (never an arbitrary import path from
+a file); any other encoder makes the export fail with a message saying so.
 """
 
 from __future__ import annotations
@@ -25,6 +35,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.export import ExportError, exportable, is_exportable
+from selfsup.export import export_config as _export_config
+
 __all__ = [
     "CONTENT_ENCODER_KEYS",
     "ContentEncoder",
@@ -35,6 +48,39 @@ __all__ = [
 
 CONTENT_ENCODER_KEYS = ("encoder", "trainable", "checkpoint", "checkpoint_prefix", "pool")
 _POOLS = (None, "mean", "first")
+_TORCH_NN = "torch.nn."
+
+
+def _torch_nn_class(class_path: str) -> type[nn.Module] | None:
+    """The ``torch.nn`` module class ``class_path`` names, else ``None``."""
+    if not isinstance(class_path, str) or not class_path.startswith(_TORCH_NN):
+        return None
+    obj: Any = nn
+    for part in class_path[len(_TORCH_NN) :].split("."):
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, type) and issubclass(obj, nn.Module) else None
+
+
+def _encoder_from_json(spec: Mapping[str, Any]) -> nn.Module:
+    """Build an inner encoder from its export description (see the module docstring)."""
+    init_args = dict(spec.get("init_args") or {})
+    if "component" in spec:
+        # registered @exportable classes only, as load_pretrained itself would accept
+        from selfsup.export import resolve_component
+
+        cls = resolve_component(str(spec["component"]))
+    else:
+        cls = _torch_nn_class(spec.get("class_path", ""))
+        if cls is None:
+            raise ExportError(
+                f"a content encoder description names {spec.get('class_path')!r}; only torch.nn "
+                "classes or registered @exportable components ({'component': 'plugin:name'}) "
+                "are built from a description."
+            )
+    try:
+        return cls(**init_args)
+    except TypeError as err:
+        raise ExportError(f"cannot build the content encoder {dict(spec)!r}: {err}") from err
 
 
 def import_class(class_path: str) -> Any:
@@ -102,6 +148,7 @@ def load_encoder_checkpoint(encoder: nn.Module, path: str, prefix: str | None = 
     encoder.load_state_dict(dict(state))
 
 
+@exportable("recsys:content_encoder")
 class ContentEncoder(nn.Module):
     """Any ``nn.Module`` applied to a content feature, frozen or trainable, with pooling.
 
@@ -123,7 +170,10 @@ class ContentEncoder(nn.Module):
     left alone) and runs under ``torch.no_grad``.
 
     Args:
-        encoder: The module; called as ``encoder(x)``.
+        encoder: The module, called as ``encoder(x)``; or its JSON description
+            ``{"component": "plugin:name", "init_args": {...}}`` (a registered
+            :func:`~selfsup.export.exportable` class) or ``{"class_path": "torch.nn.<Class>",
+            "init_args": {...}}`` — the forms :meth:`export_config` writes.
         shape: Per-item input shape (without the batch axis).
         trainable: Train the encoder with the towers (default True).
         pool: ``None``, ``"mean"`` or ``"first"`` (default None).
@@ -132,17 +182,29 @@ class ContentEncoder(nn.Module):
         x: ``(B, *shape)`` floating -> ``(B, out_dim)``.
 
     Raises:
-        ValueError: bad ``pool``, or an encoder whose (pooled) output is not ``(B, D)``.
+        ValueError: bad ``pool``, an encoder that is neither a module nor such a description,
+            or an encoder whose (pooled) output is not ``(B, D)``.
+
+    Examples:
+        >>> enc = ContentEncoder({"class_path": "torch.nn.Linear",
+        ...                       "init_args": {"in_features": 6, "out_features": 4}}, shape=(6,))
+        >>> enc(torch.zeros(3, 6)).shape
+        torch.Size([3, 4])
     """
 
     def __init__(
         self,
-        encoder: nn.Module,
+        encoder: nn.Module | Mapping[str, Any],
         shape: Sequence[int],
         trainable: bool = True,
         pool: str | None = None,
     ) -> None:
         super().__init__()
+        self.source: dict[str, Any] | None = None
+        if isinstance(encoder, Mapping):
+            self.source = {k: encoder[k] for k in ("component", "class_path", "init_args")
+                           if k in encoder}  # fmt: skip
+            encoder = _encoder_from_json(encoder)
         if not isinstance(encoder, nn.Module):
             raise ValueError(
                 f"a content encoder must be a torch.nn.Module, got {type(encoder).__name__}."
@@ -197,6 +259,35 @@ class ContentEncoder(nn.Module):
             )
         return out
 
+    def export_config(self) -> dict[str, Any]:
+        """JSON constructor arguments: the inner encoder as a component or ``torch.nn`` class.
+
+        Raises:
+            ExportError: an inner encoder that is neither :func:`~selfsup.export.exportable`
+                nor a ``torch.nn`` module built from a ``class_path`` description.
+        """
+        if is_exportable(self.encoder):
+            name = type(self.encoder).__selfsup_export_name__  # type: ignore[attr-defined]
+            inner: dict[str, Any] = {
+                "component": name,
+                "init_args": _export_config(self.encoder),
+            }
+        elif self.source is not None:
+            inner = dict(self.source)
+        else:
+            raise ExportError(
+                f"the content encoder {type(self.encoder).__name__} cannot be exported: it is "
+                "not @selfsup.export.exportable and was not built from a torch.nn class_path. "
+                "Use an exportable encoder (registered in its plugin's components) or a "
+                "{class_path: torch.nn.<Class>, init_args: ...} config."
+            )
+        return {
+            "encoder": inner,
+            "shape": list(self.shape),
+            "trainable": self.trainable,
+            "pool": self.pool,
+        }
+
     def train(self, mode: bool = True) -> ContentEncoder:
         super().train(mode)
         if not self.trainable:
@@ -243,8 +334,12 @@ def build_content_encoder(
             f"unknown content encoder option(s) {unknown}; allowed: {list(CONTENT_ENCODER_KEYS)}."
         )
     spec = config.get("encoder")
+    encoder: nn.Module | Mapping[str, Any]
     if isinstance(spec, nn.Module):
         encoder = spec
+    elif isinstance(spec, Mapping) and _torch_nn_class(spec.get("class_path", "")) is not None:
+        # described, not built here: the ContentEncoder keeps the description for export
+        encoder = {"class_path": spec["class_path"], "init_args": dict(spec.get("init_args") or {})}
     elif isinstance(spec, Mapping) and "class_path" in spec:
         cls = import_class(spec["class_path"])
         try:
@@ -260,8 +355,11 @@ def build_content_encoder(
             "a content encoder config needs encoder: {class_path: ..., init_args: {...}}, got "
             f"{spec!r}."
         )
-    if load_checkpoint and config.get("checkpoint"):
-        load_encoder_checkpoint(encoder, str(config["checkpoint"]), config.get("checkpoint_prefix"))
-    return ContentEncoder(
+    wrapped = ContentEncoder(
         encoder, shape, trainable=bool(config.get("trainable", True)), pool=config.get("pool")
     )
+    if load_checkpoint and config.get("checkpoint"):
+        load_encoder_checkpoint(
+            wrapped.encoder, str(config["checkpoint"]), config.get("checkpoint_prefix")
+        )
+    return wrapped

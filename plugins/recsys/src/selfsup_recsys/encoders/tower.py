@@ -14,13 +14,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from selfsup.export import ExportError, exportable
+from selfsup.export import export_config as _export_config
 from selfsup_recsys.encoders.content import ContentEncoder
 from selfsup_recsys.encoders.embedding_tables import EmbeddingTables, LocalEmbeddingTables
-from selfsup_recsys.features import FeatureSpec, parse_features
+from selfsup_recsys.features import FeatureSpec, parse_features, specs_to_dicts
 
 __all__ = ["FeatureTower", "IdTower"]
 
 
+@exportable("recsys:feature_tower")
 class FeatureTower(nn.Module):
     """Per-feature embeddings, concatenated, through a ReLU MLP, L2-normalised.
 
@@ -49,8 +52,8 @@ class FeatureTower(nn.Module):
         normalize: L2-normalise the output (default True).
         tables: Embedding tables of the sparse features (default: :class:`LocalEmbeddingTables`).
         content_encoders: ``{name: module}`` for every ``content`` feature: a
-            :class:`~selfsup_recsys.encoders.content.ContentEncoder` or any ``nn.Module``
-            (wrapped as a trainable one).
+            :class:`~selfsup_recsys.encoders.content.ContentEncoder`, any ``nn.Module``
+            (wrapped as a trainable one) or a ``ContentEncoder``'s export config (a dict).
 
     Shapes:
         features: ``{name: tensor}`` as in :mod:`selfsup_recsys.features`, ``B`` rows.
@@ -61,6 +64,12 @@ class FeatureTower(nn.Module):
     Raises:
         ValueError: bad declarations, ``tables`` lacking a sparse feature, or a content feature
             without an encoder (or with one for another input shape).
+
+    Examples:
+        >>> tower = FeatureTower([{"name": "item_id", "kind": "categorical", "cardinality": 10},
+        ...                       {"name": "price", "kind": "numeric"}], output_dim=8)
+        >>> tower({"item_id": torch.tensor([1, 2]), "price": torch.zeros(2)}).shape
+        torch.Size([2, 8])
     """
 
     def __init__(
@@ -71,10 +80,11 @@ class FeatureTower(nn.Module):
         output_dim: int = 64,
         normalize: bool = True,
         tables: EmbeddingTables | None = None,
-        content_encoders: Mapping[str, nn.Module] | None = None,
+        content_encoders: Mapping[str, nn.Module | Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.specs = tuple(parse_features(features))
+        self.hidden_dims = [int(h) for h in hidden_dims]
         self.embedding_dim = embedding_dim
         self.output_dim = output_dim
         self.normalize = normalize
@@ -117,6 +127,28 @@ class FeatureTower(nn.Module):
     def names(self) -> list[str]:
         return [s.name for s in self.specs]
 
+    def export_config(self) -> dict[str, Any]:
+        """JSON constructor arguments (the declarations, sizes and content encoder configs).
+
+        Raises:
+            ExportError: embedding tables other than :class:`LocalEmbeddingTables` (a sharded
+                backend is not rebuilt from a folder), or a content encoder that cannot be
+                described.
+        """
+        if type(self.tables) is not LocalEmbeddingTables:
+            raise ExportError(
+                f"a FeatureTower with {type(self.tables).__name__} tables cannot be exported; "
+                "copy the weights into LocalEmbeddingTables first."
+            )
+        return {
+            "features": specs_to_dicts(self.specs),
+            "embedding_dim": self.embedding_dim,
+            "hidden_dims": list(self.hidden_dims),
+            "output_dim": self.output_dim,
+            "normalize": self.normalize,
+            "content_encoders": {k: _export_config(v) for k, v in self.content.items()},
+        }
+
     def feature_embeddings(
         self, features: Mapping[str, Tensor], mask: Tensor | None = None
     ) -> Tensor:
@@ -158,7 +190,11 @@ class FeatureTower(nn.Module):
         return F.normalize(z, dim=1) if self.normalize else z
 
 
-def _content_encoder(spec: FeatureSpec, module: nn.Module | None) -> ContentEncoder:
+def _content_encoder(
+    spec: FeatureSpec, module: nn.Module | Mapping[str, Any] | None
+) -> ContentEncoder:
+    if isinstance(module, Mapping):  # an exported ContentEncoder's config
+        module = ContentEncoder(**dict(module))
     if module is None:
         raise ValueError(
             f"content feature {spec.name!r} has no encoder: pass content_encoders={{"
@@ -173,6 +209,7 @@ def _content_encoder(spec: FeatureSpec, module: nn.Module | None) -> ContentEnco
     return encoder
 
 
+@exportable("recsys:id_tower")
 class IdTower(nn.Module):
     """``Embedding(num_ids, embedding_dim)`` then ``Linear-ReLU-Linear``.
 
@@ -184,6 +221,10 @@ class IdTower(nn.Module):
 
     Shapes:
         ids: ``(B,)`` int64 -> ``(B, out_dim)``.
+
+    Examples:
+        >>> IdTower(100, out_dim=16)(torch.tensor([0, 7])).shape
+        torch.Size([2, 16])
     """
 
     def __init__(

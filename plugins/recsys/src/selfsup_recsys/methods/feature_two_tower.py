@@ -18,6 +18,7 @@ from selfsup_recsys.augment.feature_masking import (
 )
 from selfsup_recsys.encoders.content import build_content_encoder
 from selfsup_recsys.encoders.tower import FeatureTower
+from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
 from selfsup_recsys.features import FeatureSpec, check_features, parse_features, specs_to_dicts
 from selfsup_recsys.frequency import StreamingFrequencyEstimator
 
@@ -118,6 +119,13 @@ class FeatureTwoTower(Method):
         MalformedBatchError: missing keys, features that do not match the declaration, bad ids or
             log-probabilities, ``B < 2``.
         RuntimeError: no feature schema yet, or ``ssl="cfm"`` without mutual information.
+
+    Examples:
+        >>> from selfsup_recsys.examples import EXAMPLE_ITEM_FEATURES, EXAMPLE_QUERY_FEATURES
+        >>> model = FeatureTwoTower(EXAMPLE_QUERY_FEATURES, EXAMPLE_ITEM_FEATURES, ssl="rfm")
+        >>> encoder = model.export_encoder()  # both towers, for selfsup export
+        >>> sorted(name for name, _ in encoder.named_children())
+        ['item_tower', 'query_tower']
     """
 
     modality = "recsys"
@@ -189,13 +197,17 @@ class FeatureTwoTower(Method):
         item_features: list[FeatureSpec | Mapping[str, Any]],
         mutual_information: Tensor | None = None,
         load_checkpoints: bool = True,
+        tables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> FeatureTwoTower:
         """Build the towers from feature declarations (no-op check if already built).
 
         ``mutual_information`` (``(k, k)`` over the item features, see
         :func:`~selfsup_recsys.augment.feature_mutual_information`) is stored for CFM.
         ``content`` features get their encoders from ``content_encoders`` (initialised from
-        their ``checkpoint`` unless ``load_checkpoints=False``).
+        their ``checkpoint`` unless ``load_checkpoints=False``). ``tables`` (``{"query": ...,
+        "item": ...}`` :meth:`FeatureTable.to_config <selfsup_recsys.data.FeatureTable.to_config>`
+        encodings, JSON data) are kept with the schema (in every state dict, and in the exported
+        encoder), so data embedded later is encoded with the vocabularies of training time.
 
         Raises:
             ValueError: declarations differ from an already built model's, or a content feature
@@ -233,9 +245,17 @@ class FeatureTwoTower(Method):
             )
             self.register_buffer("feature_mi", torch.zeros(len(i), len(i), dtype=torch.float64))
             self.register_buffer("feature_mi_ready", torch.zeros((), dtype=torch.bool))
+        if tables is not None:
+            self.schema.spec["tables"] = {side: dict(tables[side]) for side in ("query", "item")}
         if mutual_information is not None:
             self.set_feature_correlation(mutual_information)
         return self
+
+    @property
+    def feature_tables(self) -> dict[str, dict[str, Any]] | None:
+        """The saved ``{"query": ..., "item": ...}`` encodings (see :meth:`materialize`), or
+        ``None`` for a model built without them."""
+        return self.schema.spec.get("tables")
 
     def _encoders(self, specs: list[FeatureSpec], load_checkpoints: bool) -> dict[str, nn.Module]:
         out = {}
@@ -430,3 +450,15 @@ class FeatureTwoTower(Method):
         if "query" in batch:
             return self.query_embeddings(batch["query"])
         return self.item_embeddings(self._key(batch, "item"))
+
+    def export_encoder(self) -> TwoTowerEncoder:
+        """Both towers (and the vocabularies, when trained from files) as a
+        :class:`~selfsup_recsys.encoders.TwoTowerEncoder` sharing this model's weights:
+        ``item(features)`` / ``query(features)`` equal :meth:`item_embeddings` /
+        :meth:`query_embeddings`, and its ``forward`` is the item tower.
+
+        Raises:
+            RuntimeError: no feature schema yet.
+        """
+        self._require_built()
+        return TwoTowerEncoder(self.query_tower, self.item_tower, vocabularies=self.feature_tables)

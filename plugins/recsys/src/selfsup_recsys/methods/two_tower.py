@@ -13,6 +13,7 @@ from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import info_nce
 from selfsup_recsys.encoders.tower import IdTower
+from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
 
 __all__ = ["TwoTowerRetrieval"]
 
@@ -56,6 +57,11 @@ class TwoTowerRetrieval(Method):
 
     Raises:
         MalformedBatchError: missing keys, wrong dtypes/shapes, ids out of range, bad log-probs.
+
+    Examples:
+        >>> model = TwoTowerRetrieval(num_users=10, num_items=20, output_dim=8)
+        >>> model.embed({"item_ids": torch.tensor([0, 5])}).shape
+        torch.Size([2, 8])
     """
 
     modality = "recsys"
@@ -183,3 +189,9 @@ class TwoTowerRetrieval(Method):
         if "user_ids" in batch:
             return self.user_embeddings(self._ids(batch, "user_ids", self.num_users, "num_users"))
         return self.item_embeddings(self._ids(batch, "item_ids", self.num_items, "num_items"))
+
+    def export_encoder(self) -> TwoTowerEncoder:
+        """Both id towers as a :class:`~selfsup_recsys.encoders.TwoTowerEncoder` sharing this
+        model's weights: ``query(user_ids)`` = :meth:`user_embeddings`, ``item(item_ids)`` =
+        :meth:`item_embeddings` (``forward``: the item tower)."""
+        return TwoTowerEncoder(self.user_tower, self.item_tower, normalize=self.normalize)

@@ -1,11 +1,12 @@
 """Reading tables and turning them into tensors (pandas; imported on demand)."""
 
 from selfsup_tabular.data.builtin import BUILTIN_TABLES, BuiltinTableDataModule
-from selfsup_tabular.data.datamodule import TabularCSVDataModule, default_data_root
+from selfsup_tabular.data.datamodule import TabularCSVDataModule
 from selfsup_tabular.data.preprocessing import (
     DEFAULT_MISSING_VALUES,
     MISSING_INDEX,
     UNKNOWN_INDEX,
+    PreprocessingState,
     TabularPreprocessor,
     TargetEncoder,
     detect_delimiter,
@@ -18,11 +19,11 @@ __all__ = [
     "DEFAULT_MISSING_VALUES",
     "BuiltinTableDataModule",
     "MISSING_INDEX",
+    "PreprocessingState",
     "UNKNOWN_INDEX",
     "TabularCSVDataModule",
     "TabularPreprocessor",
     "TargetEncoder",
-    "default_data_root",
     "detect_delimiter",
     "read_table",
     "resolve_column",

@@ -23,7 +23,11 @@ class BuiltinTableDataModule(TabularCSVDataModule):
 
     Same splits, preprocessing and batches as the CSV module; the rows come from
     ``sklearn.datasets.load_<name>(as_frame=True)`` (files inside the installed scikit-learn, so
-    nothing is downloaded). The label is the column ``target``.
+    nothing is downloaded and no data folder is needed). The label is the column ``target``.
+    ``selfsup embed`` gets every row once (:meth:`predict_dataloader`); the ids are the row
+    numbers of scikit-learn's frame.
+
+    Needs scikit-learn: ``pip install "selfsup-tabular[builtin]"``.
 
     Args:
         name: One of :data:`BUILTIN_TABLES` (default ``"breast_cancer"``).
@@ -35,6 +39,11 @@ class BuiltinTableDataModule(TabularCSVDataModule):
     Raises:
         ValueError: On an unknown table name.
         ImportError: Without scikit-learn (the message gives the pip command).
+
+    Examples:
+        >>> data = BuiltinTableDataModule("wine")
+        >>> data.task, data.target
+        ('classification', 'target')
     """
 
     def __init__(
@@ -59,5 +68,5 @@ class BuiltinTableDataModule(TabularCSVDataModule):
         self._loader_name = loader
 
     def _read(self, path: str) -> Any:
-        datasets = require("sklearn.datasets", "scikit-learn")
+        datasets = require("sklearn.datasets", "scikit-learn", extra="selfsup-tabular[builtin]")
         return getattr(datasets, self._loader_name)(as_frame=True).frame

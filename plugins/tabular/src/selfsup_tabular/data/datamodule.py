@@ -1,4 +1,5 @@
-"""``TabularCSVDataModule``: a CSV/Parquet file -> encoded batches for ``selfsup fit``."""
+"""``TabularCSVDataModule``: a CSV/Parquet file -> encoded batches for ``selfsup fit``, and raw
+rows with their ids for ``selfsup embed``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
+from selfsup.data.embedding import EmbeddingBatch
+from selfsup.data.roots import resolve_data_root
 from selfsup_tabular.data.preprocessing import (
     TabularPreprocessor,
     TargetEncoder,
@@ -18,12 +21,7 @@ from selfsup_tabular.data.preprocessing import (
     resolve_column,
 )
 
-__all__ = ["TabularCSVDataModule", "default_data_root"]
-
-
-def default_data_root() -> str:
-    """``$SELFSUP_DATA`` if set, else ``../shared/data`` (relative to the working directory)."""
-    return os.environ.get("SELFSUP_DATA") or os.path.join("..", "shared", "data")
+__all__ = ["TabularCSVDataModule"]
 
 
 class _Gather:
@@ -44,6 +42,25 @@ class _Pairs(_Gather):
         return batch, y
 
 
+class _FrameChunks(Dataset):
+    """Consecutive row blocks of a table as ``EmbeddingBatch(ids, DataFrame)``, in file order."""
+
+    def __init__(self, ids: list[str] | Tensor, frame: Any, rows_per_batch: int) -> None:
+        self.ids, self.frame, self.rows = ids, frame, rows_per_batch
+
+    def __len__(self) -> int:
+        return -(-len(self.frame) // self.rows)
+
+    def __getitem__(self, i: int) -> EmbeddingBatch:
+        part = slice(i * self.rows, (i + 1) * self.rows)
+        return EmbeddingBatch(self.ids[part], self.frame.iloc[part])
+
+
+def _as_is(batch: EmbeddingBatch) -> EmbeddingBatch:
+    # module level, so DataLoader workers can pickle it
+    return batch
+
+
 class TabularCSVDataModule(LightningDataModule):
     """Rows of a table file as encoded batches; fits the preprocessing on training rows only.
 
@@ -51,20 +68,29 @@ class TabularCSVDataModule(LightningDataModule):
     seeded validation split (``val_fraction``) from it, fits a
     :class:`~selfsup_tabular.data.TabularPreprocessor` (and, with a ``target``, a
     :class:`~selfsup_tabular.data.TargetEncoder`) on the remaining training rows and encodes all
-    splits. The label column is never a feature. When attached to a ``selfsup fit`` run it hands
-    the fitted preprocessing to its task's method (``method.materialize(preprocessor)``), so the
-    model is built with the right schema and saves the transform in its checkpoints.
+    splits. The label column and the ``id_column`` are never features. When attached to a
+    ``selfsup fit`` run it hands the fitted preprocessing to its task's method
+    (``method.materialize(preprocessor)``), so the model is built with the right schema and
+    saves the transform in its checkpoints.
 
     Batches are dicts ``{"x_num", "num_missing", "x_cat"[, "y"]}``. ``probe_dataloaders`` gives
     ``(train, validation)`` loaders of ``(inputs, labels)`` for :class:`selfsup.metrics.
     ProbeMonitor` (classification only) — validation, never the test file.
 
+    ``selfsup embed``: :meth:`predict_dataloader` yields every row of ``path`` once, in file
+    order, as :class:`~selfsup.data.EmbeddingBatch` ``(ids, DataFrame)``: the ids are the
+    ``id_column``'s values (strings) or, without one, the 0-based row numbers of the table as
+    read; the inputs are the raw rows, which the trained method transforms with the
+    preprocessing saved in it (``TJEPA.embed`` / ``SCARF.embed`` take a DataFrame). Nothing is
+    fitted in the predict stage, so a table other than the training one (``--data``) is embedded
+    with the training preprocessing.
+
     Args:
         path: Table file, absolute or relative to ``data_root`` (default ``"adult/adult.data"``).
         target: Label column name or 0-based index (negative from the end); None for none
             (default -1).
-        data_root: Directory of relative paths (default: ``$SELFSUP_DATA``, else
-            ``../shared/data``).
+        data_root: Directory of relative paths (default None: the environment variable
+            ``SELFSUP_DATA``; there is no other fallback).
         header: Whether the first line holds column names (default True).
         delimiter: Field separator (default None: detected among comma, semicolon, tab).
         test_path: Optional held-out table (same schema) for ``test_dataloader`` (default None).
@@ -72,13 +98,25 @@ class TabularCSVDataModule(LightningDataModule):
         task: ``"classification"`` or ``"regression"`` labels (default ``"classification"``).
         numerical, categorical, drop: Column typing overrides (default None: automatic).
         scaling: Numerical scaling, ``"quantile"`` (default), ``"standard"`` or ``"minmax"``.
-        batch_size: Training batch size (default 512; the last incomplete batch is dropped).
+        batch_size: Training batch size (default 512; the last incomplete batch is dropped);
+            also the rows per embedding batch.
         seed: Seed of the validation split and of shuffling (default 0).
         num_workers: DataLoader workers (default 0).
+        id_column: Column of unique row ids (default None: row numbers); never a feature, and
+            the ids of ``selfsup embed``'s output.
 
     Raises:
-        FileNotFoundError: the table is missing (the message says how to set the data root).
-        KeyError: the label column is not in the table.
+        DataRootError: a relative ``path`` with neither ``data_root`` nor ``SELFSUP_DATA`` (the
+            message names both), or a data folder that does not exist.
+        FileNotFoundError: the table is missing.
+        KeyError: the label column or the id column is not in the table.
+        ValueError: ids that repeat or are missing.
+
+    Examples:
+        >>> data = TabularCSVDataModule(path="customers.csv", target="churned",
+        ...                             id_column="customer_id", data_root="/data/shop")
+        >>> data.preprocessor.drop
+        ['customer_id']
     """
 
     def __init__(
@@ -98,10 +136,13 @@ class TabularCSVDataModule(LightningDataModule):
         batch_size: int = 512,
         seed: int = 0,
         num_workers: int = 0,
+        id_column: str | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.path = path
         self.target = target
         self.data_root = data_root
@@ -110,8 +151,10 @@ class TabularCSVDataModule(LightningDataModule):
         self.test_path = test_path
         self.val_fraction = val_fraction
         self.task = task
+        self.id_column = id_column
+        ignored = list(drop or ()) + ([id_column] if id_column is not None else [])
         self.preprocessor = TabularPreprocessor(
-            numerical=numerical, categorical=categorical, drop=drop or (), scaling=scaling
+            numerical=numerical, categorical=categorical, drop=ignored, scaling=scaling
         )
         self.labels = TargetEncoder(task) if target is not None else None
         self.batch_size = batch_size
@@ -120,30 +163,72 @@ class TabularCSVDataModule(LightningDataModule):
         self.splits: dict[str, dict[str, Tensor]] = {}
 
     def resolve(self, path: str) -> str:
-        """Absolute path of a table: as is, or under the data root."""
+        """Absolute path of a table: as is, or under ``data_root`` (else ``$SELFSUP_DATA``).
+
+        Raises:
+            DataRootError: a relative path and no data folder given, or one that does not exist.
+            FileNotFoundError: no such table.
+        """
         if os.path.isabs(path):
             full = path
         else:
-            full = os.path.join(self.data_root or default_data_root(), path)
+            root = resolve_data_root(
+                self.data_root, owner=type(self).__name__, parameter="data_root"
+            )
+            full = os.fspath(root / path)
         if not os.path.exists(full):
             raise FileNotFoundError(
-                f"table {full!r} not found (path={path!r}, data_root="
-                f"{self.data_root or default_data_root()!r}); set data_root, or the environment "
-                "variable SELFSUP_DATA to the directory holding it."
+                f"{type(self).__name__}: table {full!r} not found (path={path!r}); check path "
+                "and data_root (or the environment variable SELFSUP_DATA)."
             )
         return full
 
     def _read(self, path: str) -> Any:
         return read_table(self.resolve(path), header=self.header, delimiter=self.delimiter)
 
+    def _row_ids(self, frame: Any, where: str) -> list[str] | Tensor:
+        """The ``id_column``'s values as strings (checked unique and present), else row numbers."""
+        if self.id_column is None:
+            return torch.arange(len(frame), dtype=torch.long)
+        if self.id_column not in frame.columns:
+            raise KeyError(
+                f"id_column {self.id_column!r} is not in {where}; columns are "
+                f"{list(frame.columns)[:20]}."
+            )
+        values = frame[self.id_column]
+        missing = values.isna() | (values.astype(str).str.strip() == "")
+        if bool(missing.any()):
+            rows = np.flatnonzero(missing.to_numpy())[:5].tolist()
+            raise ValueError(
+                f"id_column {self.id_column!r} of {where} is empty in rows {rows}; every row "
+                "needs an id (or leave id_column unset to use row numbers)."
+            )
+        ids = values.astype(str).str.strip()
+        repeated = ids[ids.duplicated(keep=False)]
+        if len(repeated):
+            raise ValueError(
+                f"id_column {self.id_column!r} of {where} repeats ids "
+                f"{sorted(set(repeated.tolist()))[:5]}; ids must be unique (or leave id_column "
+                "unset to use row numbers)."
+            )
+        return ids.tolist()
+
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            # selfsup embed: the method already holds the training preprocessing; fitting one
+            # here, on the rows to embed, would be a different transform
+            return
         if self.splits:
             self._materialize_method()
             return
         df = self._read(self.path)
+        if self.id_column is not None:
+            self._row_ids(df, repr(self.path))
         label = None
         if self.target is not None:
             label = resolve_column(df.columns, self.target)
+            if label == self.id_column:
+                raise ValueError(f"target and id_column are the same column {label!r}.")
             df = df[self.labels.present(df[label])].reset_index(drop=True)
         perm = np.random.default_rng(self.seed).permutation(len(df))
         n_val = int(round(len(df) * self.val_fraction))
@@ -204,6 +289,26 @@ class TabularCSVDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every row of ``path`` once, in file order, as ``EmbeddingBatch(ids, DataFrame)``.
+
+        ``ids``: the ``id_column``'s values (strings) or the 0-based row numbers (int64). The
+        DataFrame holds the table's columns except the id column (a label column rides along
+        and is ignored: it is not one of the method's features). Rows whose label is missing
+        are embedded too.
+        """
+        frame = self._read(self.path)
+        ids = self._row_ids(frame, repr(self.path))
+        if self.id_column is not None:
+            frame = frame.drop(columns=[self.id_column])
+        return DataLoader(
+            _FrameChunks(ids, frame.reset_index(drop=True), self.batch_size),
+            batch_size=None,
+            shuffle=False,
+            collate_fn=_as_is,
+            num_workers=self.num_workers,
+        )
 
     def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """``(train, validation)`` loaders of ``(inputs, labels)`` (classification labels)."""

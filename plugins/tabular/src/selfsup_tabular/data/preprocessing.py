@@ -1,7 +1,8 @@
 """Table -> tensors: column typing, categorical vocabularies, numeric scaling, missing values.
 
 The fitted state is a JSON-serialisable dict (:meth:`TabularPreprocessor.to_dict`), stored with
-the model (``TJEPA``'s ``preprocessing`` extra state), so ``embed(df)`` on new data applies
+the model (:class:`PreprocessingState`, the ``preprocessing`` extra state of ``TJEPA`` and
+``SCARF``) and in exported encoders' ``config.json``, so ``embed(df)`` on new data applies
 exactly the transform fitted on the training rows.
 """
 
@@ -16,12 +17,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from selfsup.imports import require
 
 __all__ = [
     "MISSING_INDEX",
     "UNKNOWN_INDEX",
     "DEFAULT_MISSING_VALUES",
+    "PreprocessingState",
     "TabularPreprocessor",
     "TargetEncoder",
     "detect_delimiter",
@@ -40,11 +44,8 @@ _FORMAT_VERSION = 1
 
 
 def _pd() -> Any:
-    try:
-        import pandas as pd
-    except ImportError as err:  # pragma: no cover - pandas is a declared dependency
-        raise ImportError("selfsup-tabular needs pandas: pip install pandas") from err
-    return pd
+    # pandas is a dependency of selfsup-tabular, imported on first use (plugin.py stays light)
+    return require("pandas", "pandas")
 
 
 def detect_delimiter(path: str | os.PathLike[str], candidates: str = ",;\t") -> str:
@@ -95,11 +96,8 @@ def read_table(
     if not os.path.exists(path):
         raise FileNotFoundError(f"table not found: {path!r}; check the path (or SELFSUP_DATA).")
     if path.endswith((".parquet", ".pq")):
-        try:
-            df = pd.read_parquet(path)
-        except ImportError as err:
-            raise ImportError(f"reading {path!r} needs pyarrow: pip install pyarrow") from err
-        return df.rename(columns=str)
+        require("pyarrow", "pyarrow", extra="selfsup-tabular[parquet]")
+        return pd.read_parquet(path).rename(columns=str)
     sep = delimiter or detect_delimiter(path)
     skip = _leading_malformed(path, sep)
     with warnings.catch_warnings(record=True) as caught:
@@ -519,3 +517,58 @@ class TargetEncoder:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+
+class PreprocessingState(nn.Module):
+    """Keeps a fitted :class:`TabularPreprocessor` in a method's ``state_dict``.
+
+    The state is the JSON-serialisable :meth:`TabularPreprocessor.to_dict` (``{}`` while the
+    method has no fitted preprocessing), saved as this module's extra state so that it travels
+    with checkpoints and loads with ``torch.load(weights_only=True)``. Exported encoders carry
+    the same dict in ``config.json`` instead (safetensors holds tensors only).
+
+    Examples:
+        >>> import pandas as pd
+        >>> state = PreprocessingState()
+        >>> state.set(TabularPreprocessor().fit(pd.DataFrame({"a": ["1", "2"]})).to_dict())
+        >>> state.preprocessor.feature_names
+        ['a']
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec: dict[str, Any] = {}
+        self._preprocessor: TabularPreprocessor | None = None
+
+    @property
+    def fitted(self) -> bool:
+        """Whether a fitted preprocessing is held."""
+        return bool(self.spec)
+
+    @property
+    def preprocessor(self) -> TabularPreprocessor:
+        """The fitted preprocessor (rebuilt from the spec on first use).
+
+        Raises:
+            RuntimeError: nothing was fitted (the message says how to provide it).
+        """
+        if not self.spec:
+            raise RuntimeError(
+                "this model carries no fitted preprocessing, so it cannot read raw rows (a "
+                "DataFrame); train it with TabularCSVDataModule, call materialize(fitted_"
+                "preprocessor), or pass encoded batches (TabularPreprocessor.transform) instead."
+            )
+        if self._preprocessor is None:
+            self._preprocessor = TabularPreprocessor.from_dict(self.spec)
+        return self._preprocessor
+
+    def set(self, spec: dict[str, Any]) -> None:
+        """Hold ``spec`` (a :meth:`TabularPreprocessor.to_dict`, or ``{}`` for none)."""
+        self.spec = dict(spec)
+        self._preprocessor = None
+
+    def get_extra_state(self) -> Any:
+        return self.spec
+
+    def set_extra_state(self, state: Any) -> None:
+        self.set(state or {})

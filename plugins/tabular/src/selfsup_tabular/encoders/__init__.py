@@ -1,7 +1,12 @@
 """Encoders: MLPs on feature vectors, the feature tokenizer and the token Transformer."""
 
 from selfsup_tabular.encoders.mlp import TabularInput, TabularMLP
-from selfsup_tabular.encoders.tokenizer import FeatureTokenizer, check_tabular_batch
+from selfsup_tabular.encoders.tokenizer import (
+    FeatureTokenizer,
+    check_tabular_batch,
+    encode_rows,
+    is_frame,
+)
 from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
 
 __all__ = [
@@ -11,4 +16,6 @@ __all__ = [
     "TabularMLP",
     "TokenTransformer",
     "check_tabular_batch",
+    "encode_rows",
+    "is_frame",
 ]

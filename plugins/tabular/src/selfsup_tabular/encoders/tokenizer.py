@@ -11,7 +11,52 @@ from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError
 
-__all__ = ["FeatureTokenizer", "check_tabular_batch"]
+__all__ = ["FeatureTokenizer", "check_tabular_batch", "encode_rows", "is_frame"]
+
+
+def is_frame(obj: Any) -> bool:
+    """Whether ``obj`` is a ``pandas.DataFrame`` (checked without importing pandas)."""
+    return any(
+        cls.__name__ == "DataFrame" and cls.__module__.startswith("pandas")
+        for cls in type(obj).__mro__
+    )
+
+
+def encode_rows(
+    rows: Any,
+    num_numerical: int,
+    cardinalities: Sequence[int],
+    owner: str,
+    preprocessor: Any = None,
+    device: torch.device | str | None = None,
+) -> dict[str, Tensor]:
+    """An encoded, validated batch from raw rows or from an already encoded batch.
+
+    A ``pandas.DataFrame`` goes through ``preprocessor.transform`` (the fitted
+    :class:`~selfsup_tabular.data.TabularPreprocessor` saved with the model; its tensors are
+    moved to ``device``); anything else must be an encoded batch (see
+    :func:`check_tabular_batch`).
+
+    Raises:
+        ValueError: a DataFrame but no ``preprocessor``.
+        MalformedBatchError: see :func:`check_tabular_batch`.
+
+    Examples:
+        >>> batch = encode_rows({"x_num": torch.zeros(2, 1)}, 1, [], "demo")
+        >>> sorted(batch)
+        ['num_missing', 'x_num']
+    """
+    if is_frame(rows):
+        if preprocessor is None:
+            raise ValueError(
+                f"{owner} got a DataFrame but carries no fitted preprocessing; pass encoded "
+                "batches (TabularPreprocessor.transform) or export the encoder from a model "
+                "trained with TabularCSVDataModule (or materialize(fitted_preprocessor))."
+            )
+        rows = preprocessor.transform(rows)
+        if device is not None:
+            rows = {k: v.to(device) for k, v in rows.items()}
+    return check_tabular_batch(rows, num_numerical, cardinalities, owner)
 
 
 def check_tabular_batch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -9,12 +10,45 @@ from torch import Tensor, nn
 
 from selfsup.checks import check_positive, check_probability
 from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.export import exportable
 from selfsup.losses import info_nce
 from selfsup_tabular.augment.corruption import scarf_corrupt, scarf_corrupt_columns
+from selfsup_tabular.data.preprocessing import PreprocessingState, TabularPreprocessor
 from selfsup_tabular.encoders.mlp import TabularInput, TabularMLP
-from selfsup_tabular.encoders.tokenizer import check_tabular_batch
+from selfsup_tabular.encoders.tokenizer import encode_rows, is_frame
 
-__all__ = ["SCARF"]
+__all__ = ["SCARF", "SCARFEncoder"]
+
+
+def _check_features(x: Any, num_features: int, owner: str) -> Tensor:
+    """Tensor-mode rows: a finite floating ``(B, num_features)`` tensor (or ``(x, y)`` pair)."""
+    if isinstance(x, list | tuple):
+        if len(x) != 2:
+            raise MalformedBatchError(
+                f"{owner} expects features (B, F) or an (x, y) pair, got a "
+                f"{type(x).__name__} of length {len(x)}."
+            )
+        x = x[0]
+    if not isinstance(x, Tensor):
+        raise MalformedBatchError(
+            f"{owner} expects features as a tensor (B, {num_features}), got {type(x).__name__}."
+        )
+    if x.dim() != 2 or x.shape[1] != num_features:
+        raise MalformedBatchError(
+            f"{owner} expects features of shape (B, {num_features}), got "
+            f"{tuple(x.shape)}; set num_features to the column count."
+        )
+    if not x.is_floating_point():
+        raise MalformedBatchError(
+            f"{owner} expects floating-point features, got {x.dtype}; use x.float() "
+            "(encode categorical columns numerically first)."
+        )
+    if not bool(torch.isfinite(x).all()):
+        raise MalformedBatchError(
+            f"{owner} got {int((~torch.isfinite(x)).sum())} NaN/inf feature value(s); impute "
+            "missing values before training."
+        )
+    return x
 
 
 class SCARF(Method):
@@ -31,10 +65,13 @@ class SCARF(Method):
             {\\sum_k \\exp(\\cos(z_i, \\tilde z_k)/\\tau)}
 
     computed by :func:`selfsup.losses.info_nce` (anchors as queries, corrupted rows as keys).
-    Evaluation features (:meth:`embed`) are ``f(x)``. Randomness comes from torch's global RNG.
+    Evaluation features (:meth:`embed`) are ``f(x)``; :meth:`export_encoder` gives ``f`` (with
+    its input layer and the saved preprocessing) as a :class:`SCARFEncoder`. Randomness comes
+    from torch's global RNG.
 
     Args:
-        num_features: Number of (numeric, pre-processed) features ``F`` (default 16).
+        num_features: Tensor mode: number of (numeric, pre-processed) features ``F`` (default 0:
+            table mode, schema from ``num_numerical`` / ``cardinalities`` or :meth:`materialize`).
         hidden_dim: Width of encoder and head (default 256, the paper's value).
         encoder_layers: Linear layers of the encoder ``f`` (default 4).
         head_layers: Linear layers of the head ``g`` (default 2).
@@ -45,31 +82,45 @@ class SCARF(Method):
         cardinalities: Table mode: vocabulary size per categorical column (default None).
         cat_embed_dim: Table mode: embedding width per categorical column (default 8).
 
-    **Table mode** (``num_numerical`` or ``cardinalities`` given): batches are encoded dicts
-    from :class:`~selfsup_tabular.data.TabularPreprocessor`; corruption works per *column*
+    **Tensor mode** (``num_features > 0``): batches are ``(B, F)`` float tensors.
+
+    **Table mode** (otherwise): batches are encoded dicts from
+    :class:`~selfsup_tabular.data.TabularPreprocessor`; corruption works per *column*
     (:func:`~selfsup_tabular.augment.scarf_corrupt_columns`: a numerical value travels with its
     missing flag, a category code is swapped whole) and :class:`~selfsup_tabular.encoders.
-    TabularInput` (values, missing flags, categorical embeddings) feeds the encoder.
+    TabularInput` (values, missing flags, categorical embeddings) feeds the encoder. Without
+    ``num_numerical`` / ``cardinalities`` the model is *unmaterialised* until
+    :meth:`materialize` gives it a fitted preprocessor (``TabularCSVDataModule`` does this in
+    ``setup``); the preprocessing is then saved in ``state_dict`` (extra state) and ``embed``
+    accepts raw rows (a ``DataFrame``). A checkpoint holding it materialises a fresh model on
+    ``load_state_dict``.
 
     **Marginals**: by default replacements come from other rows of the batch (a uniform sample
     of the training set when batches are shuffled). :meth:`set_marginals` gives a donor pool
     (e.g. all training rows, the paper's empirical marginal); it is not saved in ``state_dict``.
 
     Shapes:
-        batch: features ``(B, F)`` floating point, finite, ``B >= 2``, or an ``(x, y)`` pair
-            (``y`` ignored). Encode categorical features numerically beforehand.
-        embed: the same -> ``(B, hidden_dim)``.
+        batch: tensor mode: features ``(B, F)`` floating point, finite, ``B >= 2``, or an
+            ``(x, y)`` pair (``y`` ignored); table mode: an encoded dict (or ``(dict, y)``).
+        embed: the same (table mode: or a ``pandas.DataFrame``) -> ``(B, hidden_dim)``.
 
     Raises:
         MalformedBatchError: the batch is not a finite floating ``(B, num_features)`` tensor with
-            ``B >= 2`` (or such a pair).
+            ``B >= 2`` (or such a pair), or not a valid encoded table batch.
+
+    Examples:
+        >>> method = SCARF(num_features=5, hidden_dim=16)
+        >>> method.training_losses(torch.randn(8, 5))["loss"].shape
+        torch.Size([])
+        >>> method.embed(torch.randn(3, 5)).shape
+        torch.Size([3, 16])
     """
 
     modality = "tabular"
 
     def __init__(
         self,
-        num_features: int = 16,
+        num_features: int = 0,
         hidden_dim: int = 256,
         encoder_layers: int = 4,
         head_layers: int = 2,
@@ -83,63 +134,127 @@ class SCARF(Method):
         super().__init__()
         check_probability("corruption_rate", corruption_rate, inclusive_high=True)
         check_positive("temperature", temperature)
-        self.num_features = num_features
+        if num_features < 0:
+            raise ValueError(f"num_features must be >= 0 (0: table mode), got {num_features}.")
+        if num_features and (num_numerical or cardinalities):
+            raise ValueError(
+                "SCARF takes either num_features (tensor mode) or num_numerical/cardinalities "
+                f"(table mode), got num_features={num_features} and a table schema."
+            )
+        self.num_features = int(num_features)
+        self.hidden_dim = int(hidden_dim)
+        self.encoder_layers = int(encoder_layers)
+        self.head_layers = int(head_layers)
+        self.cat_embed_dim = int(cat_embed_dim)
         self.corruption_rate = corruption_rate
         self.temperature = temperature
         self.chunk_size = chunk_size
-        self.table_mode = bool(num_numerical or cardinalities)
-        self.num_numerical = int(num_numerical)
-        self.cardinalities = [int(c) for c in cardinalities or []]
-        self.input: nn.Module = nn.Identity()
-        in_dim = num_features
-        if self.table_mode:
-            self.input = TabularInput(self.num_numerical, self.cardinalities, cat_embed_dim)
-            in_dim = self.input.out_dim
-            self.num_features = self.num_numerical + len(self.cardinalities)
+        self.table_mode = not num_features
+        self.num_numerical = 0
+        self.cardinalities: list[int] = []
         self.marginals: Any = None
-        self.encoder = TabularMLP(in_dim, hidden_dim, num_layers=encoder_layers)
-        self.head = TabularMLP(hidden_dim, hidden_dim, num_layers=head_layers)
+        self.preprocessing = PreprocessingState()
+        if num_features:
+            self._build(nn.Identity(), num_features)
+        elif num_numerical or cardinalities:
+            self._build_table(int(num_numerical), [int(c) for c in cardinalities or []])
+
+    # -- construction --------------------------------------------------------------------------
+    @property
+    def materialized(self) -> bool:
+        """Whether the networks exist (tensor mode, or table mode with a schema)."""
+        return hasattr(self, "encoder")
+
+    def _build(self, inputs: nn.Module, in_dim: int) -> None:
+        self.input = inputs
+        self.encoder = TabularMLP(in_dim, self.hidden_dim, num_layers=self.encoder_layers)
+        self.head = TabularMLP(self.hidden_dim, self.hidden_dim, num_layers=self.head_layers)
+
+    def _build_table(self, num_numerical: int, cardinalities: list[int]) -> None:
+        self.num_numerical, self.cardinalities = num_numerical, cardinalities
+        self.num_features = num_numerical + len(cardinalities)
+        inputs = TabularInput(num_numerical, cardinalities, self.cat_embed_dim)
+        self._build(inputs, inputs.out_dim)
+
+    def materialize(self, preprocessor: Any) -> SCARF:
+        """Take the table schema (and the saved transform) from a fitted preprocessor.
+
+        Builds the networks if the model is unmaterialised; otherwise checks that the schema
+        matches. Accepts a ``TabularPreprocessor`` or its ``to_dict()``.
+
+        Raises:
+            ValueError: the model is in tensor mode, or the preprocessor's schema differs.
+        """
+        spec = preprocessor if isinstance(preprocessor, dict) else preprocessor.to_dict()
+        num = len(spec["numerical"])
+        cards = [len(s["vocab"]) for s in spec["categorical"]]
+        if not self.table_mode:
+            raise ValueError(
+                f"SCARF was built in tensor mode (num_features={self.num_features}), so it cannot "
+                "take a table's preprocessing; leave num_features at 0 (table mode) to train on "
+                "a TabularCSVDataModule."
+            )
+        if self.materialized and (num, cards) != (self.num_numerical, self.cardinalities):
+            raise ValueError(
+                f"schema mismatch: the model has {self.num_numerical} numerical features and "
+                f"cardinalities {self.cardinalities}, the preprocessor {num} and {cards}."
+            )
+        if not self.materialized:
+            self._build_table(num, cards)
+        self.preprocessing.set(spec)
+        return self
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        spec = state_dict.get(prefix + "preprocessing._extra_state")
+        if spec and not self.materialized:
+            self.materialize(spec)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def _require_built(self) -> None:
+        if not self.materialized:
+            raise RuntimeError(
+                "SCARF has no feature schema yet: pass num_features (tensor mode) or "
+                "num_numerical/cardinalities, call materialize(fitted_preprocessor), or train it "
+                "with TabularCSVDataModule."
+            )
 
     def set_marginals(self, pool: Any) -> None:
         """Draw corruption values from ``pool`` (``(N, F)`` tensor, or an encoded dict in table
         mode), e.g. every training row; ``None`` returns to in-batch donors."""
         self.marginals = pool
 
+    # -- batches -------------------------------------------------------------------------------
     def features(self, batch: Any) -> Any:
-        """The ``(B, F)`` feature rows (or the encoded dict in table mode), validated."""
-        name = type(self).__name__
-        if self.table_mode:
-            return check_tabular_batch(batch, self.num_numerical, self.cardinalities, name)
-        x = batch
-        if isinstance(batch, list | tuple):
-            if len(batch) != 2:
-                raise MalformedBatchError(
-                    f"{name} expects features (B, F) or an (x, y) pair, got a "
-                    f"{type(batch).__name__} of length {len(batch)}."
-                )
-            x = batch[0]
-        if not isinstance(x, Tensor):
-            raise MalformedBatchError(
-                f"{name} expects features as a tensor (B, {self.num_features}), got "
-                f"{type(x).__name__}."
-            )
-        if x.dim() != 2 or x.shape[1] != self.num_features:
-            raise MalformedBatchError(
-                f"{name} expects features of shape (B, {self.num_features}), got "
-                f"{tuple(x.shape)}; set num_features to the column count."
-            )
-        if not x.is_floating_point():
-            raise MalformedBatchError(
-                f"{name} expects floating-point features, got {x.dtype}; use x.float() "
-                "(encode categorical columns numerically first)."
-            )
-        if not bool(torch.isfinite(x).all()):
-            raise MalformedBatchError(
-                f"{name} got {int((~torch.isfinite(x)).sum())} NaN/inf feature value(s); impute "
-                "missing values before training."
-            )
-        return x
+        """The ``(B, F)`` feature rows (or the encoded dict in table mode), validated.
 
+        In table mode a ``DataFrame`` goes through the saved preprocessing.
+        """
+        name = type(self).__name__
+        self._require_built()
+        if self.table_mode:
+            frame = is_frame(batch)
+            return encode_rows(
+                batch,
+                self.num_numerical,
+                self.cardinalities,
+                name,
+                preprocessor=self.preprocessing.preprocessor if frame else None,
+                device=next(self.parameters()).device if frame else None,
+            )
+        return _check_features(batch, self.num_features, name)
+
+    # -- training ------------------------------------------------------------------------------
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         x = self.features(batch)
         rows = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
@@ -157,6 +272,7 @@ class SCARF(Method):
         loss = info_nce(z, z_tilde, self.temperature, chunk_size=self.chunk_size)
         return {"loss": loss}
 
+    # -- downstream ----------------------------------------------------------------------------
     def representations(self, batch: Any) -> Tensor:
         """Encoder features of the uncorrupted training rows, detached."""
         return self.encoder(self.input(self.features(batch))).detach()
@@ -164,3 +280,109 @@ class SCARF(Method):
     def embed(self, batch: Any) -> Tensor:
         """Encoder features ``f(x)`` ``(B, hidden_dim)``."""
         return self.encoder(self.input(self.features(batch)))
+
+    def export_encoder(self) -> SCARFEncoder:
+        """``f`` (and, in table mode, its input layer and the saved preprocessing) as a
+        :class:`SCARFEncoder`, a copy without the pre-training head ``g``.
+
+        Raises:
+            RuntimeError: the model has no feature schema yet (unmaterialised).
+        """
+        self._require_built()
+        encoder = SCARFEncoder(
+            num_features=0 if self.table_mode else self.num_features,
+            hidden_dim=self.hidden_dim,
+            num_layers=self.encoder_layers,
+            num_numerical=self.num_numerical,
+            cardinalities=list(self.cardinalities) or None,
+            cat_embed_dim=self.cat_embed_dim,
+            preprocessing=copy.deepcopy(self.preprocessing.spec) or None,
+        )
+        encoder.input.load_state_dict(self.input.state_dict())
+        encoder.encoder.load_state_dict(self.encoder.state_dict())
+        return encoder.to(next(self.parameters()).device).eval()
+
+
+@exportable("tabular:scarf_encoder")
+class SCARFEncoder(nn.Module):
+    """SCARF's encoder ``f`` on its own: rows -> ``(B, hidden_dim)`` features.
+
+    What :meth:`SCARF.export_encoder` returns and ``selfsup export`` writes: the input layer
+    (table mode: :class:`~selfsup_tabular.encoders.TabularInput`; tensor mode: none) and the
+    ReLU MLP ``f``, plus — for a model trained on a table — the fitted preprocessing
+    (:meth:`~selfsup_tabular.data.TabularPreprocessor.to_dict`) as a JSON constructor argument,
+    so the folder :func:`selfsup.export.load_pretrained` rebuilds embeds raw rows as
+    :meth:`SCARF.embed` does.
+
+    Args:
+        num_features: Tensor mode: input width ``F`` (default 0: table mode).
+        hidden_dim: Width (and output size) of ``f`` (default 256).
+        num_layers: Linear layers of ``f`` (default 4).
+        num_numerical: Table mode: numerical columns (default 0).
+        cardinalities: Table mode: vocabulary size per categorical column (default None).
+        cat_embed_dim: Table mode: embedding width per categorical column (default 8).
+        preprocessing: Table mode: a fitted preprocessor's ``to_dict()``, or None (encoded
+            batches only).
+
+    Shapes:
+        rows: tensor mode ``(B, F)``; table mode an encoded batch dict or a ``pandas.DataFrame``
+        (needs ``preprocessing``) -> ``(B, hidden_dim)``.
+
+    Raises:
+        ValueError: neither mode's schema is given, or a ``preprocessing`` whose schema differs.
+
+    Examples:
+        >>> SCARFEncoder(num_features=5, hidden_dim=16)(torch.zeros(3, 5)).shape
+        torch.Size([3, 16])
+    """
+
+    def __init__(
+        self,
+        num_features: int = 0,
+        hidden_dim: int = 256,
+        num_layers: int = 4,
+        num_numerical: int = 0,
+        cardinalities: list[int] | None = None,
+        cat_embed_dim: int = 8,
+        preprocessing: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_features = int(num_features)
+        self.num_numerical = int(num_numerical)
+        self.cardinalities = [int(c) for c in cardinalities or []]
+        self.table_mode = not self.num_features
+        if self.table_mode and not (self.num_numerical or self.cardinalities):
+            raise ValueError(
+                "SCARFEncoder needs num_features (tensor mode) or num_numerical/cardinalities "
+                "(table mode)."
+            )
+        self.preprocessor: TabularPreprocessor | None = None
+        if self.table_mode:
+            self.input: nn.Module = TabularInput(
+                self.num_numerical, self.cardinalities, cat_embed_dim
+            )
+            in_dim = self.input.out_dim
+            if preprocessing:
+                self.preprocessor = TabularPreprocessor.from_dict(preprocessing)
+                schema = (self.preprocessor.num_numerical, self.preprocessor.cardinalities)
+                if schema != (self.num_numerical, self.cardinalities):
+                    raise ValueError(
+                        f"SCARFEncoder: the preprocessing describes {schema[0]} numerical "
+                        f"features and cardinalities {schema[1]}, the encoder "
+                        f"{self.num_numerical} and {self.cardinalities}."
+                    )
+        else:
+            self.input = nn.Identity()
+            in_dim = self.num_features
+        self.encoder = TabularMLP(in_dim, hidden_dim, num_layers=num_layers)
+
+    def forward(self, rows: Any) -> Tensor:
+        """Features ``(B, hidden_dim)`` of raw rows (table mode) or encoded/tensor rows."""
+        name = type(self).__name__
+        if not self.table_mode:
+            return self.encoder(_check_features(rows, self.num_features, name))
+        device = next(self.encoder.parameters()).device
+        batch = encode_rows(
+            rows, self.num_numerical, self.cardinalities, name, self.preprocessor, device
+        )
+        return self.encoder(self.input(batch))

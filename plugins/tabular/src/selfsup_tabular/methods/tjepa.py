@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.export import exportable
 from selfsup.losses import latent_regression
 from selfsup.masking import feature_subset_mask
 from selfsup.metrics import rankme
 from selfsup.teachers import EMATeacher
-from selfsup_tabular.encoders.tokenizer import check_tabular_batch
+from selfsup_tabular.data.preprocessing import PreprocessingState, TabularPreprocessor
+from selfsup_tabular.encoders.tokenizer import encode_rows, is_frame
 from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "TARGET_NORMS",
     "PreprocessingState",
     "TJEPA",
+    "TJEPAEncoder",
     "TJEPAPredictor",
     "pool_tokens",
 ]
@@ -46,49 +50,6 @@ def pool_tokens(tokens: Tensor, num_registers: int, pooling: str) -> Tensor:
     if pooling == "mean" or reg is None:
         return mean if pooling != "concat" else torch.cat([mean, mean], dim=1)
     return reg if pooling == "reg" else torch.cat([reg, mean], dim=1)
-
-
-class PreprocessingState(nn.Module):
-    """Holds the fitted :class:`~selfsup_tabular.data.TabularPreprocessor` state in ``state_dict``.
-
-    The state is a JSON-serialisable dict saved as this module's extra state (``{}`` when the
-    model was built from explicit sizes), so it travels with checkpoints and loads with
-    ``torch.load(weights_only=True)``.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spec: dict[str, Any] = {}
-        self._preprocessor: Any = None
-
-    @property
-    def fitted(self) -> bool:
-        return bool(self.spec)
-
-    @property
-    def preprocessor(self) -> Any:
-        """The fitted preprocessor (rebuilt from the spec on first use)."""
-        if not self.spec:
-            raise RuntimeError(
-                "this model carries no fitted preprocessing; build it with materialize(pre) or "
-                "from a TabularCSVDataModule, or pass encoded batches (TabularPreprocessor."
-                "transform) instead of a DataFrame."
-            )
-        if self._preprocessor is None:
-            from selfsup_tabular.data.preprocessing import TabularPreprocessor
-
-            self._preprocessor = TabularPreprocessor.from_dict(self.spec)
-        return self._preprocessor
-
-    def set(self, spec: dict[str, Any]) -> None:
-        self.spec = dict(spec)
-        self._preprocessor = None
-
-    def get_extra_state(self) -> Any:
-        return self.spec
-
-    def set_extra_state(self, state: Any) -> None:
-        self.set(state or {})
 
 
 class TJEPAPredictor(nn.Module):
@@ -151,6 +112,8 @@ class TJEPA(Method):
     :class:`~selfsup_tabular.data.TabularPreprocessor` via :meth:`materialize` (the data module
     does this in ``setup``); a model built without either is *unmaterialised* until then. A
     checkpoint holding a preprocessing state materialises a fresh model on ``load_state_dict``.
+    :meth:`export_encoder` gives the downstream encoder (the EMA target encoder, pooling and
+    the saved preprocessing) as a :class:`TJEPAEncoder` for ``selfsup export``.
 
     Args:
         num_numerical: Numerical features (default 0: take the schema from :meth:`materialize`).
@@ -181,6 +144,14 @@ class TJEPA(Method):
 
     Raises:
         MalformedBatchError: see :func:`~selfsup_tabular.encoders.check_tabular_batch`.
+
+    Examples:
+        >>> method = TJEPA(num_numerical=3, cardinalities=[4], d_token=8, num_heads=2)
+        >>> batch = {"x_num": torch.randn(5, 3), "x_cat": torch.randint(0, 6, (5, 1))}
+        >>> sorted(method.training_losses(batch))
+        ['loss', 'rankme']
+        >>> method.eval().embed(batch).shape
+        torch.Size([5, 16])
     """
 
     modality = "tabular"
@@ -305,12 +276,14 @@ class TJEPA(Method):
     def encoded(self, batch: Any) -> dict[str, Tensor]:
         """Validated encoded batch; a ``DataFrame`` goes through the saved preprocessing."""
         self._require_built()
-        if type(batch).__name__ == "DataFrame":
-            batch = self.preprocessing.preprocessor.transform(batch)
-            device = next(self.parameters()).device
-            batch = {k: v.to(device) for k, v in batch.items()}
-        return check_tabular_batch(
-            batch, self.num_numerical, self.cardinalities, type(self).__name__
+        frame = is_frame(batch)
+        return encode_rows(
+            batch,
+            self.num_numerical,
+            self.cardinalities,
+            type(self).__name__,
+            preprocessor=self.preprocessing.preprocessor if frame else None,
+            device=next(self.parameters()).device if frame else None,
         )
 
     # -- training ------------------------------------------------------------------------------
@@ -383,3 +356,119 @@ class TJEPA(Method):
             tok = self.target(part)
             outs.append(pool_tokens(tok, self.num_registers, pooling or self.pooling))
         return torch.cat(outs) if outs else torch.zeros(0, 1)
+
+    def export_encoder(self) -> TJEPAEncoder:
+        """The downstream encoder as a :class:`TJEPAEncoder`: a copy of the EMA target encoder
+        (T-JEPA's protocol, as in :meth:`embed`) with this model's pooling and its saved
+        preprocessing, so the exported folder embeds raw rows (a ``DataFrame``).
+
+        Raises:
+            RuntimeError: the model has no feature schema yet (unmaterialised).
+        """
+        self._require_built()
+        encoder = TJEPAEncoder(
+            num_numerical=self.num_numerical,
+            cardinalities=list(self.cardinalities),
+            **self.config,
+            pooling=self.pooling,
+            preprocessing=copy.deepcopy(self.preprocessing.spec) or None,
+        )
+        encoder.backbone.load_state_dict(self.target.teacher.state_dict())
+        return encoder.to(next(self.parameters()).device).eval()
+
+
+@exportable("tabular:tjepa_encoder")
+class TJEPAEncoder(nn.Module):
+    """T-JEPA's downstream encoder on its own: rows -> pooled target-encoder embeddings.
+
+    What :meth:`TJEPA.export_encoder` returns and ``selfsup export`` writes: the
+    :class:`~selfsup_tabular.encoders.TabularBackbone` (tokenizer + Transformer, the EMA target
+    encoder's weights), the pooling of :func:`pool_tokens`, and — for a model trained on a table —
+    the fitted preprocessing (:meth:`~selfsup_tabular.data.TabularPreprocessor.to_dict`: column
+    names and kinds, category vocabularies, scaling statistics) as a JSON constructor argument,
+    so :func:`selfsup.export.load_pretrained` rebuilds an encoder that embeds raw rows exactly as
+    :meth:`TJEPA.embed` (and ``selfsup embed``) does, without the training config.
+
+    Args:
+        num_numerical: Numerical features (default 0).
+        cardinalities: Vocabulary size per categorical feature (default None: none).
+        d_token, num_registers, num_layers, num_heads, ffn_dim, dropout: The backbone (see
+            :class:`~selfsup_tabular.encoders.TabularBackbone`; defaults 64, 1, 2, 4, 128, 0).
+        pooling: One of :data:`POOLINGS` (default ``"concat"``).
+        preprocessing: A fitted preprocessor's ``to_dict()``, or None (encoded batches only).
+
+    Shapes:
+        rows: a ``pandas.DataFrame`` (needs ``preprocessing``) or an encoded batch dict
+        (``"x_num"`` ``(B, n_num)``, ``"num_missing"``, ``"x_cat"`` ``(B, n_cat)``) -> ``(B, D)``.
+
+    Raises:
+        ValueError: a pooling not in :data:`POOLINGS`, or a ``preprocessing`` whose schema
+            differs from ``num_numerical`` / ``cardinalities``.
+
+    Examples:
+        >>> encoder = TJEPAEncoder(num_numerical=2, cardinalities=[3], d_token=8, num_heads=2)
+        >>> encoder({"x_num": torch.zeros(4, 2), "x_cat": torch.ones(4, 1, dtype=torch.long)}).shape
+        torch.Size([4, 16])
+    """
+
+    def __init__(
+        self,
+        num_numerical: int = 0,
+        cardinalities: list[int] | None = None,
+        d_token: int = 64,
+        num_registers: int = 1,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        ffn_dim: int | None = 128,
+        dropout: float = 0.0,
+        pooling: str = "concat",
+        preprocessing: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+        self.num_numerical = int(num_numerical)
+        self.cardinalities = [int(c) for c in cardinalities or []]
+        self.num_registers = int(num_registers)
+        self.pooling = pooling
+        self.preprocessor = _preprocessor_for(
+            preprocessing, self.num_numerical, self.cardinalities, type(self).__name__
+        )
+        self.backbone = TabularBackbone(
+            self.num_numerical,
+            self.cardinalities,
+            d_token=d_token,
+            num_registers=num_registers,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            ffn_dim=ffn_dim,
+            dropout=dropout,
+        )
+
+    def forward(self, rows: Any, pooling: str | None = None) -> Tensor:
+        """Pooled embeddings ``(B, D)`` of raw rows (a ``DataFrame``) or an encoded batch."""
+        batch = encode_rows(
+            rows,
+            self.num_numerical,
+            self.cardinalities,
+            type(self).__name__,
+            preprocessor=self.preprocessor,
+            device=self.backbone.tokenizer.registers.device,
+        )
+        return pool_tokens(self.backbone(batch), self.num_registers, pooling or self.pooling)
+
+
+def _preprocessor_for(
+    spec: dict[str, Any] | None, num_numerical: int, cardinalities: list[int], owner: str
+) -> TabularPreprocessor | None:
+    """The preprocessor rebuilt from ``spec`` (None for none), checked against the schema."""
+    if not spec:
+        return None
+    pre = TabularPreprocessor.from_dict(spec)
+    if (pre.num_numerical, pre.cardinalities) != (num_numerical, cardinalities):
+        raise ValueError(
+            f"{owner}: the preprocessing describes {pre.num_numerical} numerical features and "
+            f"cardinalities {pre.cardinalities}, the encoder {num_numerical} and "
+            f"{cardinalities}; export it again from the trained model."
+        )
+    return pre

@@ -1,4 +1,8 @@
-"""Lightning data modules for images: any torchvision-style dataset, or an ImageFolder tree."""
+"""Lightning data modules for images: any torchvision-style dataset, or an ImageFolder tree.
+
+Both serve training batches (``train_dataloader``), labelled probe data (``probe_dataloaders``)
+and, for ``selfsup embed``, every image once without augmentation (``predict_dataloader``).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,16 @@ from typing import Any, Literal
 import torch
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
-from selfsup_vision.data.images import load_image, scan_folder, to_rgb, to_tensor
+from selfsup.data import DataRootError, collate_embedding_batch, resolve_data_root
+from selfsup_vision.data.images import FOLDER_LAYOUTS, load_image, scan_folder, to_rgb, to_tensor
 from selfsup_vision.transforms.views import MultiView, multicrop_views, views_collate
 
-__all__ = ["ImageFolderDataModule", "ImageFiles", "TorchvisionDataModule", "default_data_root"]
+__all__ = ["PREDICT_SPLITS", "ImageFiles", "ImageFolderDataModule", "TorchvisionDataModule"]
 
-
-def default_data_root() -> str:
-    """``$SELFSUP_DATA`` if set, else ``../shared/data`` (relative to the working directory)."""
-    return os.environ.get("SELFSUP_DATA") or os.path.join("..", "shared", "data")
+#: What ``predict_dataloader`` embeds: both splits (train first), or one of them.
+PREDICT_SPLITS = ("all", "train", "val")
 
 
 class ImageFiles(Dataset):
@@ -38,6 +41,20 @@ class ImageFiles(Dataset):
     def __getitem__(self, i: int) -> tuple[Any, int]:
         path, label = self.samples[i]
         return load_image(path, self.rgb), label
+
+
+class _Identified(Dataset):
+    """``(id, image)`` items of a dataset: un-augmented, as the probes see them (embedding)."""
+
+    def __init__(self, base: Any, owner: TorchvisionDataModule, ids: list[Any]) -> None:
+        self.base, self.owner, self.ids = base, owner, ids
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[Any, Tensor]:
+        image, _ = self.base[i]
+        return self.ids[i], self.owner._fixed(self.owner.prepare(image, self.ids[i]))
 
 
 class _Prepared(Dataset):
@@ -72,6 +89,12 @@ class TorchvisionDataModule(LightningDataModule):
     for :class:`selfsup.metrics.ProbeMonitor` (``probe_train_size`` / ``probe_val_size`` first
     images of seeded permutations).
 
+    ``predict_dataloader`` (``selfsup embed``) yields :class:`~selfsup.data.EmbeddingBatch` es
+    over every image of ``predict_split`` in dataset order, un-augmented (RGB policy, resize /
+    centre crop as the probes; never ``train_subset``, never dropped): ``ids`` are int64
+    positions in ``train`` followed by ``val`` (a val image ``j`` has id ``len(train) + j``;
+    with ``predict_split="val"`` its id is ``j``), ``inputs`` float ``(B, C, S, S)`` images.
+
     Args:
         train_dataset: The training dataset.
         val_dataset: Optional validation/test dataset (probe test split).
@@ -92,10 +115,19 @@ class TorchvisionDataModule(LightningDataModule):
             (``mode="images"`` only; fast for CIFAR-sized data) (default False).
         num_workers: DataLoader workers (default 0).
         seed: Subset / shuffle seed (default 0).
+        predict_split: What ``predict_dataloader`` embeds: ``"all"`` (train, then val; default),
+            ``"train"`` or ``"val"``.
 
     Raises:
-        ValueError: bad mode, an image smaller than ``image_size`` without ``resize``, corrupt
-            files (naming them), non-RGB images under ``rgb="error"``.
+        ValueError: bad mode or ``predict_split``, an image smaller than ``image_size`` without
+            ``resize``, corrupt files (naming them), non-RGB images under ``rgb="error"``.
+
+    Examples:
+        >>> from torchvision.datasets import FakeData
+        >>> data = TorchvisionDataModule(FakeData(size=6, image_size=(3, 8, 8)), image_size=8)
+        >>> batch = next(iter(data.predict_dataloader()))
+        >>> batch.ids.tolist(), tuple(batch.inputs.shape)
+        ([0, 1, 2, 3, 4, 5], (6, 3, 8, 8))
     """
 
     def __init__(
@@ -117,10 +149,15 @@ class TorchvisionDataModule(LightningDataModule):
         in_memory: bool = False,
         num_workers: int = 0,
         seed: int = 0,
+        predict_split: Literal["all", "train", "val"] = "all",
     ) -> None:
         super().__init__()
         if mode not in ("images", "views"):
             raise ValueError(f"mode must be 'images' or 'views', got {mode!r}.")
+        if predict_split not in PREDICT_SPLITS:
+            raise ValueError(
+                f"predict_split must be one of {PREDICT_SPLITS}, got {predict_split!r}."
+            )
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}.")
         self.train_dataset = train_dataset
@@ -140,6 +177,8 @@ class TorchvisionDataModule(LightningDataModule):
         self.in_memory = in_memory
         self.num_workers = int(num_workers)
         self.seed = int(seed)
+        self.predict_split = predict_split
+        self._full: tuple[Any, Any] | None = None
         self._train: Any = None
         self._val: Any = None
         self._cache: dict[str, tuple[Tensor, Tensor]] = {}
@@ -192,6 +231,7 @@ class TorchvisionDataModule(LightningDataModule):
         if self._train is not None:
             return
         train, val = self.datasets()
+        self._full = (train, val)
         if self.train_subset is not None and self.train_subset < len(train):
             gen = torch.Generator().manual_seed(self.seed)
             idx = torch.randperm(len(train), generator=gen)[: self.train_subset].sort().values
@@ -254,6 +294,40 @@ class TorchvisionDataModule(LightningDataModule):
             return self._loader(data, True, views_collate)
         return self._loader(self._plain_dataset("train", self._train), True)
 
+    def _ids(self, dataset: Any, offset: int) -> list[Any]:
+        """Embedding ids of ``dataset``: int positions from ``offset`` on."""
+        return list(range(offset, offset + len(dataset)))
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every image of ``predict_split`` once, un-augmented, as ``EmbeddingBatch(ids, images)``.
+
+        Raises:
+            ValueError: ``predict_split="val"`` without a validation dataset.
+        """
+        self.setup()
+        assert self._full is not None
+        train, val = self._full
+        if self.predict_split == "val" and val is None:
+            raise ValueError(
+                f"{type(self).__name__} has no validation data to embed (predict_split='val'); "
+                "give one, or use predict_split='train' / 'all'."
+            )
+        parts = []
+        if self.predict_split in ("all", "train"):
+            parts.append(_Identified(train, self, self._ids(train, 0)))
+        if self.predict_split in ("all", "val") and val is not None:
+            offset = len(train) if self.predict_split == "all" else 0
+            parts.append(_Identified(val, self, self._ids(val, offset)))
+        data = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+        return DataLoader(
+            data,
+            batch_size=self.batch_size,
+            shuffle=False,
+            drop_last=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_embedding_batch,
+        )
+
     def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """``(train, val)`` loaders of un-augmented ``(images, labels)`` for probes."""
         self.setup()
@@ -295,22 +369,46 @@ def _batched(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
 
 
 class ImageFolderDataModule(TorchvisionDataModule):
-    """:class:`TorchvisionDataModule` over ``root/<split>/<class>/<image>`` folders.
+    """:class:`TorchvisionDataModule` over image folders: ``<root>/<split>/<class>/<image>``.
 
-    The CIFAR-10 JPEG copy works as is: ``root="cifar10-jpg"`` (under ``data_root``, default
-    ``$SELFSUP_DATA`` or ``../shared/data``), ``train_dir="train"``, ``val_dir="test"``.
+    The folder is ``root`` when it is absolute, else ``<data root>/<root>`` with the data root
+    from ``data_root`` or ``$SELFSUP_DATA`` (there is no default:
+    :func:`selfsup.data.resolve_data_root`). The CIFAR-10 JPEG copy works as is:
+    ``root="cifar10-jpg"``, ``train_dir="train"``, ``val_dir="test"``.
+
+    Your own images: ``root=/path/to/images, train_dir=".", val_dir=None`` reads
+    ``/path/to/images/<anything>/<image>``, or loose images ``/path/to/images/<image>``
+    (``layout``: ``"auto"`` picks whichever is there; see
+    :func:`~selfsup_vision.data.images.scan_folder`). Images without classes get label ``-1``;
+    they train and embed, but cannot feed probes. Photos of mixed sizes need ``resize=True``.
+
+    ``predict_dataloader`` embeds every image of the train and val folders (``predict_split``):
+    ids are the files' paths relative to the dataset folder, with ``/`` separators
+    (``"train/cat/0001.jpg"``; ``"<anything>/<image>"`` for ``train_dir="."``).
 
     Args:
-        root: Dataset directory, absolute or under ``data_root`` (default ``"cifar10-jpg"``).
-        train_dir: Training split folder under ``root`` (default ``"train"``).
+        root: Dataset folder, absolute or under the data root (default ``"cifar10-jpg"``).
+        train_dir: Training split folder under ``root``; ``"."`` for ``root`` itself
+            (default ``"train"``).
         val_dir: Probe test split folder (default ``"test"``; None for none).
-        data_root: Directory of relative roots (default ``$SELFSUP_DATA`` / ``../shared/data``).
+        data_root: Folder of relative ``root`` s (default None: ``$SELFSUP_DATA``).
+        layout: ``"classes"`` (``<split>/<class>/<image>``), ``"flat"`` (``<split>/<image>``)
+            or ``"auto"`` (default: whichever the folder holds).
         image_size, mode, views, num_local_crops, local_size, resize, in_channels, rgb,
             batch_size, train_subset, probe_train_size, probe_val_size, in_memory, num_workers,
-            seed: See :class:`TorchvisionDataModule`.
+            seed, predict_split: See :class:`TorchvisionDataModule`.
 
     Raises:
-        FileNotFoundError: missing folders (the message says how to set the data root).
+        DataRootError: a relative ``root`` with neither ``data_root`` nor ``$SELFSUP_DATA``
+            (the message names both), or a data root that does not exist.
+        FileNotFoundError: missing split folders, or folders without images.
+        ValueError: bad ``layout``; class folders that differ between the splits.
+
+    Examples:
+        >>> data = ImageFolderDataModule(root="/data/photos", train_dir=".", val_dir=None,
+        ...                              resize=True, image_size=64)  # doctest: +SKIP
+        >>> next(iter(data.predict_dataloader())).ids[:2]  # doctest: +SKIP
+        ['2023/beach.jpg', '2023/dog.png']
     """
 
     def __init__(
@@ -334,6 +432,8 @@ class ImageFolderDataModule(TorchvisionDataModule):
         in_memory: bool = False,
         num_workers: int = 0,
         seed: int = 0,
+        layout: Literal["classes", "flat", "auto"] = "auto",
+        predict_split: Literal["all", "train", "val"] = "all",
     ) -> None:
         super().__init__(
             None,
@@ -353,24 +453,41 @@ class ImageFolderDataModule(TorchvisionDataModule):
             in_memory,
             num_workers,
             seed,
+            predict_split,
         )
+        if layout not in FOLDER_LAYOUTS:
+            raise ValueError(f"layout must be one of {FOLDER_LAYOUTS}, got {layout!r}.")
         self.root = root
         self.train_dir = train_dir
         self.val_dir = val_dir
         self.data_root = data_root
+        self.layout = layout
         self.classes: list[str] = []
+        self._folder: str | None = None
 
-    def _path(self) -> str:
-        if os.path.isabs(self.root):
-            return self.root
-        return os.path.join(self.data_root or default_data_root(), self.root)
+    def folder(self) -> str:
+        """The dataset folder: ``root`` if absolute, else under ``data_root`` / ``$SELFSUP_DATA``.
+
+        Raises:
+            DataRootError: a relative ``root`` and no data root (or one that does not exist).
+        """
+        root = os.path.expanduser(self.root)
+        if os.path.isabs(root):
+            return root
+        try:
+            base = resolve_data_root(
+                self.data_root, owner="ImageFolderDataModule", parameter="data_root"
+            )
+        except DataRootError as err:
+            raise DataRootError(f"{err} Or give root={self.root!r} as an absolute path.") from None
+        return str(base / root)
 
     def datasets(self) -> tuple[Any, Any]:
-        root = self._path()
-        train, self.classes = scan_folder(os.path.join(root, self.train_dir))
+        root = self._folder = self.folder()
+        train, self.classes = scan_folder(os.path.join(root, self.train_dir), self.layout)
         val = None
         if self.val_dir is not None:
-            samples, classes = scan_folder(os.path.join(root, self.val_dir))
+            samples, classes = scan_folder(os.path.join(root, self.val_dir), self.layout)
             if classes != self.classes:
                 raise ValueError(
                     f"class folders differ between {self.train_dir!r} and {self.val_dir!r}: "
@@ -378,3 +495,25 @@ class ImageFolderDataModule(TorchvisionDataModule):
                 )
             val = ImageFiles(samples)
         return ImageFiles(train), val
+
+    def _ids(self, dataset: Any, offset: int) -> list[Any]:
+        """Paths of ``dataset`` 's files relative to the dataset folder, ``/``-separated."""
+        assert self._folder is not None
+        return [
+            os.path.relpath(path, self._folder).replace(os.sep, "/") for path, _ in dataset.samples
+        ]
+
+    def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
+        """``(train, val)`` loaders of un-augmented ``(images, labels)`` for probes.
+
+        Raises:
+            RuntimeError: no ``val_dir``, or folders without classes (nothing to probe).
+        """
+        self.setup()
+        if not self.classes:
+            raise RuntimeError(
+                f"the images under {self._folder!r} have no class folders, so probes have no "
+                "labels; drop ProbeMonitor from the config or arrange the images as "
+                "<split>/<class>/<image>."
+            )
+        return super().probe_dataloaders()

@@ -8,11 +8,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["IMAGE_EXTENSIONS", "RGB_POLICIES", "load_image", "scan_folder", "to_rgb", "to_tensor"]
+__all__ = [
+    "FOLDER_LAYOUTS",
+    "IMAGE_EXTENSIONS",
+    "RGB_POLICIES",
+    "load_image",
+    "scan_folder",
+    "to_rgb",
+    "to_tensor",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 #: ``"convert"``: any mode becomes RGB (see :func:`to_rgb`); ``"error"``: non-RGB files raise.
 RGB_POLICIES = ("convert", "error")
+#: How :func:`scan_folder` reads a folder: class sub-folders, loose images, or whichever is there.
+FOLDER_LAYOUTS = ("classes", "flat", "auto")
 
 
 def to_rgb(image: Any, policy: str = "convert", where: str = "image") -> Any:
@@ -85,28 +95,73 @@ def to_tensor(image: Any) -> Tensor:
     return TF.to_dtype(TF.to_image(image), torch.float32, scale=True)
 
 
-def scan_folder(root: str) -> tuple[list[tuple[str, int]], list[str]]:
-    """ImageFolder layout ``root/<class>/<file>``: sorted classes and ``(path, class)`` pairs.
+def _image_files(folder: str) -> list[str]:
+    """Sorted names of the image files directly in ``folder`` (by extension).
+
+    Hidden files are skipped: ``._photo.jpg`` sidecars that macOS leaves on shared drives end in
+    an image extension but hold no image.
+    """
+    return sorted(
+        e.name
+        for e in os.scandir(folder)
+        if e.is_file() and not e.name.startswith(".") and e.name.lower().endswith(IMAGE_EXTENSIONS)
+    )
+
+
+def scan_folder(root: str, layout: str = "classes") -> tuple[list[tuple[str, int]], list[str]]:
+    """``(path, label)`` pairs and class names of an image folder, in a fixed (sorted) order.
+
+    Layouts (``layout``):
+
+    * ``"classes"``: ``root/<class>/<image>`` (ImageFolder). Classes are the sorted sub-folders,
+      labels their positions; images lying directly in ``root`` are not read.
+    * ``"flat"``: ``root/<image>``, no classes (a folder of photos): every label is ``-1`` and
+      the class list is empty; sub-folders are not read.
+    * ``"auto"``: ``"classes"`` when sub-folders hold images, else ``"flat"``; a folder with
+      both loose images and image sub-folders raises, since one of them would be left out.
+
+    Args:
+        root: The folder to scan.
+        layout: ``"classes"`` (default), ``"flat"`` or ``"auto"``.
+
+    Returns:
+        ``(samples, classes)``: ``samples`` sorted by class, then file name.
 
     Raises:
-        FileNotFoundError: ``root`` is missing or holds no class folder with images.
+        ValueError: unknown ``layout``, or ``"auto"`` on a folder holding both kinds.
+        FileNotFoundError: ``root`` is missing or holds no image where the layout looks.
+
+    Examples:
+        >>> samples, classes = scan_folder("photos", layout="auto")  # doctest: +SKIP
     """
+    if layout not in FOLDER_LAYOUTS:
+        raise ValueError(f"layout must be one of {FOLDER_LAYOUTS}, got {layout!r}.")
     if not os.path.isdir(root):
         raise FileNotFoundError(
             f"image folder {root!r} not found; expected root/<class>/<image> (e.g. "
-            "cifar10-jpg/train/airplane/0001.jpg). Set data_root or $SELFSUP_DATA."
+            "cifar10-jpg/train/airplane/0001.jpg) or, with layout='flat', root/<image>. Check "
+            "root / data_root (or $SELFSUP_DATA)."
         )
-    classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
-    samples = []
-    for label, name in enumerate(classes):
-        folder = os.path.join(root, name)
-        files = sorted(
-            f.name for f in os.scandir(folder) if f.name.lower().endswith(IMAGE_EXTENSIONS)
+    loose = _image_files(root)
+    classes: list[str] = []
+    samples: list[tuple[str, int]] = []
+    if layout != "flat":
+        classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
+        for label, name in enumerate(classes):
+            files = _image_files(os.path.join(root, name))
+            samples += [(os.path.join(root, name, f), label) for f in files]
+    if layout == "auto" and samples and loose:
+        raise ValueError(
+            f"{root!r} holds both images ({loose[:3]}) and class folders with images "
+            f"({classes[:3]}); set layout='classes' to read only the folders or layout='flat' to "
+            "read only the loose images, or move the loose images into a folder."
         )
-        samples += [(os.path.join(folder, f), label) for f in files]
+    if layout == "flat" or (layout == "auto" and not samples):
+        samples, classes = [(os.path.join(root, f), -1) for f in loose], []
     if not samples:
+        expected = "root/<image>" if layout == "flat" else "root/<class>/<image>"
         raise FileNotFoundError(
-            f"no images under {root!r} (classes found: {classes[:5]}); expected "
-            f"root/<class>/<image> with extensions {IMAGE_EXTENSIONS}."
+            f"no images under {root!r} (layout={layout!r}); expected {expected} with extensions "
+            f"{IMAGE_EXTENSIONS}."
         )
     return samples, classes

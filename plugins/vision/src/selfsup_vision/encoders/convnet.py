@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from selfsup.export import exportable
+
 __all__ = ["SmallConvNet"]
 
 
@@ -15,6 +17,7 @@ def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     )
 
 
+@exportable("vision:small_convnet")
 class SmallConvNet(nn.Module):
     """Four ``conv3x3-BN-ReLU`` blocks (widths ``w, 2w, 4w, 4w``; the 2nd and 3rd
     halve the resolution), global average pooling and a linear layer.
@@ -26,6 +29,13 @@ class SmallConvNet(nn.Module):
 
     Shapes:
         x: ``(B, C, H, W)`` with ``H, W >= 1`` -> ``(B, out_dim)``.
+
+    Exportable as ``vision:small_convnet`` (:func:`selfsup.export.save_pretrained`).
+
+    Examples:
+        >>> import torch
+        >>> SmallConvNet(width=4, out_dim=8)(torch.rand(2, 3, 16, 16)).shape
+        torch.Size([2, 8])
     """
 
     def __init__(self, in_channels: int = 3, width: int = 32, out_dim: int = 128) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from selfsup.export import exportable
 
 __all__ = ["RESNET_DEPTHS", "ResNet18Encoder", "ResNetEncoder", "load_state_dict_file"]
 
@@ -35,6 +38,7 @@ def load_state_dict_file(path: str) -> dict[str, Tensor]:
     return state
 
 
+@exportable("vision:resnet")
 class ResNetEncoder(nn.Module):
     """``torchvision.models.resnet{depth}(weights=None)`` without its classifier (arXiv 1512.03385).
 
@@ -45,9 +49,11 @@ class ResNetEncoder(nn.Module):
 
     Weights: ``weights_path`` loads a local state dict, either this encoder's own
     (:meth:`export`, keys ``net.*``) or a torchvision ResNet's (keys ``conv1.weight`` ...,
-    ``fc.*`` ignored). Export with :meth:`export` (a plain state dict, loadable with
-    ``torch.load(weights_only=True)`` into this class or, minus the ``net.`` prefix, into
-    ``torchvision.models.resnet{depth}`` with ``strict=False``).
+    ``fc.*`` ignored). Two ways out: ``selfsup.export.save_pretrained(encoder, folder)`` (and
+    ``selfsup export``) writes a ``vision:resnet`` folder that
+    :func:`selfsup.export.load_pretrained` rebuilds; :meth:`export` writes a plain state dict,
+    loadable with ``torch.load(weights_only=True)`` into this class or, minus the ``net.``
+    prefix, into ``torchvision.models.resnet{depth}`` with ``strict=False``.
 
     Args:
         depth: 18, 34, 50 or 101 (default 18).
@@ -62,6 +68,11 @@ class ResNetEncoder(nn.Module):
         ValueError: unknown depth, ``in_channels < 1``, or weights that do not fit
             (e.g. ImageNet-stem weights into a CIFAR-stem encoder).
         FileNotFoundError: ``weights_path`` does not exist.
+
+    Examples:
+        >>> encoder = ResNetEncoder(18, cifar_stem=True).eval()
+        >>> encoder(torch.rand(2, 3, 32, 32)).shape
+        torch.Size([2, 512])
     """
 
     def __init__(
@@ -118,13 +129,23 @@ class ResNetEncoder(nn.Module):
             )
 
     def export(self, path: str) -> None:
-        """Save the encoder's weights as a plain state dict (``torch.save``)."""
+        """Save the encoder's weights as a plain state dict (``torch.save``).
+
+        For a folder that rebuilds the encoder by itself use
+        ``selfsup.export.save_pretrained(encoder, folder)`` instead.
+        """
         torch.save(self.state_dict(), path)
+
+    def export_config(self) -> dict[str, Any]:
+        """The architecture for :func:`selfsup.export.save_pretrained`; the weights travel in
+        the folder, so ``weights_path`` (a file on this machine) is left out."""
+        return {"depth": self.depth, "in_channels": self.in_channels, "cifar_stem": self.cifar_stem}
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
 
+@exportable("vision:resnet18")
 class ResNet18Encoder(ResNetEncoder):
     """:class:`ResNetEncoder` with ``depth=18`` (kept for the SimCLR configs written before).
 
@@ -135,9 +156,17 @@ class ResNet18Encoder(ResNetEncoder):
 
     Shapes:
         x: ``(B, C, H, W)`` -> ``(B, 512)``.
+
+    Examples:
+        >>> ResNet18Encoder().out_dim
+        512
     """
 
     def __init__(
         self, in_channels: int = 3, cifar_stem: bool = True, weights_path: str | None = None
     ) -> None:
         super().__init__(18, in_channels, cifar_stem, weights_path)
+
+    def export_config(self) -> dict[str, Any]:
+        """``in_channels`` and ``cifar_stem`` (the depth is fixed at 18)."""
+        return {"in_channels": self.in_channels, "cifar_stem": self.cifar_stem}

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from selfsup.export import exportable
 from selfsup.masking import gather_tokens
 
 __all__ = ["ViTEncoder", "patch_grid", "require_vit"]
 
 _POOLINGS = ("cls", "mean")
+#: ``ViTConfig.to_dict()`` entries that describe the file or a classifier head, not the encoder.
+_NOT_ARCHITECTURE = (
+    "transformers_version",
+    "_name_or_path",
+    "architectures",
+    "id2label",
+    "label2id",
+    "problem_type",
+)
 
 
 def patch_grid(image_size: int, patch_size: int) -> tuple[int, int]:
@@ -33,14 +45,22 @@ def patch_grid(image_size: int, patch_size: int) -> tuple[int, int]:
     return image_size // patch_size, image_size // patch_size
 
 
+@exportable("vision:vit")
 class ViTEncoder(nn.Module):
     """``transformers.ViTModel`` (Dosovitskiy et al., arXiv 2010.11929) built from a ``ViTConfig``.
 
-    The model is built from the arguments (random init, nothing is downloaded) or loaded from a
-    local directory written by :meth:`save_pretrained` / ``ViTModel.save_pretrained``
-    (``pretrained_path``, read with ``local_files_only=True``; the config then comes from the
-    directory and the size arguments are ignored). Position embeddings are learned, as in the
-    HF model (MAE uses fixed sin-cos ones).
+    The model is built from the size arguments or from ``config`` (a ``ViTConfig`` as a dict;
+    random init either way, nothing is downloaded), or loaded from a local directory in the
+    Hugging Face format written by :meth:`save_pretrained` / ``ViTModel.save_pretrained``
+    (``pretrained_path``, read with ``local_files_only=True``). With ``config`` or
+    ``pretrained_path`` the size arguments are ignored. Position embeddings are learned, as in
+    the HF model (MAE uses fixed sin-cos ones).
+
+    Export: ``selfsup.export.save_pretrained(encoder, folder)`` (and ``selfsup export``) writes a
+    ``vision:vit`` folder whose ``config.json`` holds the ViT's architecture (the ``ViTConfig``
+    dict, :meth:`export_config`) and ``pooling``; :func:`selfsup.export.load_pretrained` rebuilds
+    the model from it and loads the safetensors weights, offline. :meth:`save_pretrained` writes
+    the Hugging Face format instead, for ``transformers`` users.
 
     :meth:`forward` pools the final (layer-normed) tokens: the [CLS] output (``"cls"``) or the
     mean of the patch outputs (``"mean"``, the usual choice for MAE / I-JEPA probes).
@@ -56,7 +76,10 @@ class ViTEncoder(nn.Module):
         mlp_dim: MLP hidden size (default ``4 d`` when 0).
         in_channels: Image channels (default 3).
         pooling: ``"cls"`` or ``"mean"`` (default ``"mean"``).
-        pretrained_path: Local directory with ``config.json`` and weights (default None).
+        pretrained_path: Local Hugging Face directory with ``config.json`` and weights
+            (default None).
+        config: ``ViTConfig`` entries (``ViTConfig.to_dict()``) to build the model from, at
+            random init (default None: the size arguments).
 
     Shapes:
         forward: ``(B, C, S, S)`` -> ``(B, d)``.
@@ -64,8 +87,18 @@ class ViTEncoder(nn.Module):
 
     Raises:
         ValueError: ``patch_size`` does not divide ``image_size``, bad pooling, ``hidden_size``
-            not divisible by ``num_heads``, or images of another size/channel count.
+            not divisible by ``num_heads``, images of another size/channel count, both
+            ``pretrained_path`` and ``config``, a ``config`` of another model type, or a
+            ``pretrained_path`` that is a selfsup export folder (use ``load_pretrained``).
         FileNotFoundError: ``pretrained_path`` is not a directory with a ``config.json``.
+
+    Examples:
+        >>> vit = ViTEncoder(image_size=8, patch_size=2, hidden_size=16, num_layers=1, num_heads=2)
+        >>> vit(torch.rand(2, 3, 8, 8)).shape
+        torch.Size([2, 16])
+        >>> again = ViTEncoder(**vit.export_config())  # same architecture, fresh weights
+        >>> again.grid, again.out_dim
+        ((4, 4), 16)
     """
 
     def __init__(
@@ -79,21 +112,25 @@ class ViTEncoder(nn.Module):
         in_channels: int = 3,
         pooling: str = "mean",
         pretrained_path: str | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         from transformers import ViTConfig, ViTModel
 
         if pooling not in _POOLINGS:
             raise ValueError(f"pooling must be one of {_POOLINGS}, got {pooling!r}.")
+        if pretrained_path is not None and config is not None:
+            raise ValueError("give pretrained_path (a Hugging Face folder) or config, not both.")
         if pretrained_path is not None:
-            if not os.path.isfile(os.path.join(pretrained_path, "config.json")):
-                raise FileNotFoundError(
-                    f"pretrained_path {pretrained_path!r} has no config.json; pass a directory "
-                    "written by save_pretrained() (nothing is downloaded)."
-                )
+            _check_hf_folder(pretrained_path)
             model = ViTModel.from_pretrained(
                 pretrained_path, add_pooling_layer=False, local_files_only=True
             )
+        elif config is not None:
+            kind = config.get("model_type", "vit")
+            if kind != "vit":
+                raise ValueError(f"config describes a {kind!r} model, not a ViT ('vit').")
+            model = ViTModel(ViTConfig.from_dict(dict(config)), add_pooling_layer=False)
         else:
             if hidden_size % num_heads:
                 raise ValueError(
@@ -123,8 +160,23 @@ class ViTEncoder(nn.Module):
         self.pooling = pooling
 
     # -- export ------------------------------------------------------------------------------
+    def export_config(self) -> dict[str, Any]:
+        """``{"config": <ViTConfig dict>, "pooling": ...}``: what rebuilds this encoder.
+
+        The ``ViTConfig`` entries (JSON data) fix the architecture whichever way the encoder was
+        built (size arguments, ``config`` or a Hugging Face folder); the weights travel beside
+        them, so ``pretrained_path`` is left out.
+        """
+        entries = self.model.config.to_dict()
+        arch = {k: v for k, v in entries.items() if k not in _NOT_ARCHITECTURE}
+        return {"config": arch, "pooling": self.pooling}
+
     def save_pretrained(self, path: str) -> None:
-        """Write ``config.json`` and the weights (``ViTModel.save_pretrained``) to ``path``."""
+        """Write the Hugging Face format (``ViTModel.save_pretrained``: ``config.json`` and
+        weights) to ``path``, loadable with ``pretrained_path`` or ``ViTModel.from_pretrained``.
+
+        For selfsup's own format use ``selfsup.export.save_pretrained(encoder, folder)``.
+        """
         self.model.save_pretrained(path)
 
     # -- forward -----------------------------------------------------------------------------
@@ -188,6 +240,27 @@ class ViTEncoder(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.pool(self.tokens(images))
+
+
+def _check_hf_folder(path: str) -> None:
+    """Raise unless ``path`` holds a Hugging Face ``config.json`` (not a selfsup export)."""
+    config_file = os.path.join(path, "config.json")
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(
+            f"pretrained_path {path!r} has no config.json; pass a directory written by "
+            "save_pretrained() (nothing is downloaded)."
+        )
+    try:
+        with open(config_file, encoding="utf-8") as handle:
+            fmt = json.load(handle).get("format")
+    except (ValueError, AttributeError):
+        return  # transformers reports what is wrong with the file
+    if fmt == "selfsup-encoder":
+        raise ValueError(
+            f"{path!r} is a selfsup export folder (selfsup export / selfsup.export."
+            "save_pretrained), not a Hugging Face one; load it with "
+            "selfsup.export.load_pretrained(folder)."
+        )
 
 
 def require_vit(encoder: nn.Module | None, in_channels: int, owner: str) -> ViTEncoder:

@@ -187,3 +187,14 @@ class IJEPA(Method):
         """Mean of the target encoder's patch outputs ``(B, d)``."""
         with torch.no_grad():
             return self.target.teacher.tokens(self.images(batch))[:, 1:].mean(dim=1)
+
+    def export_encoder(self) -> ViTEncoder:
+        """The EMA *target* encoder (``vision:vit``), not the context encoder nor the predictor.
+
+        I-JEPA's downstream protocol evaluates the target encoder, average-pooling its patch
+        outputs (arXiv 2301.08243), as :meth:`embed` does; the context encoder is the one
+        trained by gradient, the target its EMA. Its ``forward(images)`` is
+        :meth:`embed` with ``pooling="mean"`` (the default); with ``"cls"`` it returns the [CLS]
+        output instead.
+        """
+        return self.target.teacher  # type: ignore[return-value]

@@ -158,3 +158,14 @@ class JointEmbeddingMethod(Method):
     def embed(self, batch: Any) -> Tensor:
         """Encoder features ``(B, D)`` of un-augmented images (or an ``(images, labels)`` pair)."""
         return self.encoder(self._plain(batch))
+
+    def export_encoder(self) -> nn.Module:
+        """The encoder :meth:`embed` runs (``self.encoder``), without projector or predictor.
+
+        Its ``forward(images)`` is :meth:`embed` of an image tensor. For BYOL / DirectPred this
+        is the *online* encoder, the one BYOL keeps after training (arXiv 2006.07733, Sec. 3.1);
+        the EMA target is left behind. Exportable when the encoder is one of
+        :mod:`selfsup_vision.encoders` (``vision:resnet``, ``vision:resnet18``,
+        ``vision:small_convnet``, ``vision:vit``).
+        """
+        return self.encoder

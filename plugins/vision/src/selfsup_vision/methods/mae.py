@@ -178,3 +178,12 @@ class MAE(Method):
         """Mean of the encoder's patch outputs on whole images ``(B, d)``."""
         tokens = self.encoder.tokens(self.images(batch))
         return tokens[:, 1:].mean(dim=1)
+
+    def export_encoder(self) -> ViTEncoder:
+        """The ViT encoder (``vision:vit``), without the decoder: MAE's downstream encoder.
+
+        MAE keeps only the encoder for recognition (arXiv 2111.06377, Sec. 3). Its
+        ``forward(images)`` pools as its ``pooling`` says; with ``"mean"`` (the default) that is
+        :meth:`embed`, with ``"cls"`` the [CLS] output instead of the patch mean.
+        """
+        return self.encoder

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
+from selfsup_template.encoders.template_encoder import TemplateEncoder
 from selfsup_template.plugin import MODALITY
 
 __all__ = ["TemplateMethod"]
@@ -67,7 +68,7 @@ class TemplateMethod(Method):
         self.num_features = num_features
         self.noise_std = noise_std
         self.temperature = temperature
-        self.encoder = _mlp(num_features, hidden_dim, embed_dim)
+        self.encoder = TemplateEncoder(num_features, hidden_dim, embed_dim)
         self.projector = _mlp(embed_dim, hidden_dim, projection_dim)
 
     def inputs(self, batch: Any) -> Tensor:
@@ -110,3 +111,7 @@ class TemplateMethod(Method):
     def embed(self, batch: Any) -> Tensor:
         """Encoder features ``f(x)`` ``(B, embed_dim)``."""
         return self.encoder(self.inputs(batch))
+
+    def export_encoder(self) -> TemplateEncoder:
+        """The encoder ``f`` (``selfsup export``); the projection head is left behind."""
+        return self.encoder
