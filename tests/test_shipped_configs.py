@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from selfsup.cli import main
+from selfsup.cli.config_checks import check_config_types
+from selfsup.cli.config_resolution import resolve_config
 from selfsup.plugins import discover
 from selfsup.plugins.configs import shipped_configs
 
@@ -37,3 +39,5 @@ def test_config_parses_and_describes_itself(config, capsys):
     assert stop.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["tasks"], config.qualified
+    # every class_path names a class of its slot's kind (what `selfsup fit` checks first)
+    check_config_types(resolve_config(yaml.safe_load(text), PLUGINS))

@@ -8,7 +8,9 @@ known to be clean.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -23,6 +25,7 @@ __all__ = [
     "check_same_shape",
     "check_two_views",
     "finite_checks_enabled",
+    "iter_tensors",
     "set_finite_checks",
 ]
 
@@ -45,8 +48,9 @@ def check_finite(name: str, x: Tensor) -> None:
     if _FINITE_CHECKS and x.is_floating_point() and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(
-            f"{name} contains {bad} NaN/inf value(s); check the encoder output "
-            "(a diverged model, a too-large learning rate, or unnormalised inputs)."
+            f"{name} contains {bad} NaN/inf value(s): NaN/inf in the input data (selfsup's "
+            "training loop names the task and input when it sees them), or a diverged model "
+            "(too large a learning rate, unnormalised inputs)."
         )
 
 
@@ -106,3 +110,31 @@ def check_probability(name: str, value: float, *, inclusive_high: bool = False) 
     if not ok:
         bound = "[0, 1]" if inclusive_high else "[0, 1)"
         raise ValueError(f"{name} must lie in {bound}, got {value}.")
+
+
+def iter_tensors(obj: Any, path: str = "batch") -> Iterator[tuple[str, Tensor]]:
+    """``(path, tensor)`` for every tensor inside a batch: tensors, mappings, sequences,
+    dataclasses and objects with ``to_dict()`` (PyG ``Data``), depth first.
+
+    Examples:
+        >>> [p for p, _ in iter_tensors({"x": torch.zeros(2), "y": [torch.ones(1)]})]
+        ["batch['x']", "batch['y'][0]"]
+    """
+    if isinstance(obj, Tensor):
+        yield path, obj
+    elif isinstance(obj, Mapping):
+        for key in obj:
+            yield from iter_tensors(obj[key], f"{path}[{key!r}]")
+    elif isinstance(obj, list | tuple):
+        for i, item in enumerate(obj):
+            yield from iter_tensors(item, f"{path}[{i}]")
+    elif callable(getattr(obj, "to_dict", None)):
+        try:
+            as_dict = obj.to_dict()
+        except Exception:  # not a container after all
+            return
+        if isinstance(as_dict, Mapping):
+            yield from iter_tensors(as_dict, path)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from iter_tensors(getattr(obj, f.name), f"{path}.{f.name}")

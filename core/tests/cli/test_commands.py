@@ -180,3 +180,64 @@ def test_embed_refuses_unknown_flags_and_bad_data(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError):
         main(["embed", "--config", "cfg.yaml", "--ckpt_path", "absent.ckpt", "-o", "e.npy"])
     assert not (tmp_path / "e.npy").exists()
+
+
+def _refused(argv: list[str]) -> bool:
+    """Whether `selfsup` stops with exit code 2 (our check, or jsonargparse's parse error)."""
+    try:
+        return main(argv) == 2
+    except SystemExit as stop:
+        return stop.code == 2
+
+
+@pytest.mark.parametrize(
+    ("slot", "value", "message"),
+    [
+        (
+            "optimizer",
+            {"class_path": "os.system", "init_args": {"command": "touch PWNED"}},
+            "not a class",
+        ),
+        (
+            "scheduler",
+            {"class_path": "os.system", "init_args": {"command": "touch PWNED"}},
+            "not a class",
+        ),
+        (
+            "optimizer",
+            {"class_path": "subprocess.Popen", "init_args": {"args": "touch PWNED"}},
+            "Popen",
+        ),
+        ("scheduler", {"class_path": "torch.optim.SGD"}, "SGD"),
+        ("optimizer", {"class_path": "no_such_module.Thing"}, "no_such_module"),
+    ],
+)
+def test_config_slots_build_only_what_they_declare(
+    tmp_path, monkeypatch, capsys, slot, value, message
+):
+    monkeypatch.chdir(tmp_path)
+    config = yaml.safe_load(yaml.safe_dump(BORING))
+    config["model"][slot] = value
+    (tmp_path / "evil.yaml").write_text(yaml.safe_dump(config))
+    assert _refused(["fit", "--config", "evil.yaml"])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "PWNED").exists()
+    # a plain function path in the slot, from a command-line override: refused too
+    config["model"].pop(slot)
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump(config))
+    assert _refused(["fit", "--config", "plain.yaml", f"--model.{slot}=os.getcwd"])
+
+
+def test_check_config_types_directly():
+    from selfsup.cli.config_checks import ConfigTypeError, check_config_types
+
+    check_config_types({"model": {"optimizer": {"class_path": "torch.optim.AdamW"}}})
+    check_config_types({"model": {"scheduler": "torch.optim.lr_scheduler.CosineAnnealingLR"}})
+    with pytest.raises(ConfigTypeError, match="model.optimizer: class_path 'os.system'"):
+        check_config_types({"model": {"optimizer": {"class_path": "os.system"}}})
+    with pytest.raises(ConfigTypeError, match=r"model.tasks\[0\].method: .*'os.system'"):
+        check_config_types(
+            {"model": {"tasks": [{"init_args": {"method": {"class_path": "os.system"}}}]}}
+        )
+    with pytest.raises(ConfigTypeError, match="not a scheduler"):
+        check_config_types({"model": {"scheduler": "torch.optim.SGD"}})

@@ -142,7 +142,7 @@ def test_bad_inputs():
         dcl(z[:1], z[:1])
     with pytest.raises(ValueError, match="shape mismatch"):
         dcl(z, z[:, :2])
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be finite and >= 0.001"):
         dcl(z, z, 0)
     with pytest.raises(ValueError, match="chunk_size must be a positive int"):
         dcl(z, z, chunk_size=1.5)

@@ -123,7 +123,7 @@ def test_bad_inputs():
         info_nce(q, torch.cat([k[:5], torch.full((1, 3), float("nan"))]))
     with pytest.raises(ValueError, match="0 row"):
         info_nce(q[:0], k)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be finite and >= 0.001"):
         info_nce(q, k, 0.0)
     with pytest.raises(ValueError, match="temperature must be a float or a one-element"):
         info_nce(q, k, torch.ones(2))
@@ -135,9 +135,16 @@ def test_bad_inputs():
         info_nce(q, k, chunk_size=0)
     with pytest.raises(ValueError, match="reduction must be one of"):
         info_nce(q, k, reduction="avg")
-    with pytest.raises(ValueError, match="leaves no negative"):
+    with pytest.raises(ValueError, match="single key and no other negative"):
         info_nce(q[:1], k[:1], decoupled=True)
+    with pytest.raises(ValueError, match="single key and no other negative"):
+        info_nce(q[:1], k[:1])  # was: loss 0 with a zero gradient, silently
+    assert torch.isfinite(info_nce(q[:1], k[:2]))  # one extra negative is enough
+    with pytest.raises(ValueError, match="finite and >= 0.001"):
+        info_nce(q, k, float("inf"))
+    with pytest.raises(ValueError, match="finite and >= 0.001"):
+        info_nce(q, k, 1e-5)  # gradients scale with 1 / temperature
     with pytest.raises(TypeError, match="must be a torch.Tensor"):
         info_nce(q.tolist(), k)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be finite and >= 0.001"):
         InfoNCELoss(-1.0)

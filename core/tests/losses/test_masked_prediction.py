@@ -158,3 +158,9 @@ def test_latent_regression_bad_inputs():
         latent_regression(a, a, mask=torch.zeros(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="kind"):
         LatentRegressionLoss("cosine")
+
+
+def test_latent_regression_on_an_empty_batch_is_an_error_not_nan():
+    empty = torch.zeros(0, 4, 3)
+    with pytest.raises(ValueError, match=r"empty batch \(pred shape \(0, 4, 3\)\)"):
+        latent_regression(empty, empty)

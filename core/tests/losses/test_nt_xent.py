@@ -120,7 +120,7 @@ def test_bad_inputs():
         nt_xent(z[:1], z[:1])
     with pytest.raises(ValueError, match="0 row"):
         nt_xent(z[:0], z[:0])
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be finite and >= 0.001"):
         nt_xent(z, z, -0.5)
     with pytest.raises(ValueError, match="chunk_size must be a positive int"):
         nt_xent(z, z, chunk_size=-2)

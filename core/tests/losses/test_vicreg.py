@@ -116,3 +116,11 @@ def test_bad_inputs():
         vicreg(z.flatten(), z.flatten())
     with pytest.raises(ValueError, match="eps"):
         VICRegLoss(eps=0)
+
+
+def test_overflow_is_an_error_not_a_silent_inf():
+    # |z| ~ 1e10: the covariance term (~|z|^4 summed) leaves float32; the inputs are finite
+    z = torch.randn(16, 8, generator=torch.Generator().manual_seed(0)) * 1e10
+    with pytest.raises(ValueError, match=r"vicreg overflowed float32 .*\|z\| up to [0-9.]+e\+10"):
+        vicreg(z, z + 1.0)
+    assert torch.isfinite(vicreg(z * 1e-8, z * 1e-8 + 1.0))  # the same data, scaled down

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -75,6 +76,51 @@ def _tiny_tu(folder: Path, name: str, node_labels: bool) -> None:
     if node_labels:
         labels = [0, 1, 2, 0, 0, 1, 2, 1, 1, 1]
         (folder / f"{name}_node_labels.txt").write_text("\n".join(map(str, labels)) + "\n")
+
+
+def _tiny_planetoid(folder: Path, name: str = "cora", extra_edge: bool = False) -> None:
+    """Planetoid's eight raw files for a 510-node ring (PyG's public split needs ``len(y) + 500``
+    nodes): 5 train nodes, 500 more in ``allx``, 5 test nodes; 4 features, 2 classes."""
+    import scipy.sparse as sp
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    n_all, n_test, n_train = 505, 5, 5
+    n = n_all + n_test
+
+    def features(rows: int) -> sp.csr_matrix:
+        x = (rng.random((rows, 4)) < 0.5).astype(np.float32)
+        x[x.sum(1) == 0, 0] = 1.0
+        return sp.csr_matrix(x)
+
+    def labels(rows: int) -> np.ndarray:
+        return np.eye(2, dtype=np.int32)[rng.integers(0, 2, rows)]
+
+    graph = {i: [(i - 1) % n, (i + 1) % n] for i in range(n)}
+    if extra_edge:
+        graph[0].append(250)
+    allx, ally = features(n_all), labels(n_all)
+    items = {
+        "x": allx[:n_train],
+        "y": ally[:n_train],
+        "allx": allx,
+        "ally": ally,
+        "tx": features(n_test),
+        "ty": labels(n_test),
+        "graph": graph,
+    }
+    for suffix, obj in items.items():
+        with (folder / f"ind.{name}.{suffix}").open("wb") as f:
+            pickle.dump(obj, f, protocol=2)
+    test_index = [n_all + i for i in (3, 0, 4, 1, 2)]  # unsorted, as in the real files
+    (folder / f"ind.{name}.test.index").write_text("\n".join(map(str, test_index)) + "\n")
+
+
+@pytest.fixture
+def tiny_planetoid() -> Callable[..., None]:
+    """``tiny_planetoid(folder, name="cora", extra_edge=False)`` writes :func:`_tiny_planetoid`'s
+    files (valid pickles, but not the published ones: loading them needs the opt-in)."""
+    return _tiny_planetoid
 
 
 @pytest.fixture

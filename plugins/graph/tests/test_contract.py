@@ -30,6 +30,13 @@ def graph_malformations(f: int) -> list[tuple[Any, str]]:
         (Data(x=good.x, edge_index=good.edge_index.t()), r"\(2, E\)"),
         (Data(x=good.x, edge_index=good.edge_index.int()), "int64"),
         (Data(x=good.x, edge_index=good.edge_index + 5), "node ids"),
+        (
+            Data(
+                x=good.x.index_fill(0, torch.tensor([4]), float("nan")), edge_index=good.edge_index
+            ),
+            r"non-finite values in 1 node \(node 4",
+        ),
+        (Data(x=good.x[:0], edge_index=torch.zeros(2, 0, dtype=torch.long)), "no nodes"),
     ]
 
 

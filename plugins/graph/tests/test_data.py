@@ -34,8 +34,9 @@ def test_planetoid_copies_raw_files_and_loads_offline(tmp_path: Path) -> None:
     data = PlanetoidDataModule(name="cora", root=str(SHARED), cache_dir=str(tmp_path))
     data.prepare_data()
     graph = data.graph
-    assert (tmp_path / "planetoid" / "Cora" / "raw" / "ind.cora.graph").is_file()
-    assert (tmp_path / "planetoid" / "Cora" / "processed").is_dir()
+    (cache,) = (tmp_path / "planetoid").glob("Cora-*")  # named after the raw files' digests
+    assert (cache / "Cora" / "raw" / "ind.cora.graph").is_file()
+    assert (cache / "Cora" / "processed").is_dir()
     assert graph.num_nodes == 2708 and data.num_features == 1433
     assert graph.edge_index.shape[1] == 10556
     masks = [int(graph[k].sum()) for k in ("train_mask", "val_mask", "test_mask")]

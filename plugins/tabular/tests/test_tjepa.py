@@ -216,6 +216,21 @@ def test_supervised_heads_train_on_val_selection() -> None:
     assert all(p.requires_grad for p in tuned.backbone.parameters())
 
 
+def test_supervised_training_stops_after_the_epoch_that_passes_max_seconds(monkeypatch) -> None:
+    # a fake clock: 0 s when training starts, 10 s at every later reading
+    import selfsup_tabular.downstream as downstream
+
+    readings = iter([0.0])
+    monkeypatch.setattr(downstream.time, "monotonic", lambda: next(readings, 10.0))
+    model = RawMLP(4, [3, 2], 2, hidden_dim=8)
+    epochs = []
+    model.register_forward_pre_hook(lambda m, _: epochs.append(1) if m.training else None)
+    batch = _batch(64)
+    y = (batch["x_num"][:, 0] > 0).long()
+    fit_supervised(model, batch, y, batch, y, epochs=5, patience=5, batch_size=16, max_seconds=5)
+    assert len(epochs) == 4  # one epoch of 64 / 16 batches, then the budget is spent
+
+
 def test_exported_encoder_is_the_ema_target_and_embeds_raw_rows_from_its_folder(tmp_path) -> None:
     from selfsup.export import load_pretrained, read_pretrained_config, save_pretrained
     from selfsup_tabular.methods import TJEPAEncoder

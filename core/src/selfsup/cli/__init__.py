@@ -153,6 +153,7 @@ def _dispatch(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``selfsup`` console script."""
+    from selfsup.cli.config_checks import ConfigTypeError
     from selfsup.data.roots import DataRootError
     from selfsup.export.pretrained import ExportError
     from selfsup.plugins import PluginNotFoundError
@@ -160,7 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(argv)
-    except (PluginNotFoundError, DataRootError, ExportError, FileExistsError) as err:
+    except (
+        PluginNotFoundError,
+        DataRootError,
+        ExportError,
+        ConfigTypeError,
+        FileExistsError,
+    ) as err:
         print(f"selfsup: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -10,6 +10,7 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
+from selfsup.cli.config_checks import check_config_types
 from selfsup.cli.config_resolution import resolved_config_args
 from selfsup.experiment.module import SSLModule
 
@@ -25,7 +26,15 @@ class SelfsupCLI(LightningCLI):
     with ``load_from_checkpoint_support=False``: ``SSLModule`` does not save
     hyper-parameters (a checkpoint is read back with the config that trained it), so
     LightningCLI's hooks that record them are not needed.
+
+    Before anything is instantiated, every ``class_path`` of the parsed config must name
+    a class, and the optimiser and scheduler slots a class of that kind
+    (:func:`~selfsup.cli.config_checks.check_config_types`).
     """
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        check_config_types(config.as_dict())
 
 
 def _optional_kwargs() -> dict[str, Any]:

@@ -33,6 +33,11 @@ class Method(nn.Module, ABC):
     #: The data modality this method trains on (``"graph"``, ``"vision"``, ...).
     modality: ClassVar[str] = "any"
 
+    #: ``True`` when the batch format gives NaN a meaning (e.g. "this item has no content")
+    #: and the method validates its own inputs: ``SSLModule``'s NaN/inf input check then skips
+    #: this method's batches (the loss and gradient checks still apply).
+    nan_inputs_allowed: ClassVar[bool] = False
+
     @abstractmethod
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         """Return ``{"loss": scalar, **other_named_scalars}`` for one batch.

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import CombinedLoader
@@ -13,6 +14,8 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 
+from selfsup.checks import finite_checks_enabled, iter_tensors
+from selfsup.experiment.checkpoint_io import AtomicCheckpointIO
 from selfsup.experiment.resumable import derive_seed, make_resumable, seed_everything_for_step
 from selfsup.experiment.sampling import SAMPLING_POLICIES, TaskSampledLoader
 from selfsup.experiment.task import Task
@@ -118,11 +121,16 @@ class SSLModule(LightningModule):
         steps_per_epoch: Steps per epoch under a one-task-per-step policy (default:
             the sum of the task loaders' lengths).
         sampling_seed: Seed of the task sequence (epoch ``e`` uses ``seed + e``).
-        nonfinite: What a NaN/inf task loss does: ``"raise"`` (default: stop with an error
-            naming the task) or ``"skip"`` (leave that task out of this step's objective and
-            logs, count it in ``train/{task}/nonfinite_skips``, train the other tasks; a
+        nonfinite: What NaN/inf does, checked at three points of every step: a task's input
+            batch (before the method sees it, so BatchNorm statistics stay finite), a task's
+            loss, and the gradients (before the optimiser step). ``"raise"`` (default) stops
+            with an error naming the task, input or parameters before anything is updated or
+            written. ``"skip"`` leaves a task with a bad input or loss out of this step (counted
+            in ``train/{task}/nonfinite_skips``; the other tasks train) and turns a step with
+            non-finite gradients into no update at all (counted in
+            ``train/nonfinite_grad_skips``), so non-finite weights never reach a checkpoint. A
             step where every task is skipped takes no optimiser step — under DDP every rank
-            must skip alike, so prefer ``"raise"`` there).
+            must skip alike, so prefer ``"raise"`` there.
         no_weight_decay: Which parameters the optimiser's weight decay skips:
             ``"bias_and_norm"`` (default; every parameter with ``ndim <= 1``, as in BYOL,
             MAE and timm) or ``"none"`` (decay everything, as the GraphMAE paper's Adam does).
@@ -184,6 +192,7 @@ class SSLModule(LightningModule):
         self.nonfinite = nonfinite
         self.exact_resume = bool(exact_resume)
         self._nonfinite_skips: dict[str, int] = {}
+        self._nonfinite_grad_skips = 0
         self.tasks = nn.ModuleDict({t.name: t for t in task_list})
         self.shared = nn.ModuleDict(dict(shared or {}))
         self.optimizer_factory = optimizer
@@ -232,9 +241,17 @@ class SSLModule(LightningModule):
             data.prepare_data()
 
     def setup(self, stage: str) -> None:
+        self._use_atomic_checkpoints()
         for data in self.task_datamodules().values():
             data.trainer = self.trainer
             data.setup(stage)
+
+    def _use_atomic_checkpoints(self) -> None:
+        # Lightning restores ckpt_path after this hook, so the swap covers loading too; a
+        # CheckpointIO the user configured is left alone.
+        strategy = self.trainer.strategy
+        if type(strategy.checkpoint_io) is TorchCheckpointIO:
+            strategy.checkpoint_io = AtomicCheckpointIO()
 
     def train_dataloader(self) -> CombinedLoader:
         loaders = {name: data.train_dataloader() for name, data in self.task_datamodules().items()}
@@ -305,14 +322,49 @@ class SSLModule(LightningModule):
                     prog_bar=prefix == "train" and key == "loss" and len(self.tasks) > 1,
                 )
 
+    def _finite_inputs(self, batch: Mapping[str, Any]) -> dict[str, bool]:
+        """Whether each present task's input tensors are all finite (one host sync)."""
+        names, flags = [], []
+        for name, task in self.tasks.items():
+            if task.method.nan_inputs_allowed:
+                continue
+            tensors = [t for _, t in iter_tensors(batch.get(name)) if t.is_floating_point()]
+            if tensors:
+                names.append(name)
+                flags.append(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+        return dict(zip(names, torch.stack(flags).tolist(), strict=True)) if flags else {}
+
+    def _nonfinite_input(self, name: str, task_batch: Any, batch_idx: int) -> None:
+        bad = [
+            f"{path} ({int((~torch.isfinite(t)).sum())} of {t.numel()})"
+            for path, t in iter_tensors(task_batch)
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())
+        ]
+        where = (
+            f"task {name!r}: the input batch at step {self.global_step} (batch {batch_idx}) "
+            f"holds NaN/inf values in {', '.join(bad[:4])}"
+        )
+        if self.nonfinite == "raise":
+            raise FloatingPointError(
+                f"{where}. Clean or impute the data (the data module reads it as given), or pass "
+                "nonfinite='skip' to drop such batches of that task and keep training."
+            )
+        self._count_skip(name, f"{where}; skipping that batch (nonfinite='skip').")
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:
         outs: dict[str, dict[str, Tensor]] = {}
+        finite_inputs = self._finite_inputs(batch) if finite_checks_enabled() else {}
         for name in self.tasks:
             task_batch = batch.get(name)
             if task_batch is None:  # not drawn this step, or exhausted (loader_mode="max_size")
                 continue
+            if not finite_inputs.get(name, True):
+                self._nonfinite_input(name, task_batch, batch_idx)
+                continue
             outs[name] = self._task_losses(name, task_batch)
         if not outs:
+            if any(not ok for ok in finite_inputs.values()):
+                return None  # every task present had non-finite inputs and was skipped
             raise RuntimeError("training batch held no task's data; check the data modules.")
         # One host sync for all tasks: which losses are finite.
         finite = torch.stack([out["loss"].detach().isfinite() for out in outs.values()]).tolist()
@@ -338,10 +390,46 @@ class SSLModule(LightningModule):
                 "or pass nonfinite='skip' to drop such steps of that task and keep training "
                 "the others."
             )
+        self._count_skip(name, f"{where}; skipping it for this step (nonfinite='skip').")
+
+    def _count_skip(self, name: str, warning: str) -> None:
         self._nonfinite_skips[name] = self._nonfinite_skips.get(name, 0) + 1
         self.log(f"train/{name}/nonfinite_skips", float(self._nonfinite_skips[name]), batch_size=1)
         if self._nonfinite_skips[name] == 1:
-            rank_zero_warn(f"{where}; skipping it for this step (nonfinite='skip').")
+            rank_zero_warn(warning)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Check the gradients before they are applied (``nonfinite`` policy)."""
+        if not finite_checks_enabled():
+            return
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not params:
+            return
+        # one fused norm and one host sync; only a non-finite norm looks closer (a norm can
+        # also overflow on huge but finite gradients)
+        total = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
+        if bool(torch.isfinite(total)):
+            return
+        names = {id(p): n for n, p in self.named_parameters()}
+        bad = [names.get(id(p), "?") for p in params if not bool(torch.isfinite(p.grad).all())]
+        if not bad:
+            return
+        where = (
+            f"non-finite gradients at step {self.global_step} in {len(bad)} parameter(s): "
+            f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}"
+        )
+        if self.nonfinite == "raise":
+            raise FloatingPointError(
+                f"{where}. Nothing was updated or saved. Lower the learning rate, clip gradients "
+                "(trainer.gradient_clip_val), use bf16 instead of fp16, or pass nonfinite='skip' "
+                "to drop such steps."
+            )
+        for p in params:
+            p.grad = None  # the optimiser then leaves every parameter (and its state) as it was
+        self._nonfinite_grad_skips += 1
+        self.log("train/nonfinite_grad_skips", float(self._nonfinite_grad_skips), batch_size=1)
+        if self._nonfinite_grad_skips == 1:
+            rank_zero_warn(f"{where}; skipping this optimiser step (nonfinite='skip').")
 
     def _eval_step(self, prefix: str, batch: Any, dataloader_idx: int) -> None:
         name = self._val_names[dataloader_idx]

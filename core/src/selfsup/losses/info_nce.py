@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup import distributed as sdist
-from selfsup.checks import check_finite, check_matrix, check_positive
+from selfsup.checks import check_finite, check_matrix
 from selfsup.losses.chunked_softmax import check_chunk_size, similarity_logsumexp
 from selfsup.precision import accumulation_dtype, autocast_off
 
@@ -16,13 +18,24 @@ __all__ = ["InfoNCELoss", "info_nce"]
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+#: The smallest temperature the contrastive losses accept: logits are similarities / tau, and
+#: below this their gradients (scaled by 1 / tau) overflow half precision; CLIP clamps its
+#: learned temperature at 0.01.
+MIN_TEMPERATURE = 1e-3
+
+
 def _check_temperature(temperature: float | Tensor, chunk_size: int | None) -> None:
     if isinstance(temperature, Tensor) and temperature.numel() != 1:
         raise ValueError(
             f"temperature must be a float or a one-element tensor, got shape "
             f"{tuple(temperature.shape)}."
         )
-    check_positive("temperature", temperature)
+    value = float(temperature)
+    if not math.isfinite(value) or value < MIN_TEMPERATURE:
+        raise ValueError(
+            f"temperature must be finite and >= {MIN_TEMPERATURE} (logits are similarities / "
+            f"temperature), got {value}; typical values are 0.05-0.5."
+        )
     check_chunk_size(chunk_size)
 
 
@@ -131,10 +144,13 @@ def info_nce(
         )
         raise ValueError(f"key_ids must be an int64 tensor of shape (M,) = ({m},), got {got}.")
     gathering = sdist.default_gather(gather)
-    if decoupled and m < 2 and not gathering:
+    if m < 2 and not (gathering and sdist.world_size() > 1):
+        # one query and one key: the softmax has a single entry, so the loss is 0 with a zero
+        # gradient whatever the embeddings are; training on it would silently do nothing
         raise ValueError(
-            "decoupled=True removes the positive from the denominator, which leaves no "
-            "negative with a single key; pass more keys or decoupled=False."
+            "info_nce got a single key and no other negative: the loss would be 0 with no "
+            "gradient. Contrast at least 2 samples per batch (drop_last=True drops a last batch "
+            "of 1) or pass extra negatives as key rows N..M-1."
         )
 
     if normalize:

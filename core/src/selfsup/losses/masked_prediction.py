@@ -152,6 +152,12 @@ def latent_regression(
             f"shape mismatch: pred={tuple(pred.shape)}, target={tuple(target.shape)}; the "
             "predictor must output one latent per target token."
         )
+    if pred.numel() == 0:
+        # the mean of nothing is NaN: say so instead of returning it
+        raise ValueError(
+            f"latent_regression got an empty batch (pred shape {tuple(pred.shape)}); there is "
+            "nothing to regress: check the batch size and the number of target tokens."
+        )
     check_finite("pred", pred)
     check_finite("target", target)
     pred, target = promote(pred, target)

@@ -7,7 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup import distributed as sdist
-from selfsup.checks import check_matrix, check_positive, check_same_shape
+from selfsup.checks import (
+    check_matrix,
+    check_positive,
+    check_same_shape,
+    finite_checks_enabled,
+)
 from selfsup.precision import autocast_off, promote
 
 __all__ = ["VICRegLoss", "covariance_term", "invariance_term", "variance_term", "vicreg"]
@@ -177,7 +182,16 @@ def vicreg(
     y = sdist.gather(z2) if gathering else z2
     var = 0.5 * (_variance(x, eps) + _variance(y, eps))
     cov = _covariance(x) + _covariance(y)
-    return sim_coeff * inv + std_coeff * var + cov_coeff * cov
+    loss = sim_coeff * inv + std_coeff * var + cov_coeff * cov
+    if finite_checks_enabled() and not bool(torch.isfinite(loss)):
+        # finite inputs (checked above) whose covariance term (~|z|^4) exceeds float32
+        scale = float(torch.stack([z1.detach().abs().max(), z2.detach().abs().max()]).max())
+        raise ValueError(
+            f"vicreg overflowed float32 although its inputs are finite (|z| up to {scale:.3g}): "
+            "the covariance term grows as |z|^4. Keep the embeddings at a moderate scale "
+            "(e.g. a BatchNorm at the expander's end) or lower the learning rate."
+        )
+    return loss
 
 
 class VICRegLoss(nn.Module):

@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import inspect
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
 import torch
 from torch import Tensor
 
+from selfsup.checks import iter_tensors as _tensors
 from selfsup.experiment.method import Method
 from selfsup.testing._contract_base import _Contract, _fail
 
 __all__ = ["MethodContract"]
-
-
-def _tensors(obj: Any, path: str = "batch") -> Iterator[tuple[str, Tensor]]:
-    """Every tensor inside a batch (tensors, mappings, sequences, ``to_dict()`` objects)."""
-    if isinstance(obj, Tensor):
-        yield path, obj
-    elif isinstance(obj, Mapping):
-        for key in obj:
-            yield from _tensors(obj[key], f"{path}[{key!r}]")
-    elif isinstance(obj, list | tuple):
-        for i, item in enumerate(obj):
-            yield from _tensors(item, f"{path}[{i}]")
-    elif callable(getattr(obj, "to_dict", None)):
-        try:
-            as_dict = obj.to_dict()
-        except Exception:  # not a container after all
-            return
-        if isinstance(as_dict, Mapping):
-            yield from _tensors(as_dict, path)
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            yield from _tensors(getattr(obj, f.name), f"{path}.{f.name}")
 
 
 class MethodContract(_Contract):

@@ -10,7 +10,28 @@ from torch import Tensor
 
 from selfsup.experiment.method import MalformedBatchError
 
-__all__ = ["parse_fbank_batch"]
+__all__ = ["check_finite_rows", "parse_fbank_batch"]
+
+
+def check_finite_rows(x: Tensor, name: str, where: str, what: str) -> None:
+    """Refuse NaN/inf in a batch tensor, naming the input, the count and the clips (rows).
+
+    Raises:
+        MalformedBatchError: ``x`` holds a NaN or an inf.
+
+    Examples:
+        >>> check_finite_rows(torch.zeros(2, 3), "BEATs", "batch['fbank']", "fbank features")
+    """
+    bad = ~torch.isfinite(x)
+    if not bool(bad.any()):
+        return
+    rows = bad.flatten(1).any(dim=1).nonzero().flatten().tolist()
+    shown = rows[:10] + (["..."] if len(rows) > 10 else [])
+    raise MalformedBatchError(
+        f"{name}: {where} ({what}, shape {tuple(x.shape)}) holds {int(bad.sum())} NaN/inf "
+        f"value(s) in clip(s) {shown} of the batch; check those clips' audio (load_waveform "
+        "refuses non-finite samples) and the normalisation statistics."
+    )
 
 
 def parse_fbank_batch(batch: Any, name: str, num_mel_bins: int) -> tuple[Tensor, Tensor | None]:
@@ -28,6 +49,7 @@ def parse_fbank_batch(batch: Any, name: str, num_mel_bins: int) -> tuple[Tensor,
             frames are all padding.
     """
     inputs = batch
+    where = "batch"
     if isinstance(batch, list | tuple):
         if len(batch) != 2:
             raise MalformedBatchError(
@@ -35,6 +57,7 @@ def parse_fbank_batch(batch: Any, name: str, num_mel_bins: int) -> tuple[Tensor,
                 f"{type(batch).__name__} of length {len(batch)}."
             )
         inputs = batch[0]
+        where = "batch[0]"
     mask = None
     if isinstance(inputs, Mapping):
         if "fbank" not in inputs:
@@ -43,6 +66,7 @@ def parse_fbank_batch(batch: Any, name: str, num_mel_bins: int) -> tuple[Tensor,
                 f"keys {sorted(map(str, inputs))}."
             )
         fbank, mask = inputs["fbank"], inputs.get("padding_mask")
+        where += "['fbank']"
     else:
         fbank = inputs
     if not isinstance(fbank, Tensor):
@@ -61,11 +85,7 @@ def parse_fbank_batch(batch: Any, name: str, num_mel_bins: int) -> tuple[Tensor,
         )
     if fbank.shape[0] == 0 or fbank.shape[1] == 0:
         raise MalformedBatchError(f"{name} got an empty batch {tuple(fbank.shape)}.")
-    if not bool(torch.isfinite(fbank).all()):
-        raise MalformedBatchError(
-            f"{name} got NaN/inf in the fbank features; check the audio (load_waveform rejects "
-            "non-finite samples) and the normalisation statistics."
-        )
+    check_finite_rows(fbank, name, where, "fbank features")
     if mask is not None:
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
             raise MalformedBatchError(f"{name}: padding_mask must be a bool tensor (B, T).")

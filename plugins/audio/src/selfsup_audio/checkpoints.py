@@ -7,7 +7,42 @@ from typing import Any
 
 import torch
 
-__all__ = ["find_prefix", "read_state_dict"]
+__all__ = ["find_prefix", "load_checkpoint_file", "read_state_dict"]
+
+
+def load_checkpoint_file(path: str) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, with clear errors.
+
+    Loading a checkpoint never runs code: ``weights_only=True`` rebuilds tensors and plain
+    containers only, and refuses a pickle that asks for anything else (a class, a function).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a torch checkpoint, or it holds Python objects that
+            weights-only loading refuses (the message names the file).
+
+    Examples:
+        >>> import tempfile
+        >>> path = tempfile.mkdtemp() + "/w.pt"
+        >>> torch.save({"w": torch.ones(2)}, path)
+        >>> load_checkpoint_file(path)
+        {'w': tensor([1., 1.])}
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"checkpoint {path!r} not found; pass the .ckpt written by the previous `selfsup fit` "
+            "stage (e.g. outputs/<run>/lightning_logs/version_0/checkpoints/last.ckpt)."
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"checkpoint {path!r} cannot be loaded as tensors and plain data "
+            f"(torch.load(weights_only=True): {first}); it is not a torch checkpoint, is "
+            "truncated, or holds Python objects, which are never loaded because that would run "
+            "code from the file."
+        ) from err
 
 
 def read_state_dict(path: str) -> dict[str, Any]:
@@ -18,14 +53,9 @@ def read_state_dict(path: str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not a state dict.
+        ValueError: the file is not a state dict, or not loadable with ``weights_only=True``.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"checkpoint {path!r} not found; pass the .ckpt written by the previous `selfsup fit` "
-            "stage (e.g. outputs/<run>/lightning_logs/version_0/checkpoints/last.ckpt)."
-        )
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_checkpoint_file(path)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     elif isinstance(obj, dict) and isinstance(obj.get("model"), dict):

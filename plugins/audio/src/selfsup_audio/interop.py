@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup_audio.checkpoints import read_state_dict
+from selfsup_audio.checkpoints import load_checkpoint_file, read_state_dict
 from selfsup_audio.encoders.transformer import AudioEncoder
 
 __all__ = ["OfficialBEATs", "convert_official_state_dict", "load_official_beats"]
@@ -178,6 +178,6 @@ def load_official_beats(path: str) -> OfficialBEATs:
 
     Nothing is downloaded. See :func:`convert_official_state_dict`.
     """
-    raw = torch.load(path, map_location="cpu", weights_only=True)
+    raw = load_checkpoint_file(path)
     cfg = raw.get("cfg") if isinstance(raw, dict) else None
     return convert_official_state_dict(read_state_dict(path), cfg)

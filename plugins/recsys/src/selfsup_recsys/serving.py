@@ -21,21 +21,31 @@ from selfsup_recsys.methods.feature_two_tower import FeatureTwoTower
 __all__ = ["export_embeddings", "load_two_tower"]
 
 
-def load_two_tower(path: str, task: str | None = None) -> FeatureTwoTower:
+def load_two_tower(
+    path: str,
+    task: str | None = None,
+    content_encoders: dict[str, Any] | None = None,
+) -> FeatureTwoTower:
     """A :class:`FeatureTwoTower` in eval mode from a ``selfsup fit`` checkpoint or a state dict.
 
     The feature schema and tower sizes are stored in the state dict, so no config is needed.
-    Loads with ``torch.load(weights_only=True)`` (tensors and plain values only).
+    Loads with ``torch.load(weights_only=True)`` (tensors and plain values only), and nothing
+    the file names is imported or called: saved content encoders are rebuilt only when they
+    name a ``torch.nn`` class or a registered component (an ``nn.Module`` class).
 
     Args:
         path: a Lightning ``.ckpt`` (``state_dict`` with ``tasks.<task>.method.`` keys) or a file
             holding ``method.state_dict()``.
         task: task name inside a multi-task checkpoint (default: the only task with a recsys
             schema).
+        content_encoders: ``{feature: config or module}`` for content features whose saved
+            encoder is not rebuilt from the file (e.g. your own, unregistered class); as
+            :class:`FeatureTwoTower`'s argument. The weights still come from the file.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: no (or several, without ``task``) two-tower model in the file.
+        ValueError: no (or several, without ``task``) two-tower model in the file, or a saved
+            schema naming something other than a ``torch.nn`` class or a registered module.
 
     Examples:
         >>> model = load_two_tower("runs/checkpoints/last.ckpt")  # doctest: +SKIP
@@ -43,7 +53,13 @@ def load_two_tower(path: str, task: str | None = None) -> FeatureTwoTower:
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} not found.")
     state: Any = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"{path!r} holds a {type(state).__name__}, not a checkpoint or state dict; save "
+            "method.state_dict() or use a selfsup fit .ckpt."
+        )
     suffix = "schema._extra_state"
     prefixes = sorted(k[: -len(suffix)] for k in state if k.endswith(suffix))
     if task is not None:
@@ -54,8 +70,11 @@ def load_two_tower(path: str, task: str | None = None) -> FeatureTwoTower:
         )
     prefix = prefixes[0]
     own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    buckets = own["frequency.gap"].shape[1]
-    method = FeatureTwoTower(frequency_buckets=buckets)
+    gap = own.get("frequency.gap")
+    if not isinstance(gap, Tensor) or gap.dim() != 2:
+        raise ValueError(f"{path!r} has no FeatureTwoTower frequency.gap tensor under {prefix!r}.")
+    buckets = gap.shape[1]
+    method = FeatureTwoTower(frequency_buckets=buckets, content_encoders=content_encoders)
     method.load_state_dict(own)
     return method.eval()
 

@@ -31,6 +31,22 @@ def _index(x: Inputs, idx: Tensor) -> Inputs:
     return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
 
 
+def _check_finite(name: str, x: Inputs) -> None:
+    """Refuse NaN/inf in inputs or labels (they would make the loss NaN without an error)."""
+    parts = x.items() if isinstance(x, dict) else [(None, x)]
+    for key, value in parts:
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            continue
+        bad = ~torch.isfinite(value)
+        if bool(bad.any()):
+            label = name if key is None else f"{name}[{key!r}]"
+            raise ValueError(
+                f"{label} holds {int(bad.sum())} NaN/inf value(s) (first at index "
+                f"{tuple(int(i) for i in bad.nonzero()[0])}); encode missing inputs with "
+                "TabularPreprocessor (value 0 + num_missing) and drop rows without a label."
+            )
+
+
 class MLPHead(nn.Module):
     """``Linear - ReLU - Dropout`` blocks then a linear output (a probe when ``num_layers=1``).
 
@@ -134,9 +150,16 @@ def fit_supervised(
     (accuracy up / RMSE down, :func:`score`). Returns the model with the best weights loaded and
     that validation score. The test split is not an argument: it cannot influence selection.
     ``max_seconds`` stops training after the first epoch that ends past that wall-clock time.
+
+    Raises:
+        ValueError: an unknown ``task``, or NaN/inf in the inputs or labels (the message names
+            the argument, e.g. ``train_x['x_num']``).
     """
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
+    for name, value in (("train_x", train_x), ("train_y", train_y), ("val_x", val_x)):
+        _check_finite(name, value)
+    _check_finite("val_y", val_y)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
@@ -144,12 +167,12 @@ def fit_supervised(
     sign = 1.0 if task == "classification" else -1.0
     best, best_state, bad = -math.inf, copy.deepcopy(model.state_dict()), 0
     n = _rows(train_x)
-    start = time.monotonic()
+    started = time.monotonic()
     for _ in range(epochs):
         model.train()
         order = torch.randperm(n, generator=gen)
-        for start in range(0, n - 1, batch_size):
-            idx = order[start : start + batch_size]
+        for first in range(0, n - 1, batch_size):
+            idx = order[first : first + batch_size]
             if idx.numel() < 2:
                 continue
             out = model(_index(train_x, idx))
@@ -168,7 +191,7 @@ def fit_supervised(
             bad += 1
             if bad >= patience:
                 break
-        if max_seconds is not None and time.monotonic() - start > max_seconds:
+        if max_seconds is not None and time.monotonic() - started > max_seconds:
             break
     model.load_state_dict(best_state)
     return model.eval(), sign * best

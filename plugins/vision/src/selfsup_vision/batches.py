@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
+from selfsup.checks import finite_checks_enabled
 from selfsup.experiment.method import MalformedBatchError
 
-__all__ = ["ImageBatch", "parse_image_batch"]
+__all__ = ["PIXEL_TOLERANCE", "ImageBatch", "parse_image_batch"]
+
+#: How far float pixels may stray outside ``[0, 1]`` (interpolation rounding) before refusal.
+PIXEL_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,43 @@ def _check_images(x: Any, in_channels: int, owner: str, what: str) -> Tensor:
     return x
 
 
+def _check_values(tensors: list[Tensor], names: list[str], owner: str) -> None:
+    """Finite pixels in ``[0, 1]``: a min/max per tensor, one device read-back for all."""
+    if not finite_checks_enabled():
+        return
+    present = [(x, what) for x, what in zip(tensors, names, strict=True) if x.numel()]
+    if not present:
+        return
+    ends = torch.stack([torch.stack(torch.aminmax(x.detach())).float() for x, _ in present])
+    for (low, high), (x, what) in zip(ends.tolist(), present, strict=True):  # NaN reaches both
+        if not (math.isfinite(low) and math.isfinite(high)):
+            bad = int((~torch.isfinite(x)).sum())
+            raise MalformedBatchError(
+                f"{owner} got {bad} NaN/inf value(s) in {what}, refused before the encoder; fix "
+                "the data module or transform that produced them "
+                "(selfsup.checks.set_finite_checks(False) skips this check)."
+            )
+        if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
+            raise MalformedBatchError(
+                f"{owner} expects {what} in [0, 1], got values in [{low:.4g}, {high:.4g}]; 0..255 "
+                "floats: divide by 255; mean/std-normalised images: drop the Normalize (the "
+                "methods' augmentations work on, and clamp to, [0, 1] pixels)."
+            )
+
+
 def parse_image_batch(batch: Any, in_channels: int, owner: str) -> ImageBatch:
     """Validate a batch and say which form it has.
 
     Accepted: images ``(B, C, H, W)``; an ``(images, labels)`` pair (torchvision datasets' default
     collation; labels may be None); a dict ``{"views": [v1, v2, ...], "labels": y}`` of views
     already augmented in the data loader (:class:`~selfsup_vision.transforms.MultiView`).
+
+    Every tensor must be floating point, finite and in ``[0, 1]`` (give or take
+    :data:`PIXEL_TOLERANCE`), so NaN/inf or 0..255 / mean-std-normalised pixels are refused here,
+    naming the input (``images``, ``view 1``), rather than deep inside the encoder or silently
+    clamped by the augmentation. The value check costs a min/max reduction per tensor and one
+    device read-back per batch; :func:`selfsup.checks.set_finite_checks` (``False``) turns it
+    off with core's finite checks.
 
     Raises:
         MalformedBatchError: anything else, with what was expected.
@@ -79,6 +116,7 @@ def parse_image_batch(batch: Any, in_channels: int, owner: str) -> ImageBatch:
                 f"{owner}: the two global views (views 0 and 1) must have the same shape, got "
                 f"{tuple(checked[0].shape)} and {tuple(checked[1].shape)}."
             )
+        _check_values(checked, [f"view {i}" for i in range(len(checked))], owner)
         return ImageBatch(None, checked, batch.get("labels"))
     labels = None
     images = batch
@@ -90,4 +128,6 @@ def parse_image_batch(batch: Any, in_channels: int, owner: str) -> ImageBatch:
                 "method draws its views) or a {'views': [...]} dict."
             )
         images, labels = batch
-    return ImageBatch(_check_images(images, in_channels, owner, "images"), None, labels)
+    checked_images = _check_images(images, in_channels, owner, "images")
+    _check_values([checked_images], ["images"], owner)
+    return ImageBatch(checked_images, None, labels)

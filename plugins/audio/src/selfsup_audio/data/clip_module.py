@@ -8,6 +8,7 @@ way the data module did.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,8 +87,14 @@ class FbankClipsDataModule(LightningDataModule):
         max_frames: Random crop of longer training clips (default None: whole clips).
         seed: Split and shuffling seed (default 0). num_workers: Loader workers (default 0).
 
+    Files that cannot be read: subclasses that read files and skip bad ones
+    (``skip_bad_files=True``) list them in :attr:`skipped_files` (``[(file, reason), ...]``) and
+    report them in one warning with their count (:meth:`report_skipped`).
+
     Raises:
-        ValueError: an unknown ``normalization`` or ``val_fraction`` outside ``[0, 1)``.
+        ValueError: an unknown ``normalization``, ``val_fraction`` outside ``[0, 1)``, or a
+            ``sample_rate``, ``num_mel_bins``, ``batch_size``, ``patch_frames`` or
+            ``max_frames`` below 1.
 
     Examples:
         >>> from selfsup_audio.frontends import kaldi_fbank
@@ -124,6 +131,13 @@ class FbankClipsDataModule(LightningDataModule):
             raise ValueError(
                 f"batch_size and patch_frames must be >= 1, got {batch_size}, {patch_frames}."
             )
+        if sample_rate < 1 or num_mel_bins < 1:
+            raise ValueError(
+                f"sample_rate and num_mel_bins must be >= 1, got sample_rate={sample_rate}, "
+                f"num_mel_bins={num_mel_bins}."
+            )
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1 or None (whole clips), got {max_frames}.")
         self.sample_rate = sample_rate
         self.num_mel_bins = num_mel_bins
         self.normalization = normalization
@@ -135,6 +149,22 @@ class FbankClipsDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.splits: dict[str, FbankSplit] = {}
         self.mean, self.std = AUDIOSET_MEAN, AUDIOSET_STD
+        self.skipped_files: list[tuple[str, str]] = []
+
+    def report_skipped(self, total: int) -> None:
+        """Warn once about the files :attr:`skipped_files` lists: how many of ``total``, and the
+        first five with their reasons (one line per file would drown a large folder's log)."""
+        count = len(self.skipped_files)
+        if not count:
+            return
+        shown = "; ".join(reason for _, reason in self.skipped_files[:5])
+        more = f"; and {count - 5} more" if count > 5 else ""
+        warnings.warn(
+            f"{type(self).__name__} skipped {count} of {total} audio files that cannot be read "
+            f"(skip_bad_files=True): {shown}{more}. The full list is in .skipped_files.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     # -- filling the splits ----------------------------------------------------------------
     def store_splits(self, parts: Mapping[str, RawSplit]) -> None:

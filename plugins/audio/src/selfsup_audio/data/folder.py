@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,12 +15,19 @@ from selfsup.data.embedding import EmbeddingBatch
 from selfsup.data.roots import data_root_or_none, resolve_data_root
 from selfsup_audio.data.clip_module import FbankClipsDataModule, RawSplit, _ids
 from selfsup_audio.data.clips import FbankSplit
-from selfsup_audio.frontends.audio_io import AudioLoadError, load_waveform
+from selfsup_audio.frontends.audio_io import (
+    AudioLoadError,
+    check_channel,
+    prepare_waveform,
+    read_wav,
+)
 from selfsup_audio.frontends.fbank import kaldi_fbank
 
-__all__ = ["AudioFolderDataModule", "WaveformCollate"]
+__all__ = ["MANIFEST_COLUMNS", "AudioFolderDataModule", "WaveformCollate"]
 
 _FEATURES = ("fbank", "waveform")
+#: The manifest columns read; any other column (a comment, a duration) is ignored.
+MANIFEST_COLUMNS = ("path", "label", "sample_rate")
 
 
 def _pad_waveforms(waves: Sequence[Tensor], length: int | None = None) -> tuple[Tensor, Tensor]:
@@ -97,6 +103,20 @@ class WaveformCollate:
         return inputs
 
 
+def _parse_rate(text: str, where: str) -> int:
+    """A manifest's ``sample_rate`` cell as a whole number of Hz > 0."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = float("nan")
+    if not (value.is_integer() and value > 0):
+        raise ValueError(
+            f"{where}, column 'sample_rate': {text!r} is not a sample rate in Hz (a whole number "
+            "> 0, e.g. 16000); fix the cell or drop the column."
+        )
+    return int(value)
+
+
 class _WaveformEmbeddingCollate:
     def __init__(self, clips: Sequence[tuple[str | int, Tensor]]) -> None:
         self.clips = clips
@@ -116,13 +136,17 @@ class AudioFolderDataModule(FbankClipsDataModule):
       folders skipped) whose suffix is in ``extensions``. With ``folder_labels=True`` a clip's
       label is its first sub-folder (``root/dog/a.wav`` is a ``dog``), otherwise clips are
       unlabelled.
-    - **manifest** (``manifest="clips.csv"``): a CSV with a header row, a ``path`` column and
-      optionally a ``label`` column; paths are relative to the CSV's folder (or absolute).
+    - **manifest** (``manifest="clips.csv"``, UTF-8): a CSV with a header row, a ``path``
+      column and optionally a ``label`` column and a ``sample_rate`` column (each file's rate
+      in Hz as you expect it: a file whose header says otherwise is refused); paths are relative
+      to the CSV's folder (or absolute). Other columns are ignored; blank rows are skipped.
 
     A clip's id (``selfsup embed``'s ``id`` column) is its path relative to ``root`` (folder)
     or as written in the manifest, with ``/`` separators. Files are read with
-    :func:`~selfsup_audio.frontends.load_waveform` (mono, resampled to ``sample_rate``; PCM WAV
-    needs nothing else, other formats ``pip install 'selfsup-audio[soundfile]'``).
+    :func:`~selfsup_audio.frontends.read_wav` (PCM and float WAV need nothing else, other
+    formats ``pip install 'selfsup-audio[soundfile]'``), made mono (``channel``: the mean of
+    the channels, with a :class:`~selfsup_audio.frontends.DownmixWarning` naming any file whose
+    channels cancel out, or one channel) and resampled to ``sample_rate``.
 
     ``features="fbank"`` (default) caches normalised Kaldi fbanks in memory and yields what the
     BEATs methods read (see :class:`~selfsup_audio.data.FbankClipsDataModule`): training
@@ -157,15 +181,23 @@ class AudioFolderDataModule(FbankClipsDataModule):
         max_frames: Random crop of longer training clips, in frames (default 1024, ~10 s).
         clip_samples: Waveform mode: training clip length in samples (default 32000, 2 s).
         seed: Split and crop seed (default 0). num_workers: Loader workers (default 0).
-        skip_bad_files: Skip unreadable files with a warning (default False: raise).
+        skip_bad_files: Skip files that cannot be read (missing, corrupt, truncated, NaN, a
+            rate other than the manifest's) with one warning that counts them (default False:
+            raise). :attr:`skipped_files` lists them.
+        channel: How multi-channel files become mono: ``"mean"`` (default), ``"left"``,
+            ``"right"`` or a channel index (mono files are read as they are).
 
     Raises:
         selfsup.data.DataRootError: folder mode with neither ``root`` nor ``SELFSUP_DATA``, or a
             ``root`` that does not exist.
         FileNotFoundError: no audio file found, or a manifest path that does not exist.
-        ValueError: bad arguments, a manifest without a ``path`` column, repeated paths, empty
-            labels, or ``folder_labels`` with files directly in ``root``.
-        AudioLoadError: an unreadable file (unless ``skip_bad_files``).
+        ValueError: bad arguments; a manifest that is not UTF-8, has no ``path`` column, a
+            column named like a known one in another case (``Label``), a row with more or fewer
+            cells than the header, an empty ``path``, a file listed twice, an empty ``label``
+            in a ``label`` column or a ``sample_rate`` cell that is not a whole number > 0; or
+            ``folder_labels`` with files directly in ``root``.
+        AudioLoadError: a file that cannot be read (unless ``skip_bad_files``); for a manifest
+            the message starts with the manifest's path and line.
 
     Examples:
         >>> data = AudioFolderDataModule(root="/data/my_audio", batch_size=16)
@@ -192,6 +224,7 @@ class AudioFolderDataModule(FbankClipsDataModule):
         seed: int = 0,
         num_workers: int = 0,
         skip_bad_files: bool = False,
+        channel: str | int = "mean",
     ) -> None:
         super().__init__(
             sample_rate=sample_rate,
@@ -215,6 +248,8 @@ class AudioFolderDataModule(FbankClipsDataModule):
             raise ValueError(f"clip_samples must be >= 1, got {clip_samples}.")
         if isinstance(extensions, str):
             extensions = [extensions]
+        if not extensions:
+            raise ValueError("extensions must name at least one suffix, e.g. ['.wav'].")
         self.root = root
         self.manifest = manifest
         self.extensions = tuple(f".{e.lower().lstrip('.')}" for e in extensions)
@@ -223,7 +258,12 @@ class AudioFolderDataModule(FbankClipsDataModule):
         self.test_fraction = test_fraction
         self.clip_samples = clip_samples
         self.skip_bad_files = skip_bad_files
+        self.channel = check_channel(channel)
         self.classes: list[str] = []
+        # manifest mode: clip id -> (manifest line, declared sample rate or None), for messages
+        # and the rate check
+        self._rows: dict[str, tuple[int, int | None]] = {}
+        self._manifest_file: Path | None = None
 
     # -- finding the files -----------------------------------------------------------------
     def _manifest_path(self) -> Path:
@@ -239,38 +279,83 @@ class AudioFolderDataModule(FbankClipsDataModule):
             )
         return path
 
+    def _manifest_rows(self, path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+        """``(header, [(line, cells), ...])`` of the CSV, blank rows left out."""
+        rows: list[tuple[int, list[str]]] = []
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's BOM
+            reader = csv.reader(handle)
+            try:
+                header = [c.strip() for c in next(reader, [])]
+                for cells in reader:
+                    if any(c.strip() for c in cells):
+                        rows.append((reader.line_num, cells))
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}: the manifest is not UTF-8 text (byte {err.object[err.start]:#04x} "
+                    f"at offset {err.start}); save it as UTF-8 (Excel: 'CSV UTF-8')."
+                ) from None
+            except csv.Error as err:
+                where = f"{path}, line {reader.line_num}"
+                raise ValueError(f"{where}: not valid CSV ({err}).") from None
+        return header, rows
+
     def _read_manifest(self) -> tuple[Path, list[tuple[str, str | None]]]:
         path = self._manifest_path()
-        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's BOM
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            columns = [c.strip() for c in reader.fieldnames or []]
-        if "path" not in columns:
+        header, rows = self._manifest_rows(path)
+        for name in header:
+            wanted = name.lower().replace(" ", "_").replace("-", "_")
+            if name not in MANIFEST_COLUMNS and wanted in MANIFEST_COLUMNS:
+                raise ValueError(
+                    f"{path}: column {name!r} would be ignored: column names are lower case, "
+                    f"rename it to {wanted!r}."
+                )
+        repeated = sorted({c for c in header if c and header.count(c) > 1})
+        if repeated:
+            raise ValueError(f"{path}: the header names the columns {repeated} more than once.")
+        if "path" not in header:
             raise ValueError(
                 f"{path}: the manifest needs a header row with a 'path' column (and optionally "
-                f"'label'), got columns {list(columns)}."
+                f"'label' and 'sample_rate'), got columns {header}."
             )
-        has_label = "label" in columns
+        column = {name: i for i, name in enumerate(header)}
         entries: list[tuple[str, str | None]] = []
-        seen: set[str] = set()
-        for line, row in enumerate(rows, start=2):
-            row = {str(k).strip(): v for k, v in row.items()}
-            cell = (row.get("path") or "").strip()
+        first: dict[str, tuple[int, str]] = {}  # the file -> its first (line, cell)
+        self._rows = {}
+        for line, cells in rows:
+            if len(cells) != len(header):
+                raise ValueError(
+                    f"{path}, line {line}: {len(cells)} cells for the {len(header)} columns "
+                    f'{header}; quote a cell that holds a comma ("my, clip.wav").'
+                )
+            cell = cells[column["path"]].strip()
             if not cell:
                 raise ValueError(f"{path}, line {line}: empty 'path'.")
             clip_id = PurePosixPath(cell.replace("\\", "/")).as_posix()
-            if clip_id in seen:
-                raise ValueError(f"{path}, line {line}: {cell!r} is listed twice.")
-            seen.add(clip_id)
-            label = (row.get("label") or "").strip() if has_label else None
-            if has_label and not label:
+            # the same file under two spellings ("a.wav", "./x/../a.wav", absolute) counts once
+            key = os.path.normcase(os.path.normpath(path.parent / clip_id))
+            if key in first:
+                was_line, was_cell = first[key]
                 raise ValueError(
-                    f"{path}, line {line}: empty 'label' for {cell!r}; label every clip or drop "
-                    "the label column."
+                    f"{path}, line {line}: {cell!r} is listed twice (line {was_line}: "
+                    f"{was_cell!r}); list each clip once."
                 )
+            first[key] = (line, cell)
+            label = None
+            if "label" in column:
+                label = cells[column["label"]].strip()
+                if not label:
+                    raise ValueError(
+                        f"{path}, line {line}: empty 'label' for {cell!r}; label every clip or "
+                        "drop the label column."
+                    )
+            rate = None
+            if "sample_rate" in column:
+                rate = _parse_rate(cells[column["sample_rate"]], f"{path}, line {line}")
+            self._rows[clip_id] = (line, rate)
             entries.append((clip_id, label))
         if not entries:
             raise FileNotFoundError(f"{path}: the manifest lists no clip.")
+        self._manifest_file = path
         return path.parent, entries
 
     def _scan_folder(self) -> tuple[Path, list[tuple[str, str | None]]]:
@@ -308,13 +393,23 @@ class AudioFolderDataModule(FbankClipsDataModule):
             base, entries = self._scan_folder()
         return base, sorted(entries)
 
-    def _read(self, path: Path) -> Tensor | None:
+    def _read(self, base: Path, clip_id: str) -> Tensor | None:
+        path = str(base / clip_id)
+        line, declared = self._rows.get(clip_id, (0, None))
         try:
-            wave = load_waveform(str(path), self.sample_rate)
+            waveform, rate = read_wav(path)
+            if declared is not None and declared != rate:
+                raise AudioLoadError(
+                    f"audio file {path!r} is {rate} Hz by its header, but the manifest declares "
+                    f"{declared} Hz: one of them is wrong (a wrong header plays the clip at the "
+                    "wrong speed and pitch); fix the sample_rate cell or re-export the file."
+                )
+            wave = prepare_waveform(waveform, rate, self.sample_rate, self.channel, source=path)
         except AudioLoadError as err:
+            message = f"{self._manifest_file}, line {line}: {err}" if line else str(err)
             if not self.skip_bad_files:
-                raise
-            warnings.warn(f"skipping {err}", stacklevel=3)
+                raise AudioLoadError(message) from err
+            self.skipped_files.append((clip_id, message))
             return None
         if self.features == "waveform":
             return wave
@@ -326,16 +421,21 @@ class AudioFolderDataModule(FbankClipsDataModule):
             self.share_frontend()
             return
         base, entries = self.clip_list()
+        self.skipped_files = []
         feats, names, raw_labels = [], [], []
         for clip_id, label in entries:
-            f = self._read(base / clip_id)
+            f = self._read(base, clip_id)
             if f is None:
                 continue
             feats.append(f)
             names.append(clip_id)
             raw_labels.append(label)
+        self.report_skipped(len(entries))
         if not feats:
-            raise FileNotFoundError(f"AudioFolderDataModule: no readable clip under {str(base)!r}.")
+            raise FileNotFoundError(
+                f"AudioFolderDataModule: no readable clip under {str(base)!r} (all "
+                f"{len(entries)} skipped as unreadable)."
+            )
         labels = None
         self.classes = []
         if raw_labels[0] is not None:

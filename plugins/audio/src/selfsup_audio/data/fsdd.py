@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 
 import torch
 from torch import Tensor
@@ -50,9 +49,11 @@ class FSDDDataModule(FbankClipsDataModule):
     ``predict_dataloader`` (``selfsup embed``) every recording once (ids: the file names), see
     :class:`~selfsup_audio.data.FbankClipsDataModule`.
 
-    Bad files: an unreadable, empty or non-finite file raises
+    Bad files: an unreadable, empty, truncated or non-finite file raises
     :class:`~selfsup_audio.frontends.AudioLoadError` naming it, unless ``skip_bad_files`` (then
-    it is skipped with a warning). Files not named ``{digit}_{speaker}_{take}.wav`` are ignored.
+    it is skipped: one warning counts the skipped files and names the first ones, and
+    :attr:`skipped_files` lists them all). Files not named ``{digit}_{speaker}_{take}.wav`` are
+    ignored.
 
     Args:
         data_root: Folder holding ``folder`` (default None: the environment variable
@@ -139,7 +140,7 @@ class FSDDDataModule(FbankClipsDataModule):
         except AudioLoadError as err:
             if not self.skip_bad_files:
                 raise
-            warnings.warn(f"skipping {err}", stacklevel=3)
+            self.skipped_files.append((os.path.basename(path), str(err)))
             return None
         return kaldi_fbank(wave, self.sample_rate, self.num_mel_bins)
 
@@ -151,6 +152,7 @@ class FSDDDataModule(FbankClipsDataModule):
         files = sorted(f for f in os.listdir(folder) if parse_fsdd_name(f) is not None)
         if not files:
             raise FileNotFoundError(f"no '{{digit}}_{{speaker}}_{{take}}.wav' file in {folder!r}.")
+        self.skipped_files = []
         raw: dict[str, tuple[list[Tensor], list[int], list[str]]] = {
             "train": ([], [], []),
             "test": ([], [], []),
@@ -164,9 +166,13 @@ class FSDDDataModule(FbankClipsDataModule):
             bucket[0].append(feats)
             bucket[1].append(digit)
             bucket[2].append(name)
+        self.report_skipped(len(files))
         train_f, train_y, train_n = raw["train"]
         if not train_f:
-            raise FileNotFoundError(f"no training clip (takes 5-49) in {folder!r}.")
+            raise FileNotFoundError(
+                f"no readable training clip (takes 5-49) in {folder!r} ({len(files)} FSDD files, "
+                f"{len(self.skipped_files)} skipped as unreadable)."
+            )
         perm = torch.randperm(len(train_f), generator=torch.Generator().manual_seed(self.seed))
         n_val = int(round(len(train_f) * self.val_fraction))
         val_idx, fit_idx = sorted(perm[:n_val].tolist()), sorted(perm[n_val:].tolist())

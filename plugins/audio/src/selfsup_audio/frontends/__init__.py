@@ -1,7 +1,12 @@
 """Waveform -> time-frequency frontends (torchaudio is imported when one is used)."""
 
 from selfsup_audio.frontends.audio_io import (
+    CHANNELS,
+    DOWNMIX_MIN_ENERGY,
     AudioLoadError,
+    DownmixWarning,
+    check_channel,
+    downmix,
     load_waveform,
     prepare_waveform,
     read_wav,
@@ -23,9 +28,14 @@ __all__ = [
     "AUDIOSET_MEAN",
     "AUDIOSET_STD",
     "BEATS_FBANK_ARGS",
+    "CHANNELS",
+    "DOWNMIX_MIN_ENERGY",
     "AudioLoadError",
+    "DownmixWarning",
     "Fbank",
     "LogMelSpectrogram",
+    "check_channel",
+    "downmix",
     "fbank_statistics",
     "kaldi_fbank",
     "load_waveform",

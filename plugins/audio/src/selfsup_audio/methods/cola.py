@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import info_nce
+from selfsup_audio.batch import check_finite_rows
 from selfsup_audio.encoders.convnet import AudioConvNet, LogMelConvNet, waveform_features
 from selfsup_audio.frontends.log_mel import LogMelSpectrogram
 
@@ -139,6 +140,7 @@ class COLA(Method):
         ``{"waveform", "lengths"}`` dict, or an ``(inputs, labels)`` pair of either."""
         name = type(self).__name__
         wave = batch
+        where = "batch"
         if isinstance(batch, list | tuple):
             if len(batch) != 2:
                 raise MalformedBatchError(
@@ -146,6 +148,7 @@ class COLA(Method):
                     f"{type(batch).__name__} of length {len(batch)}."
                 )
             wave = batch[0]
+            where = "batch[0]"
         lengths = None
         if isinstance(wave, Mapping):
             if "waveform" not in wave:
@@ -156,6 +159,7 @@ class COLA(Method):
                     "waveforms)."
                 )
             wave, lengths = wave["waveform"], wave.get("lengths")
+            where += "['waveform']"
         if not isinstance(wave, Tensor):
             raise MalformedBatchError(
                 f"{name} expects waveforms as a tensor (B, T), got {type(wave).__name__}."
@@ -175,18 +179,26 @@ class COLA(Method):
                 f"{name} expects floating-point waveforms, got {wave.dtype}; convert int16 PCM "
                 "with wave.float() / 32768."
             )
+        check_finite_rows(wave, name, where, "waveforms")
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=wave.device)
-            if lengths.shape != wave.shape[:1] or bool((lengths > wave.shape[1]).any()):
+            if (
+                lengths.shape != wave.shape[:1]
+                or lengths.is_floating_point()
+                or bool((lengths > wave.shape[1]).any() | (lengths < 1).any())
+            ):
                 raise MalformedBatchError(
-                    f"{name}: 'lengths' must be (B,) = ({wave.shape[0]},) sample counts of at "
-                    f"most T = {wave.shape[1]}, got {lengths.tolist()}."
+                    f"{name}: 'lengths' must be (B,) = ({wave.shape[0]},) integer sample counts "
+                    f"from 1 to T = {wave.shape[1]}, got {lengths.tolist()}."
                 )
-        shortest = wave.shape[1] if lengths is None else int(lengths.min())
-        if shortest < min_samples:
+        sizes = torch.full((wave.shape[0],), wave.shape[1]) if lengths is None else lengths
+        short = (sizes < min_samples).nonzero().flatten().tolist()
+        if short:
+            what = "a crop" if min_samples == self.crop_samples else "one STFT window"
             raise MalformedBatchError(
-                f"{name} needs clips of at least {min_samples} samples, got {shortest}; "
-                "pad short clips or lower crop_samples."
+                f"{name} needs clips of at least {min_samples} samples ({what}), got "
+                f"{sizes[short].tolist()} samples in clip(s) {short[:10]} of the batch; drop "
+                "those clips or zero-pad them to that length."
             )
         return wave, lengths
 

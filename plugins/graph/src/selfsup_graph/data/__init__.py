@@ -1,6 +1,7 @@
 """Data modules: your own edge list + node features, Planetoid, OGB node graphs and TU graph
 datasets offline from local folders, any single PyG graph (full batch or ``NeighborLoader``),
-many small graphs (PyG ``DataLoader``), and synthetic graphs for tests.
+many small graphs (PyG ``DataLoader``), and synthetic graphs for tests. Planetoid's pickled raw
+files are checked against the published files' SHA-256 before anything reads them.
 
 Every data module a user would embed has a ``predict_dataloader()`` for ``selfsup embed``."""
 
@@ -22,7 +23,11 @@ from selfsup_graph.data.ogb import (
 )
 from selfsup_graph.data.planetoid import (
     PLANETOID_NAMES,
+    PLANETOID_SHA256,
+    PLANETOID_SOURCE,
     PlanetoidDataModule,
+    UntrustedPickleError,
+    check_raw_files,
     default_cache_dir,
     find_raw_dir,
 )
@@ -41,6 +46,8 @@ from selfsup_graph.data.tu import TU_REQUIRED_FILES, TUDataModule, find_tu_raw_d
 __all__ = [
     "OGB_NODE_SPLITS",
     "PLANETOID_NAMES",
+    "PLANETOID_SHA256",
+    "PLANETOID_SOURCE",
     "TU_REQUIRED_FILES",
     "EdgeListDataModule",
     "GraphDataModule",
@@ -51,7 +58,9 @@ __all__ = [
     "SyntheticNodeDataModule",
     "TUDataModule",
     "UniformNeighborSampler",
+    "UntrustedPickleError",
     "add_missing_features",
+    "check_raw_files",
     "default_cache_dir",
     "find_ogb_dir",
     "find_raw_dir",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -27,6 +28,9 @@ from selfsup.data.roots import resolve_data_root
 from selfsup_graph.data.node import NodeDataModule
 
 __all__ = ["EdgeListDataModule", "read_edge_list_graph"]
+
+# features are stored as float32: a larger magnitude would silently become inf
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -94,6 +98,10 @@ def read_edge_list_graph(
             that is not a finite number, a row with too few cells, or an edge naming a node
             that ``nodes`` does not list (each message names the file and line).
 
+    Warns:
+        UserWarning: ``edges`` lists no edge (every node isolated: each is embedded from its
+            own features only).
+
     Examples:
         >>> import tempfile, pathlib
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -154,6 +162,12 @@ def read_edge_list_graph(
                     "is not a finite number; features must be numeric (encode categories, e.g. "
                     "one-hot, and fill missing values before training)."
                 )
+            if abs(value) > _FLOAT32_MAX:
+                raise ValueError(
+                    f"EdgeListDataModule: {nodes} line {line}, column {column!r}: {cells[at]!r} "
+                    f"is beyond float32's range (+-{_FLOAT32_MAX:.4g}) and would become inf; "
+                    "rescale the column."
+                )
             values.append(value)
         index[name], first_line[name] = len(features), line
         features.append(values)
@@ -189,6 +203,13 @@ def read_edge_list_graph(
             ends.append(index[cell])
         pairs.append((ends[0], ends[1]))
     n = len(features)
+    if not pairs:
+        warnings.warn(
+            f"EdgeListDataModule: {edges} lists no edges: all {n} nodes of {nodes} are "
+            "isolated, so the encoder sees each node's own features only; check that this is "
+            "the edge list you meant.",
+            stacklevel=2,
+        )
     edge_index = (
         torch.tensor(pairs, dtype=torch.long).t().contiguous()
         if pairs

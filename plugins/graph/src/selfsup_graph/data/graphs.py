@@ -13,9 +13,26 @@ from torch_geometric.data import Batch, Data, Dataset
 from torch_geometric.loader import DataLoader
 
 from selfsup.data.embedding import EmbeddingBatch
-from selfsup_graph.data.node import add_missing_features
+from selfsup_graph.data.node import add_missing_features, check_missing_features
+from selfsup_graph.methods.graph_batch import nonfinite_features
 
 __all__ = ["GraphDataModule"]
+
+
+def _check_graph(graph: Data, index: int, owner: str) -> None:
+    """Refuse a graph without nodes or with NaN/inf features, naming it by its index."""
+    if not graph.num_nodes:
+        raise ValueError(
+            f"{owner}: graph {index} has no nodes, so it has no embedding; remove it from the "
+            "dataset."
+        )
+    problem = nonfinite_features(graph.x) if isinstance(graph.x, Tensor) else None
+    if problem is not None:
+        raise ValueError(
+            f"{owner}: the node features (x) of graph {index} have {problem}; message passing "
+            "and pooling would spread them to its embedding. Fill or drop the missing values "
+            "first."
+        )
 
 
 class _WithLabels:
@@ -71,8 +88,9 @@ class GraphDataModule(LightningDataModule):
             ``MAX_DEGREES = 400`` for social graphs (default None: no cap).
 
     Raises:
-        ValueError: On an empty dataset, a bad ``batch_size`` or featureless graphs with
-            ``missing_features="error"``.
+        ValueError: On an empty dataset, a graph without nodes or with NaN/inf node features
+            (naming the graph and node), a bad ``batch_size`` or ``missing_features``, or
+            featureless graphs with ``missing_features="error"``.
 
     Examples:
         >>> from selfsup_graph.data import synthetic_graph_dataset
@@ -95,6 +113,7 @@ class GraphDataModule(LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        check_missing_features(missing_features)
         if not 0.0 < probe_train_fraction < 1.0:
             raise ValueError(
                 f"probe_train_fraction must lie in (0, 1), got {probe_train_fraction}."
@@ -134,6 +153,8 @@ class GraphDataModule(LightningDataModule):
                 graphs = [add_missing_features(g, "one_hot_degree", cap) for g in graphs]
             else:
                 graphs = [add_missing_features(g, self.missing_features) for g in graphs]
+            for i, g in enumerate(graphs):
+                _check_graph(g, i, type(self).__name__)
             self._graphs = graphs
         return self._graphs
 

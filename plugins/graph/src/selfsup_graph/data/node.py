@@ -19,15 +19,29 @@ from torch_geometric.utils import degree
 
 from selfsup.data.embedding import EmbeddingBatch
 from selfsup_graph.data.sampling import neighbor_loader
+from selfsup_graph.methods.graph_batch import nonfinite_features
 
 __all__ = [
+    "MISSING_FEATURES",
     "FullGraphLoader",
     "NodeDataModule",
     "SeedNodeCollate",
     "add_missing_features",
+    "check_missing_features",
     "one_hot_degree",
     "single_graph",
 ]
+
+
+#: The choices of ``missing_features`` (see :func:`add_missing_features`).
+MISSING_FEATURES: tuple[str, ...] = ("error", "one_hot_degree", "constant")
+
+
+def check_missing_features(how: str) -> None:
+    """Refuse an unknown ``missing_features`` choice at construction (it is otherwise only read
+    when a graph has no features, so a typo would go unnoticed until then)."""
+    if how not in MISSING_FEATURES:
+        raise ValueError(f"missing_features must be one of {MISSING_FEATURES}, got {how!r}.")
 
 
 class FullGraphLoader:
@@ -203,7 +217,8 @@ class NodeDataModule(LightningDataModule):
 
     Raises:
         ValueError: On several graphs, a graph without features (``missing_features="error"``),
-            or a non-positive ``batch_size``.
+            NaN/inf node features (naming the nodes), an unknown ``missing_features``, or a
+            non-positive ``batch_size``.
 
     Examples:
         >>> from selfsup_graph.data import synthetic_node_graph
@@ -227,6 +242,7 @@ class NodeDataModule(LightningDataModule):
         super().__init__()
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be None (full graph) or >= 1, got {batch_size}.")
+        check_missing_features(missing_features)
         self.batch_size = batch_size
         self.num_neighbors = list(num_neighbors) if num_neighbors is not None else [10, 10]
         self.predict_num_neighbors = (
@@ -249,10 +265,22 @@ class NodeDataModule(LightningDataModule):
 
     @property
     def graph(self) -> Data:
-        """The graph, loaded and checked on first access."""
+        """The graph, loaded and checked on first access.
+
+        Raises:
+            ValueError: See the class docstring; also NaN/inf node features (naming the nodes).
+        """
         if self._graph is None:
             graph = single_graph(self.load())
-            self._graph = add_missing_features(graph, self.missing_features, self.max_degree)
+            graph = add_missing_features(graph, self.missing_features, self.max_degree)
+            problem = nonfinite_features(graph.x) if isinstance(graph.x, Tensor) else None
+            if problem is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: the graph's node features (x) have {problem}; "
+                    "message passing would spread them to the neighbours' embeddings. Fill or "
+                    "drop the missing values (or the nodes) first."
+                )
+            self._graph = graph
         return self._graph
 
     @property

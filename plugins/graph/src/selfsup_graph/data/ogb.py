@@ -79,6 +79,36 @@ def _read(path: Path, dtype: type) -> np.ndarray:
         raise ValueError(f"{path} is not a comma-separated table of numbers: {err}") from err
 
 
+def _check_features(x: np.ndarray, path: Path) -> None:
+    """Refuse NaN/inf features, naming the first one's line and column (both from 1)."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise ValueError(
+            f"{path} line {rows[0] + 1}, column {cols[0] + 1}: {x[rows[0], cols[0]]} is not a "
+            f"finite number ({int(bad.sum())} such values in {len(np.unique(rows))} rows); a "
+            "NaN or inf feature would spread to the whole column when the features are "
+            "standardised, and to the neighbours' embeddings. Fill or drop the missing values."
+        )
+
+
+def _labels(path: Path, num_nodes: int) -> torch.Tensor:
+    """Class ids, ``-1`` where the file says ``nan`` (OGB's missing label); other non-integers
+    are refused with their line."""
+    labels = _read(path, np.float64).reshape(-1)
+    if labels.shape[0] != num_nodes:
+        raise ValueError(f"{path} has {labels.shape[0]} rows but the graph has {num_nodes} nodes.")
+    known = ~np.isnan(labels)
+    bad = known & ~(np.isfinite(labels) & (labels == np.round(labels)) & (labels >= 0))
+    if bad.any():
+        row = int(np.nonzero(bad)[0][0])
+        raise ValueError(
+            f"{path} line {row + 1}: {labels[row]} is not a class id (an integer >= 0, or nan "
+            f"for a node without a label); {int(bad.sum())} such rows."
+        )
+    return torch.from_numpy(np.where(known, labels, -1).astype(np.int64))
+
+
 def standardize(x: torch.Tensor) -> torch.Tensor:
     """Columns to zero mean and unit (population) variance; constant columns only centred.
 
@@ -108,8 +138,9 @@ def read_ogb_node_graph(folder: Path, split: str) -> Data:
 
     Raises:
         FileNotFoundError: A required file is missing (the message lists all expected files).
-        ValueError: Inconsistent sizes (feature, label or year rows against the node count)
-            or node ids out of range.
+        ValueError: Inconsistent sizes (feature, label or year rows against the node count),
+            node ids out of range, a NaN/inf feature, or a label that is neither a class id
+            nor ``nan`` (each naming the file and line).
 
     Examples:
         >>> graph = read_ogb_node_graph(Path("/data/ogbn_arxiv"), "time")  # doctest: +SKIP
@@ -123,7 +154,9 @@ def read_ogb_node_graph(folder: Path, split: str) -> Data:
             f"{', '.join(_expected(split))} (as OGB's download unpacks them)."
         )
     raw = folder / "raw"
-    x = torch.from_numpy(_read(raw / "node-feat.csv.gz", np.float32))
+    features = _read(raw / "node-feat.csv.gz", np.float32)
+    _check_features(features, raw / "node-feat.csv.gz")
+    x = torch.from_numpy(features)
     num_nodes = int(x.shape[0])
     if (raw / "num-node-list.csv.gz").is_file():
         counts = _read(raw / "num-node-list.csv.gz", np.int64).reshape(-1)
@@ -149,13 +182,7 @@ def read_ogb_node_graph(folder: Path, split: str) -> Data:
             f"{int(edge_index.max())}] but the graph has {num_nodes} nodes "
             f"(ids 0..{num_nodes - 1})."
         )
-    labels = _read(raw / "node-label.csv.gz", np.float64).reshape(-1)
-    if labels.shape[0] != num_nodes:
-        raise ValueError(
-            f"{raw / 'node-label.csv.gz'} has {labels.shape[0]} rows but the graph has "
-            f"{num_nodes} nodes."
-        )
-    y = torch.from_numpy(np.where(np.isnan(labels), -1, labels).astype(np.int64))
+    y = _labels(raw / "node-label.csv.gz", num_nodes)
     data = Data(x=x, edge_index=edge_index, y=y, num_nodes=num_nodes)
     for key, part in zip(("train_mask", "val_mask", "test_mask"), _SPLITS, strict=True):
         path = folder / "split" / split / f"{part}.csv.gz"

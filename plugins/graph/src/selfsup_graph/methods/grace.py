@@ -36,6 +36,11 @@ class GRACE(Method):
     streams it for large graphs). Evaluation features (:meth:`embed`) are the encoder
     output on the uncorrupted graph. Randomness comes from torch's global RNG.
 
+    The graph is read as given, as GRACE's reference reads PyG's Planetoid graphs: directed
+    edges pass messages from source to target only, and a duplicated edge is a parallel edge
+    (counted twice in the GCN normalisation); self-loops are replaced by exactly one per node
+    (``GCNConv``). Isolated nodes are embedded from their own features.
+
     Args:
         in_channels: Node feature size ``F`` (default 1433, Cora).
         hidden_channels: GCN hidden width (default 256 = 2 * out_channels, as GRACE).
@@ -52,11 +57,13 @@ class GRACE(Method):
 
     Shapes:
         batch: a ``torch_geometric.data.Data`` (or ``Batch``) with ``x`` ``(N, F)`` floating
-            point, ``N >= 2``, and ``edge_index`` ``(2, E)`` int64 with entries in ``[0, N)``.
+            point and finite, ``N >= 2`` for training (``N >= 1`` for ``embed``), and
+            ``edge_index`` ``(2, E)`` int64 with entries in ``[0, N)``.
         embed: the same -> ``(N, out_channels)``, one row per node.
 
     Raises:
-        MalformedBatchError: the batch is not such a ``Data`` object.
+        MalformedBatchError: the batch is not such a ``Data`` object, has no nodes (fewer than
+            2 for training) or NaN/inf features (the message names the nodes).
     """
 
     modality = "graph"
@@ -100,15 +107,9 @@ class GRACE(Method):
         )
 
     def graph(self, batch: Any) -> tuple[Tensor, Tensor]:
-        """``(x, edge_index)`` of a batch, validated."""
-        name = type(self).__name__
-        x, edge_index = node_features_and_edges(batch, self.in_channels, name)
-        if x.shape[0] < 2:
-            raise MalformedBatchError(
-                f"{name} needs at least 2 nodes (the other nodes are the negatives), got "
-                f"{x.shape[0]}."
-            )
-        return x, edge_index
+        """``(x, edge_index)`` of a batch, validated; ``edge_index`` as given (see the class
+        docstring for self-loops, duplicates and directions)."""
+        return node_features_and_edges(batch, self.in_channels, type(self).__name__)
 
     def view(self, x: Tensor, edge_index: Tensor, k: int) -> tuple[Tensor, Tensor]:
         """Corrupted view ``k`` (0 or 1): masked feature columns, removed edges."""
@@ -118,6 +119,11 @@ class GRACE(Method):
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         x, edge_index = self.graph(batch)
+        if x.shape[0] < 2:  # training only: embed works on one node
+            raise MalformedBatchError(
+                f"{type(self).__name__} needs at least 2 nodes to train (the other nodes are the "
+                f"negatives), got {x.shape[0]}."
+            )
         h1 = self.encoder(*self.view(x, edge_index, 0))
         h2 = self.encoder(*self.view(x, edge_index, 1))
         u, v = self.projector(h1), self.projector(h2)

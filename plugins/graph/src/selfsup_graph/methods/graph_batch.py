@@ -10,7 +10,49 @@ from torch_geometric.data import Data
 
 from selfsup.experiment.method import MalformedBatchError
 
-__all__ = ["node_features_and_edges"]
+__all__ = ["node_features_and_edges", "nonfinite_features"]
+
+
+def nonfinite_features(x: Tensor, node_ids: Tensor | None = None) -> str | None:
+    """None if every node feature is finite, else a description of the NaN/inf entries.
+
+    Args:
+        x: Node features ``(N, F)``.
+        node_ids: Graph node id of each row (``batch.n_id`` of a neighbour-sampled subgraph),
+            named beside the row when given.
+
+    Returns:
+        ``"1 non-finite value in 1 node (node 3, column 1 is nan)"`` or, for several nodes,
+        ``"32 non-finite values in 8 nodes (nodes [0, 1, 2, 3, 4, ...]; the first, node 0,
+        column 0, is nan)"``; indices count from 0.
+
+    Examples:
+        >>> nonfinite_features(torch.tensor([[1.0, 2.0], [3.0, float("nan")]]))
+        '1 non-finite value in 1 node (node 1, column 1 is nan)'
+        >>> nonfinite_features(torch.ones(2, 2)) is None
+        True
+    """
+    if not x.is_floating_point():
+        return None
+    bad = ~torch.isfinite(x)
+    if not bool(bad.any()):
+        return None
+    rows = bad.any(dim=1).nonzero().flatten().tolist()
+    count = int(bad.sum())
+    first = rows[0]
+    column = int(bad[first].nonzero()[0])
+    where = f"node {first}"
+    if isinstance(node_ids, Tensor) and node_ids.shape[:1] == x.shape[:1]:
+        where += f" of the batch = graph node {int(node_ids[first])}"
+    value = float(x[first, column])
+    head = (
+        f"{count} non-finite value{'s' if count > 1 else ''} in {len(rows)} "
+        f"node{'s' if len(rows) > 1 else ''}"
+    )
+    if len(rows) == 1:
+        return f"{head} ({where}, column {column} is {value})"
+    shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+    return f"{head} (nodes [{shown}]; the first, {where}, column {column}, is {value})"
 
 
 def node_features_and_edges(
@@ -25,11 +67,13 @@ def node_features_and_edges(
         no_features_hint: Appended to the error for a graph without ``data.x``.
 
     Shapes:
-        x: ``(N, F)`` float; edge_index: ``(2, E)`` int64 with ids in ``[0, N)``.
+        x: ``(N, F)`` float, ``N >= 1``, every value finite; edge_index: ``(2, E)`` int64 with
+        ids in ``[0, N)``.
 
     Raises:
-        MalformedBatchError: wrong type, missing or mis-shaped features, non-float features,
-            a mis-shaped or non-int64 ``edge_index``, or node ids out of range.
+        MalformedBatchError: wrong type, missing or mis-shaped features, non-float features, a
+            graph without nodes, NaN/inf features (naming the nodes), a mis-shaped or
+            non-int64 ``edge_index``, or node ids out of range.
     """
     if not isinstance(batch, Data):
         raise MalformedBatchError(
@@ -53,6 +97,19 @@ def node_features_and_edges(
             f"{owner} expects floating-point node features, got {x.dtype}; use data.x.float()."
         )
     n = x.shape[0]
+    if n == 0:
+        raise MalformedBatchError(
+            f"{owner}: the graph has no nodes (data.x has 0 rows), so there is nothing to train "
+            "on or embed; drop empty graphs from the data."
+        )
+    problem = nonfinite_features(x, getattr(batch, "n_id", None))
+    if problem is not None:
+        # message passing would carry a NaN into every neighbour's embedding without an error
+        raise MalformedBatchError(
+            f"{owner}: data.x has {problem}. A NaN or inf feature spreads to the embeddings of "
+            "the node's neighbours through message passing; fill or drop the missing values "
+            "(or the nodes) before training or embedding."
+        )
     if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
         got = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else None
         raise MalformedBatchError(

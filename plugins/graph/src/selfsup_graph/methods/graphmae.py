@@ -144,7 +144,8 @@ class GraphMAE(Method):
     Raises:
         ValueError: On hyper-parameters out of range (at construction).
         MalformedBatchError: On a batch that is not such a ``Data`` object, has no node features,
-            or is too small to mask a node.
+            no nodes, NaN/inf features (training and ``embed``; the message names the nodes), or
+            (training only) is too small to mask a node.
     """
 
     modality = "graph"
@@ -291,7 +292,8 @@ class GraphMAE(Method):
 
         Self-loops are removed (the convolutions add exactly one per node), directed edges are
         symmetrised (unless ``undirected=False``) and duplicates merged. Isolated nodes are fine:
-        their self-loop carries their own features.
+        their self-loop carries their own features. A graph too small to mask a node is refused
+        by :meth:`training_losses` only; :meth:`embed` takes any graph with at least one node.
 
         Raises:
             MalformedBatchError: See the class docstring.
@@ -306,11 +308,6 @@ class GraphMAE(Method):
             "for social graphs), then set in_channels to their width.",
         )
         n = x.shape[0]
-        if math.floor(self.mask_rate * n + 1e-9) < 1:
-            raise MalformedBatchError(
-                f"{name}: a graph (batch) of {n} node(s) with mask_rate={self.mask_rate} masks "
-                f"no node (floor({self.mask_rate} * {n}) = 0); use larger graphs or batches."
-            )
         edge_index, _ = remove_self_loops(edge_index)
         if self.undirected:
             edge_index = to_undirected(edge_index, num_nodes=n)  # also merges duplicates
@@ -385,6 +382,13 @@ class GraphMAE(Method):
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         g = self.graph(batch)
         num_nodes = g.x.shape[0]
+        # only training masks: embed works on any graph, even one node alone in a last batch
+        if math.floor(self.mask_rate * num_nodes + 1e-9) < 1:
+            raise MalformedBatchError(
+                f"{type(self).__name__}: a graph (batch) of {num_nodes} node(s) with mask_rate="
+                f"{self.mask_rate} masks no node (floor({self.mask_rate} * {num_nodes}) = 0); use "
+                "larger graphs or batches."
+            )
         mask = node_mask(
             num_nodes, self.mask_rate, replace_rate=self.replace_rate, device=g.x.device
         )

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from selfsup.data.embedding import EmbeddingBatch
 from selfsup.data.roots import resolve_data_root
 from selfsup_recsys.data.feature_table import FeatureTable, plain_key
-from selfsup_recsys.data.interactions import read_table
+from selfsup_recsys.data.interactions import check_id_kinds, read_table, source_name
 from selfsup_recsys.data.item_content import align_content, read_item_content
 from selfsup_recsys.data.movielens import ITEM_COLUMNS, USER_COLUMNS, load_movielens_100k
 from selfsup_recsys.data.retrieval_data import RetrievalData, build_retrieval_data
@@ -273,9 +273,16 @@ class InteractionDataModule(LightningDataModule):
             raise KeyError(
                 f"interaction column {column!r} not found; the table has {list(inter.columns)}."
             )
-        keys = set(inter[column].dropna())
+        sources = {source_name(inter, "the interaction table"): inter[column]}
         if frame is not None:
-            keys |= set(frame[column].dropna())
+            if column not in frame.columns:
+                raise KeyError(
+                    f"{side} key column {column!r} not found in "
+                    f"{source_name(frame, f'the {side} table')}; it has {list(frame.columns)}."
+                )
+            sources[source_name(frame, f"the {side} table")] = frame[column]
+        check_id_kinds(sources, f"{side} ({column!r})")  # sorting mixed kinds would fail
+        keys = set().union(*(set(v.dropna()) for v in sources.values()))
         ordered = sorted(keys)
         if ordered and not any(k in table.index for k in ordered):
             warnings.warn(

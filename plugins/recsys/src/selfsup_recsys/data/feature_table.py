@@ -14,9 +14,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from selfsup_recsys.data.interactions import NA_STRINGS, row_label, source_name
 from selfsup_recsys.features import FeatureSpec
 
-__all__ = ["FeatureTable", "plain_key"]
+__all__ = ["FeatureTable", "numeric_values", "plain_key", "prepare_metadata"]
 
 _COLUMN_KINDS = ("categorical", "bag", "numeric")
 _CONFIG_KEYS = (
@@ -64,6 +65,111 @@ def _bag_values(v: Any, sep: str) -> list[str]:
     return [_value(v)]
 
 
+def numeric_values(
+    values: pd.Series, column: str, source: str, ids: Sequence[Hashable] | None = None
+) -> np.ndarray:
+    """A numeric column as float64, missing cells (and pandas' missing markers such as
+    ``"NA"``) as NaN.
+
+    Raises:
+        ValueError: a present value that is not a number, or an infinite one (the message names
+            the file, column, data rows, ids and values): it would silently become the mean.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        x = values.astype(float).to_numpy()
+        bad = np.zeros(len(x), dtype=bool)
+    elif pd.api.types.is_numeric_dtype(values):
+        x = values.astype(float).to_numpy()
+        bad = np.isinf(x)
+    else:
+        text = values.map(lambda v: None if _missing(v) else str(v).strip())
+        text = text.where(~text.isin(NA_STRINGS), None)
+        x = pd.to_numeric(text, errors="coerce").astype(float).to_numpy()
+        bad = (text.notna().to_numpy() & np.isnan(x)) | np.isinf(x)
+    if bad.any():
+        positions = np.flatnonzero(bad)
+        shown = ", ".join(
+            f"{row_label(source, int(p))}"
+            + (f" id {plain_key(ids[int(p)])!r}" if ids is not None else "")
+            + f": {plain_key(values.iloc[int(p)])!r}"
+            for p in positions[:5]
+        )
+        raise ValueError(
+            f"{source}: numeric column {column!r} has {len(positions)} value(s) that are not "
+            f"finite numbers: {shown}. Fix them (a decimal point, not a comma), leave the cell "
+            "empty for a missing value (it gets the mean), or declare the column categorical."
+        )
+    return x
+
+
+def prepare_metadata(
+    frame: pd.DataFrame,
+    key_column: str,
+    columns: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Check a metadata table (one row per entity) before it is encoded.
+
+    Rows without an id are dropped (warned, with the count). A repeated id whose rows agree on
+    the declared ``columns`` keeps one row (warned); one whose rows disagree is refused, since
+    which row is right cannot be known. Numeric columns must hold numbers
+    (:func:`numeric_values`).
+
+    Returns:
+        The frame without id-less rows and repeated ids (the file's order otherwise).
+
+    Raises:
+        KeyError: ``key_column`` or a declared column is missing.
+        ValueError: conflicting rows for one id, or an unreadable numeric value.
+    """
+    source = source or source_name(frame, "the metadata table")
+    columns = dict(columns or {})
+    missing = [c for c in [key_column, *columns] if c not in frame.columns]
+    if missing:
+        raise KeyError(
+            f"feature columns {missing} not found in {source}; the table has {list(frame.columns)}."
+        )
+    keys = list(frame[key_column])
+    for col, kind in columns.items():
+        if kind == "numeric":
+            numeric_values(frame[col], col, source, keys)
+    no_id = frame[key_column].isna()
+    if bool(no_id.any()):
+        rows = ", ".join(row_label(source, int(p)) for p in np.flatnonzero(no_id.to_numpy())[:5])
+        warnings.warn(
+            f"{source}: {int(no_id.sum())} row(s) have no {key_column!r} and are ignored ({rows}).",
+            stacklevel=3,
+        )
+    out = frame[~no_id]
+    repeated = out[key_column].duplicated(keep=False)
+    if bool(repeated.any()):
+        dup = out[repeated]
+        # rows of one id that differ in a declared column: compare their string forms, so that
+        # NaN equals NaN and 3 equals 3.0 as the encoding itself would treat them
+        conflicting: list[Hashable] = []
+        if columns:
+            signature = dup[list(columns)].map(lambda v: None if _missing(v) else _value(v))
+            counts = signature.groupby(dup[key_column].to_numpy()).nunique(dropna=False)
+            conflicting = list(counts.index[(counts > 1).any(axis=1)])
+        if conflicting:
+            key = conflicting[0]
+            where = np.flatnonzero((out[key_column] == key).to_numpy())
+            positions = np.flatnonzero(~no_id.to_numpy())[where]
+            rows = ", ".join(row_label(source, int(p)) for p in positions[:5])
+            raise ValueError(
+                f"{source}: {len(conflicting)} id(s) have several rows that disagree, e.g. "
+                f"{plain_key(key)!r} ({rows}); keep one row per {key_column!r}."
+            )
+        extra = int(out[key_column].duplicated().sum())
+        warnings.warn(
+            f"{source}: {extra} repeated row(s) of the same {key_column!r} with the same values "
+            f"(e.g. {plain_key(dup[key_column].iloc[0])!r}); one row of each is kept.",
+            stacklevel=3,
+        )
+        out = out.drop_duplicates(key_column)
+    return out
+
+
 class FeatureTable:
     """Rows of entities (items or users) with their encoded features.
 
@@ -75,9 +181,13 @@ class FeatureTable:
       codes from 1, values seen fewer than ``min_count`` times and missing values -> 0).
     - ``bag``: lists, or strings split at ``bag_separator``; values in fewer than ``min_count``
       rows are dropped; missing/empty -> an empty bag (the tower's default embedding).
-    - ``numeric``: standardised with the table's mean/std; missing or unparsable -> 0 (the mean).
+    - ``numeric``: standardised with the table's mean/std; missing -> 0 (the mean); a value
+      that is not a number is refused (:func:`numeric_values`).
 
-    Entities without a metadata row get code 0, empty bags and 0 (warned at fit).
+    Entities without a metadata row get code 0, empty bags and 0 (warned at fit, with the count
+    and examples). The frame is checked by :func:`prepare_metadata`: rows without an id are
+    dropped (warned), repeated ids with equal rows keep one (warned), repeated ids whose rows
+    disagree are refused.
 
     The fitted encoding (ids, columns, vocabularies, numeric statistics, content shapes) is plain
     data: :meth:`to_config` / :meth:`from_config` save and restore it (in a checkpoint, in an
@@ -98,7 +208,8 @@ class FeatureTable:
 
     Raises:
         KeyError: a declared column is missing.
-        ValueError: unknown kind, or duplicate keys.
+        ValueError: unknown kind, duplicate keys, a frame whose repeated ids disagree, or a
+            numeric value that is not a number.
 
     Examples:
         >>> meta = pd.DataFrame({"item": ["a", "b"], "tags": ["x|y", "y"]})
@@ -131,20 +242,19 @@ class FeatureTable:
         if bad:
             raise ValueError(f"column kinds must be one of {_COLUMN_KINDS}, got {bad}.")
         if frame is not None:
-            missing = [c for c in [key_column, *self.columns] if c not in frame.columns]
-            if missing:
-                raise KeyError(
-                    f"feature columns {missing} not found; the table has {list(frame.columns)}."
-                )
-            frame = frame.drop_duplicates(key_column).set_index(key_column)
-            frame = frame.reindex(pd.Index(self.keys, name=key_column))
-            absent = int(frame[list(self.columns)].isna().all(axis=1).sum()) if self.columns else 0
+            source = source_name(frame, "the metadata table")
+            frame = prepare_metadata(frame, key_column, self.columns, source)
+            have = set(frame[key_column])
+            absent = [k for k in self.keys if k not in have] if self.columns else []
             if absent:
                 warnings.warn(
-                    f"{absent} of {len(self.keys)} entities have no feature row; they get the "
-                    "unknown code / empty bags / mean values.",
+                    f"{len(absent)} of {len(self.keys)} entities have no feature row in {source} "
+                    f"(e.g. {[plain_key(k) for k in absent[:3]]}); they get the unknown code / "
+                    "empty bags / mean values.",
                     stacklevel=2,
                 )
+            frame = frame.set_index(key_column).reindex(pd.Index(self.keys, name=key_column))
+            frame.attrs["source"] = source
         else:
             frame = pd.DataFrame(index=pd.Index(self.keys))
             if self.columns:
@@ -153,7 +263,7 @@ class FeatureTable:
         self.stats: dict[str, tuple[float, float]] = {}
         for col, kind in self.columns.items():
             if kind == "numeric":
-                x = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+                x = numeric_values(frame[col], col, source_name(frame, "the metadata table"))
                 ok = x[~np.isnan(x)]
                 mean = float(ok.mean()) if ok.size else 0.0
                 std = float(ok.std()) if ok.size > 1 else 1.0
@@ -226,6 +336,12 @@ class FeatureTable:
         missing = [k for k in _CONFIG_KEYS if k not in config]
         if missing:
             raise ValueError(f"a FeatureTable config needs {missing} (see FeatureTable.to_config).")
+        bad = {c: k for c, k in dict(config["columns"]).items() if k not in _COLUMN_KINDS}
+        if bad:
+            raise ValueError(
+                f"a saved FeatureTable config has columns of unknown kinds {bad}; kinds are "
+                f"{_COLUMN_KINDS}."
+            )
         table = cls.__new__(cls)
         table.keys = list(config["keys"])
         table.index = {k: i for i, k in enumerate(table.keys)}
@@ -267,14 +383,19 @@ class FeatureTable:
 
         Shapes:
             ``len(frame)`` rows; bags padded with ``-1`` to the longest bag (at least width 1).
+
+        Raises:
+            ValueError: a numeric value that is not a number (missing ones get the mean).
         """
-        ids = [self.index.get(k, -1) + 1 for k in frame[key_column or self.key_column]]
+        keys = list(frame[key_column or self.key_column])
+        ids = [self.index.get(k, -1) + 1 for k in keys]
         out = {self.id_feature: torch.tensor(ids, dtype=torch.long)}
+        source = source_name(frame, "the rows to encode")
         for col, kind in self.columns.items():
             values = frame[col] if col in frame.columns else pd.Series([None] * len(frame))
             if kind == "numeric":
                 mean, std = self.stats[col]
-                x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                x = numeric_values(values, col, source, keys)
                 x = np.where(np.isnan(x), 0.0, (x - mean) / std)
                 out[col] = torch.tensor(x, dtype=torch.float32)
             elif kind == "categorical":
@@ -307,6 +428,7 @@ class FeatureTable:
 
         Raises:
             KeyError: ``frame`` has no ``key_column``.
+            ValueError: as :func:`prepare_metadata` (repeated ids that disagree, non-numbers).
         """
         key_column = key_column or self.key_column
         if frame is None:
@@ -315,8 +437,11 @@ class FeatureTable:
             raise KeyError(
                 f"key column {key_column!r} not found; the table has {list(frame.columns)}."
             )
-        aligned = frame.drop_duplicates(key_column).set_index(key_column)
+        source = source_name(frame, "the metadata table")
+        columns = {c: k for c, k in self.columns.items() if c in frame.columns}
+        aligned = prepare_metadata(frame, key_column, columns, source).set_index(key_column)
         aligned = aligned.reindex(pd.Index(list(keys), name=key_column)).reset_index()
+        aligned.attrs["source"] = source
         return self.encode(aligned, key_column)
 
     def rows(self, raw_ids: Sequence[Hashable], unknown: str = "error") -> Tensor:

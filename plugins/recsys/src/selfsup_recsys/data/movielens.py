@@ -84,4 +84,8 @@ def load_movielens_100k(root: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     )  # fmt: skip
     users["age"] = users["age"].map(_age_bucket)
     users["zip"] = users["zip"].str[:2]
-    return ratings[["user", "item", "timestamp"]], items, users
+    interactions = ratings[["user", "item", "timestamp"]]
+    # later errors and warnings name the file a row came from
+    for frame, name in ((interactions, "u.data"), (items, "u.item"), (users, "u.user")):
+        frame.attrs["source"] = os.path.join(root, name)
+    return interactions, items, users

@@ -11,8 +11,14 @@ import torch
 from torch import Tensor
 
 from selfsup_recsys.augment.mutual_information import feature_mutual_information
-from selfsup_recsys.data.feature_table import FeatureTable
-from selfsup_recsys.data.interactions import clean_interactions, leave_last_out, reduce_training
+from selfsup_recsys.data.feature_table import FeatureTable, plain_key, prepare_metadata
+from selfsup_recsys.data.interactions import (
+    check_id_kinds,
+    clean_interactions,
+    leave_last_out,
+    reduce_training,
+    source_name,
+)
 from selfsup_recsys.data.item_content import ContentSource, align_content, read_item_content
 from selfsup_recsys.evaluation import evaluate_retrieval
 from selfsup_recsys.frequency import count_log_prob
@@ -136,6 +142,36 @@ class RetrievalData:
         )
 
 
+def _metadata(
+    frame: pd.DataFrame,
+    ids: pd.Series,
+    inter_source: str,
+    key_column: str,
+    columns: Mapping[str, str] | None,
+    side: str,
+) -> pd.DataFrame:
+    """A checked metadata table (:func:`prepare_metadata`) whose ids are of the interactions'
+    kind and cover at least one of their ids."""
+    source = source_name(frame, f"the {side} table")
+    if key_column not in frame.columns:
+        raise KeyError(
+            f"{side} key column {key_column!r} not found in {source}; the table has "
+            f"{list(frame.columns)}."
+        )
+    check_id_kinds({inter_source: ids, source: frame[key_column]}, f"{side} ({key_column!r})")
+    out = prepare_metadata(frame, key_column, columns, source)
+    out.attrs["source"] = source
+    known = set(out[key_column])
+    if columns and len(out) and not any(k in known for k in ids.unique()):
+        raise ValueError(
+            f"none of the {ids.nunique()} {side} ids of {inter_source} has a row in {source} (e.g. "
+            f"{[plain_key(k) for k in ids.unique()[:3]]} vs "
+            f"{[plain_key(k) for k in out[key_column].iloc[:3]]}); check that {key_column!r} "
+            "holds the same ids in both files."
+        )
+    return out
+
+
 def build_retrieval_data(
     interactions: pd.DataFrame,
     items: pd.DataFrame | None = None,
@@ -156,16 +192,26 @@ def build_retrieval_data(
     """Clean, split (leave-last-out), reduce and encode an interaction table and its metadata.
 
     The catalog is every item of ``items`` and of ``interactions``; items only in validation or
-    test (cold items) are in it with their metadata. ``items``/``users`` are keyed by
+    test (cold items) are in it with their metadata. Metadata tables are checked with
+    :func:`~selfsup_recsys.data.feature_table.prepare_metadata` (rows without an id dropped and
+    warned, repeated ids that disagree refused); their ids must be of the same kind (numbers
+    or text) as the interactions' and cover at least one of them, and interaction ids without
+    a metadata row are warned with a count. ``items``/``users`` are keyed by
     ``item_column``/``user_column``. ``item_content`` maps a ``content`` feature name to a file
     (:func:`~selfsup_recsys.data.item_content.read_item_content`, key column
     ``item_content_key``, default ``item_column``) or to loaded ``(keys, values)``; the rows are
     aligned to the catalog and gathered by item row like the metadata features.
 
     Raises:
-        KeyError, ValueError, FileNotFoundError: from the cleaning/splitting/encoding steps.
+        KeyError, ValueError, FileNotFoundError: from the cleaning/splitting/encoding steps
+            (each names the file and, where there is one, the row and value).
     """
+    inter_source = source_name(interactions, "the interaction table")
     clean, clean_stats = clean_interactions(interactions, user_column, item_column, time_column)
+    if items is not None:
+        items = _metadata(items, clean["item"], inter_source, item_column, item_columns, "item")
+    if users is not None:
+        users = _metadata(users, clean["user"], inter_source, user_column, user_columns, "user")
     splits = leave_last_out(clean, min_interactions)
     kept = reduce_training(splits.train, train_fraction, seed)
     item_keys = sorted(

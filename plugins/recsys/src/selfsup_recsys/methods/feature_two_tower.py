@@ -16,7 +16,7 @@ from selfsup_recsys.augment.feature_masking import (
     correlated_feature_masks,
     random_feature_masks,
 )
-from selfsup_recsys.encoders.content import build_content_encoder
+from selfsup_recsys.encoders.content import build_content_encoder, saved_content_config
 from selfsup_recsys.encoders.tower import FeatureTower
 from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
 from selfsup_recsys.features import FeatureSpec, check_features, parse_features, specs_to_dicts
@@ -42,13 +42,40 @@ class _Schema(nn.Module):
         self.spec = dict(state or {})
 
 
-def _saved_configs(configs: Mapping[str, Any]) -> dict[str, Any]:
-    """The content encoder configs that can travel in a state dict (class paths, not modules)."""
-    return {
-        k: dict(v)
-        for k, v in configs.items()
-        if isinstance(v, Mapping) and isinstance(v.get("encoder"), Mapping)
-    }
+def _schema_settings(spec: Any) -> dict[str, Any]:
+    """The architecture settings of a saved schema, checked to be the plain data they claim."""
+    if not isinstance(spec, Mapping) or not {"query", "item"} <= set(spec):
+        raise ValueError(
+            "the state dict's schema._extra_state is not a FeatureTwoTower schema (a dict with "
+            f"'query' and 'item' feature lists), got {type(spec).__name__}; load a state dict "
+            "saved by FeatureTwoTower."
+        )
+    out: dict[str, Any] = {}
+    for key in ("embedding_dim", "output_dim"):
+        if key in spec:
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"the saved schema's {key} must be a positive int, got {value!r}.")
+            out[key] = value
+    if "hidden_dims" in spec:
+        dims = spec["hidden_dims"]
+        if not isinstance(dims, list | tuple) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims
+        ):
+            raise ValueError(
+                f"the saved schema's hidden_dims must be a list of positive ints, got {dims!r}."
+            )
+        out["hidden_dims"] = list(dims)
+    encoders = spec.get("content_encoders") or {}
+    if not isinstance(encoders, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Mapping) for k, v in encoders.items()
+    ):
+        raise ValueError(
+            "the saved schema's content_encoders must map feature names to encoder configs, got "
+            f"{encoders!r}."
+        )
+    out["content_encoders"] = {k: dict(v) for k, v in encoders.items()}
+    return out
 
 
 class FeatureTwoTower(Method):
@@ -106,7 +133,9 @@ class FeatureTwoTower(Method):
             content such as tabular attributes or audio clips): ``{"encoder": {"class_path",
             "init_args"}, "trainable", "checkpoint", "checkpoint_prefix", "pool"}`` (see
             :mod:`selfsup_recsys.encoders.content`) or a ready ``nn.Module``. Dict configs are
-            saved with the schema, so a checkpoint rebuilds its encoders without a config.
+            saved with the schema, so a checkpoint rebuilds its encoders without a config —
+            when the encoder is a ``torch.nn`` class or a registered component: a state dict
+            never makes the model import a path it names (pass the config again otherwise).
 
     Shapes:
         batch: ``{"query": {name: tensor}, "item": {name: tensor}, "item_ids": (B,) int64 >= 0,
@@ -129,6 +158,8 @@ class FeatureTwoTower(Method):
     """
 
     modality = "recsys"
+    # an all-NaN content row means "this item has no content"; training_losses checks the rest
+    nan_inputs_allowed = True
 
     def __init__(
         self,
@@ -181,6 +212,8 @@ class FeatureTwoTower(Method):
                 f"{type(content_encoders).__name__}."
             )
         self.content_encoders = dict(content_encoders or {})
+        # configs read from a state dict (a stranger's file): rebuilt with saved=True only
+        self._restored_encoders: dict[str, dict[str, Any]] = {}
         self.schema = _Schema()
         self.frequency = StreamingFrequencyEstimator(frequency_buckets, frequency_alpha)
         if query_features is not None and item_features is not None:
@@ -222,14 +255,6 @@ class FeatureTwoTower(Method):
                     f"feature schema mismatch: the model was built for {built}, got {spec}."
                 )
         else:
-            # the architecture travels with the schema: a bare FeatureTwoTower() can load it
-            self.schema.spec = {
-                **spec,
-                "embedding_dim": self.embedding_dim,
-                "hidden_dims": list(self.hidden_dims),
-                "output_dim": self.output_dim,
-                "content_encoders": _saved_configs(self.content_encoders),
-            }
             kw = {"embedding_dim": self.embedding_dim, "hidden_dims": self.hidden_dims}
             self.query_tower = FeatureTower(
                 q,
@@ -243,6 +268,14 @@ class FeatureTwoTower(Method):
                 content_encoders=self._encoders(i, load_checkpoints),
                 **kw,
             )
+            # the architecture travels with the schema: a bare FeatureTwoTower() can load it
+            self.schema.spec = {
+                **spec,
+                "embedding_dim": self.embedding_dim,
+                "hidden_dims": list(self.hidden_dims),
+                "output_dim": self.output_dim,
+                "content_encoders": self._saved_encoder_configs(),
+            }
             self.register_buffer("feature_mi", torch.zeros(len(i), len(i), dtype=torch.float64))
             self.register_buffer("feature_mi_ready", torch.zeros((), dtype=torch.bool))
         if tables is not None:
@@ -262,15 +295,34 @@ class FeatureTwoTower(Method):
         for spec in specs:
             if spec.kind != "content":
                 continue
-            if spec.name not in self.content_encoders:
+            if spec.name in self.content_encoders:
+                out[spec.name] = build_content_encoder(
+                    self.content_encoders[spec.name], spec.shape,
+                    load_checkpoint=load_checkpoints, feature=spec.name,
+                )  # fmt: skip
+            elif spec.name in self._restored_encoders:
+                out[spec.name] = build_content_encoder(
+                    self._restored_encoders[spec.name], spec.shape, saved=True, feature=spec.name
+                )
+            else:
                 raise ValueError(
                     f"content feature {spec.name!r} has no encoder: add content_encoders: "
                     f"{{{spec.name}: {{encoder: {{class_path: ..., init_args: ...}}}}}} to the "
                     f"method (configured: {sorted(self.content_encoders)})."
                 )
-            out[spec.name] = build_content_encoder(
-                self.content_encoders[spec.name], spec.shape, load_checkpoint=load_checkpoints
-            )
+        return out
+
+    def _saved_encoder_configs(self) -> dict[str, Any]:
+        """The content encoder configs a state dict carries (see :func:`saved_content_config`):
+        the user's dict configs with their encoder named by registry or ``torch.nn`` path, and
+        configs restored from a state dict as they were read (and checked)."""
+        out = dict(self._restored_encoders)
+        for name, config in self.content_encoders.items():
+            saved = saved_content_config(config, name)
+            if saved is not None:
+                out[name] = saved
+            else:
+                out.pop(name, None)  # a live module is not saved
         return out
 
     def set_feature_correlation(self, mi: Tensor) -> None:
@@ -295,13 +347,18 @@ class FeatureTwoTower(Method):
     ) -> None:
         spec = state_dict.get(prefix + "schema._extra_state")
         if spec and not self.materialized:
-            self.embedding_dim = int(spec.get("embedding_dim", self.embedding_dim))
-            self.hidden_dims = list(spec.get("hidden_dims", self.hidden_dims))
-            self.output_dim = int(spec.get("output_dim", self.output_dim))
-            saved = spec.get("content_encoders") or {}
-            # encoders given at construction win (live modules are not saved); the trained
-            # weights come from the state dict, so no encoder checkpoint is read again
-            self.content_encoders = {**saved, **self.content_encoders}
+            settings = _schema_settings(spec)
+            self.embedding_dim = settings.get("embedding_dim", self.embedding_dim)
+            self.hidden_dims = settings.get("hidden_dims", self.hidden_dims)
+            self.output_dim = settings.get("output_dim", self.output_dim)
+            # encoders given at construction win (live modules are not saved); the saved ones
+            # are rebuilt through the registry / torch.nn only, and no encoder checkpoint is
+            # read again: the trained weights come from the state dict
+            self._restored_encoders = {
+                k: v
+                for k, v in settings["content_encoders"].items()
+                if k not in self.content_encoders
+            }
             self.materialize(spec["query"], spec["item"], load_checkpoints=False)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs

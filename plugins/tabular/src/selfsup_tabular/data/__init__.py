@@ -9,10 +9,8 @@ from selfsup_tabular.data.preprocessing import (
     PreprocessingState,
     TabularPreprocessor,
     TargetEncoder,
-    detect_delimiter,
-    read_table,
-    resolve_column,
 )
+from selfsup_tabular.data.tables import detect_delimiter, read_table, resolve_column
 
 __all__ = [
     "BUILTIN_TABLES",

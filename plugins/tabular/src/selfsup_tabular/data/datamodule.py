@@ -4,6 +4,7 @@ rows with their ids for ``selfsup embed``."""
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,8 @@ class TabularCSVDataModule(LightningDataModule):
         test_path: Optional held-out table (same schema) for ``test_dataloader`` (default None).
         val_fraction: Share of ``path``'s rows held out for validation (default 0.1).
         task: ``"classification"`` or ``"regression"`` labels (default ``"classification"``).
-        numerical, categorical, drop: Column typing overrides (default None: automatic).
+        numerical, categorical, drop: Column type declarations and ignored columns (default
+            None: automatic typing, see :class:`~selfsup_tabular.data.TabularPreprocessor`).
         scaling: Numerical scaling, ``"quantile"`` (default), ``"standard"`` or ``"minmax"``.
         batch_size: Training batch size (default 512; the last incomplete batch is dropped);
             also the rows per embedding batch.
@@ -104,13 +106,24 @@ class TabularCSVDataModule(LightningDataModule):
         num_workers: DataLoader workers (default 0).
         id_column: Column of unique row ids (default None: row numbers); never a feature, and
             the ids of ``selfsup embed``'s output.
+        encoding: Text encoding of CSV/TSV files (default ``"utf-8-sig"``: UTF-8, with or
+            without a byte order mark); e.g. ``"latin-1"``.
+        max_non_numeric: Share of stray non-numbers a column may hold and still be typed
+            numerical, those values becoming missing with a warning (default 0.05).
 
     Raises:
         DataRootError: a relative ``path`` with neither ``data_root`` nor ``SELFSUP_DATA`` (the
             message names both), or a data folder that does not exist.
         FileNotFoundError: the table is missing.
-        KeyError: the label column or the id column is not in the table.
-        ValueError: ids that repeat or are missing.
+        KeyError: the label column or the id column is not in the table (or the label column
+            is not in the test table).
+        ValueError: ids that repeat or are missing, a table without data rows, a label column
+            without any label, a test table without a fitted feature column, and the errors of
+            :func:`~selfsup_tabular.data.read_table` (encoding, delimiter, duplicate names).
+
+    Rows whose label is missing (or, for regression, not a number) are left out of the
+    training/validation/test splits with a warning giving the count and examples; they are
+    still embedded by :meth:`predict_dataloader`.
 
     Examples:
         >>> data = TabularCSVDataModule(path="customers.csv", target="churned",
@@ -137,6 +150,8 @@ class TabularCSVDataModule(LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
         id_column: str | None = None,
+        encoding: str = "utf-8-sig",
+        max_non_numeric: float = 0.05,
     ) -> None:
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
@@ -152,15 +167,21 @@ class TabularCSVDataModule(LightningDataModule):
         self.val_fraction = val_fraction
         self.task = task
         self.id_column = id_column
+        self.encoding = encoding
         ignored = list(drop or ()) + ([id_column] if id_column is not None else [])
         self.preprocessor = TabularPreprocessor(
-            numerical=numerical, categorical=categorical, drop=ignored, scaling=scaling
+            numerical=numerical,
+            categorical=categorical,
+            drop=ignored,
+            scaling=scaling,
+            max_non_numeric=max_non_numeric,
         )
         self.labels = TargetEncoder(task) if target is not None else None
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers
         self.splits: dict[str, dict[str, Tensor]] = {}
+        self._labelled_rows = 0
 
     def resolve(self, path: str) -> str:
         """Absolute path of a table: as is, or under ``data_root`` (else ``$SELFSUP_DATA``).
@@ -184,7 +205,44 @@ class TabularCSVDataModule(LightningDataModule):
         return full
 
     def _read(self, path: str) -> Any:
-        return read_table(self.resolve(path), header=self.header, delimiter=self.delimiter)
+        frame = read_table(
+            self.resolve(path), header=self.header, delimiter=self.delimiter, encoding=self.encoding
+        )
+        if len(frame) == 0:
+            raise ValueError(
+                f"table {path!r} has a header but no data rows (columns {list(frame.columns)[:20]}"
+                "); pass a file with at least one row."
+            )
+        return frame
+
+    def _labelled(self, frame: Any, label: str, path: str) -> Any:
+        """The rows of ``frame`` with a usable label; says how many were left out and why."""
+        assert self.labels is not None
+        keep = self.labels.present(frame[label])
+        if not keep.any():
+            what = "missing or not a number" if self.task == "regression" else "missing"
+            raise ValueError(
+                f"target column {label!r} is empty in {path!r}: the label of all {len(frame)} "
+                f"rows is {what} (empty, '?', 'NA', ...); check target= (columns are "
+                f"{list(frame.columns)[:20]}) or set target: null to train without labels."
+            )
+        if not keep.all():
+            clean = self.labels._clean(frame[label])
+            absent = clean.isna().to_numpy()
+            for mask, why in ((absent, "is missing"), (~keep & ~absent, "is not a number")):
+                if mask.any():
+                    shown = (
+                        f"rows {np.flatnonzero(mask)[:5].tolist()}"
+                        if why == "is missing"
+                        else f"e.g. {sorted({str(v) for v in clean[mask]})[:3]}"
+                    )
+                    warnings.warn(
+                        f"{path!r}: left out {int(mask.sum())} of {len(frame)} row(s) whose label "
+                        f"{label!r} {why} ({shown}); they are not trained on (selfsup embed "
+                        "still embeds them).",
+                        stacklevel=3,
+                    )
+        return frame[keep].reset_index(drop=True)
 
     def _row_ids(self, frame: Any, where: str) -> list[str] | Tensor:
         """The ``id_column``'s values as strings (checked unique and present), else row numbers."""
@@ -229,7 +287,8 @@ class TabularCSVDataModule(LightningDataModule):
             label = resolve_column(df.columns, self.target)
             if label == self.id_column:
                 raise ValueError(f"target and id_column are the same column {label!r}.")
-            df = df[self.labels.present(df[label])].reset_index(drop=True)
+            df = self._labelled(df, label, self.path)
+        self._labelled_rows = len(df)
         perm = np.random.default_rng(self.seed).permutation(len(df))
         n_val = int(round(len(df) * self.val_fraction))
         val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
@@ -238,8 +297,11 @@ class TabularCSVDataModule(LightningDataModule):
             test = self._read(self.test_path)
             if label is not None:
                 if label not in test.columns:
-                    raise KeyError(f"label column {label!r} is not in {self.test_path!r}.")
-                test = test[self.labels.present(test[label])].reset_index(drop=True)
+                    raise KeyError(
+                        f"label column {label!r} is not in {self.test_path!r}; its columns are "
+                        f"{list(test.columns)[:20]} (the test table needs the training columns)."
+                    )
+                test = self._labelled(test, label, self.test_path)
             frames["test"] = test
         self.preprocessor.fit(frames["train"], target=label)
         if self.labels is not None:
@@ -247,7 +309,8 @@ class TabularCSVDataModule(LightningDataModule):
         for name, frame in frames.items():
             if len(frame) == 0:
                 continue
-            tensors = self.preprocessor.transform(frame)
+            source = self.test_path if name == "test" else self.path
+            tensors = self.preprocessor.transform(frame, where=repr(source))
             if self.labels is not None:
                 tensors["y"] = self.labels.transform(frame[label])
             self.splits[name] = tensors
@@ -266,7 +329,14 @@ class TabularCSVDataModule(LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool, pairs: bool = False) -> DataLoader:
         if split not in self.splits:
-            raise RuntimeError(f"no {split!r} rows: call setup() first (or set test_path).")
+            if not self.splits:
+                raise RuntimeError(f"no {split!r} rows: call setup() first.")
+            if split == "test":
+                raise RuntimeError("no 'test' rows: set test_path to a held-out table.")
+            raise RuntimeError(
+                f"no {split!r} rows: val_fraction={self.val_fraction} of {self._labelled_rows} "
+                "rows gives none; raise val_fraction (or do not validate: limit_val_batches=0)."
+            )
         tensors = self.splits[split]
         rows = next(iter(tensors.values())).shape[0]
         collate = _Pairs(tensors) if pairs else _Gather(tensors)

@@ -8,18 +8,23 @@ exactly the transform fitted on the training rows.
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from selfsup.imports import require
+from selfsup_tabular.data.tables import (
+    check_unique_names,
+    detect_delimiter,
+    did_you_mean,
+    read_table,
+    resolve_column,
+)
 
 __all__ = [
     "MISSING_INDEX",
@@ -48,118 +53,6 @@ def _pd() -> Any:
     return require("pandas", "pandas")
 
 
-def detect_delimiter(path: str | os.PathLike[str], candidates: str = ",;\t") -> str:
-    """The delimiter of a text table among ``candidates`` (comma, semicolon, tab).
-
-    Uses :class:`csv.Sniffer` on the first 64 KiB and falls back to the candidate that splits the
-    first lines into the most equal, largest number of fields.
-    """
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        sample = fh.read(65536)
-    lines = [ln for ln in sample.splitlines()[:50] if ln.strip()]
-    if not lines:
-        raise ValueError(f"{os.fspath(path)!r} is empty; expected a delimited text table.")
-    try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=candidates).delimiter
-    except csv.Error:
-        pass
-    best, best_score = ",", -1
-    for cand in candidates:
-        counts = [ln.count(cand) for ln in lines]
-        mode = max(set(counts), key=counts.count)
-        score = mode * counts.count(mode)
-        if mode > 0 and score > best_score:
-            best, best_score = cand, score
-    return best
-
-
-def read_table(
-    path: str | os.PathLike[str],
-    *,
-    header: bool = True,
-    delimiter: str | None = None,
-    skip_malformed: bool = True,
-) -> Any:
-    """Read a CSV/TSV (delimiter detected) or Parquet file into a ``pandas.DataFrame``.
-
-    Every value is read as a string (typing happens in :class:`TabularPreprocessor`), surrounding
-    whitespace is stripped, and lines with a wrong field count (e.g. the ``|1x3 Cross validator``
-    first line of UCI ``adult.test``) are skipped with a warning when ``skip_malformed``. Without a
-    header the columns are named ``"0"``, ``"1"``, ...
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist (the message names it).
-        ImportError: a ``.parquet`` file without pyarrow installed.
-    """
-    pd = _pd()
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"table not found: {path!r}; check the path (or SELFSUP_DATA).")
-    if path.endswith((".parquet", ".pq")):
-        require("pyarrow", "pyarrow", extra="selfsup-tabular[parquet]")
-        return pd.read_parquet(path).rename(columns=str)
-    sep = delimiter or detect_delimiter(path)
-    skip = _leading_malformed(path, sep)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        df = pd.read_csv(
-            path,
-            sep=sep,
-            header=0 if header else None,
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            skiprows=skip,
-            on_bad_lines="warn" if skip_malformed else "error",
-            engine="python",
-        )
-    bad = len(skip) + sum("line" in str(w.message).lower() for w in caught)
-    if bad:
-        warnings.warn(f"{path}: skipped {bad} malformed line(s).", stacklevel=2)
-    df.columns = [str(c).strip() for c in df.columns]
-    for col in df.columns:
-        df[col] = df[col].str.strip()
-    return df
-
-
-def _leading_malformed(path: str, sep: str) -> list[int]:
-    """Indices of leading lines whose field count differs from the usual one (junk preambles)."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        lines = [fh.readline() for _ in range(50)]
-    counts = [ln.count(sep) for ln in lines if ln.strip()]
-    if not counts:
-        return []
-    mode = max(set(counts), key=counts.count)
-    skip = []
-    for i, ln in enumerate(lines):
-        if ln.strip() and ln.count(sep) == mode:
-            break
-        skip.append(i)
-    return skip
-
-
-def resolve_column(columns: Sequence[str], target: str | int) -> str:
-    """The column name for ``target``: a name, or a 0-based index (negative from the end).
-
-    Raises:
-        KeyError: no such column (the message lists the available ones).
-    """
-    cols = [str(c) for c in columns]
-    if isinstance(target, str) and target in cols:
-        return target
-    try:
-        index = int(target)
-    except (TypeError, ValueError):
-        raise KeyError(
-            f"label column {target!r} not found; columns are {cols[:20]}"
-            + (" ..." if len(cols) > 20 else "")
-            + " (pass a name or a 0-based index, negative counts from the end)."
-        ) from None
-    if not -len(cols) <= index < len(cols):
-        raise KeyError(f"label column index {index} out of range for {len(cols)} columns.")
-    return cols[index]
-
-
 def _as_strings(series: Any, missing: frozenset[str]) -> Any:
     """Stripped strings with NaN/None and missing markers as None (object dtype)."""
     pd = _pd()
@@ -182,45 +75,154 @@ def _ndtri(u: np.ndarray) -> np.ndarray:
     return torch.special.ndtri(torch.from_numpy(u)).numpy()
 
 
+def _examples(strings: Any, limit: int = 3) -> list[str]:
+    """The most frequent values of ``strings`` (ties alphabetical), for warnings."""
+    counts = strings.value_counts()
+    return [str(v) for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))][:limit]
+
+
+def _warn_infinite(name: str, strings: Any, values: np.ndarray, when: str) -> None:
+    infinite = np.isinf(values)
+    if infinite.any():
+        warnings.warn(
+            f"numerical column {name!r} ({when}): {int(infinite.sum())} infinite value(s) (e.g. "
+            f"{_examples(strings[infinite])}) are treated as missing.",
+            stacklevel=3,
+        )
+
+
+def _check_state(state: dict[str, Any]) -> None:
+    """Refuse a malformed preprocessing state before any of it is used."""
+
+    def fail(what: str) -> NoReturn:
+        raise ValueError(
+            f"malformed selfsup-tabular preprocessing state: {what}; the checkpoint or "
+            "config.json was altered or not written by TabularPreprocessor.to_dict()."
+        )
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    for key in ("scaling", "n_quantiles", "min_frequency", "missing_values"):
+        if key not in state:
+            fail(f"it lacks {key!r}")
+    for key in ("numerical", "categorical"):
+        if not isinstance(state.get(key), list):
+            fail(f"it lacks {key!r} (a list of column specs)")
+    if state["scaling"] not in _SCALINGS:
+        fail(f"scaling {state['scaling']!r} is not one of {_SCALINGS}")
+    for key in ("n_quantiles", "min_frequency"):
+        if not isinstance(state[key], int) or isinstance(state[key], bool):
+            fail(f"{key} must be an integer, got {state[key]!r}")
+    mv = state["missing_values"]
+    if not isinstance(mv, list) or not all(isinstance(v, str) for v in mv):
+        fail(f"missing_values must be a list of strings, got {str(mv)[:60]}")
+    names: list[str] = []
+    for i, spec in enumerate(state["numerical"]):
+        where = f"numerical[{i}]"
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            fail(f"{where} must be a dict with a string 'name'")
+        names.append(spec["name"])
+        if spec.get("scaling") not in _SCALINGS or not isinstance(spec.get("constant"), bool):
+            fail(f"{where} needs 'scaling' in {_SCALINGS} and a boolean 'constant'")
+        if spec["constant"]:
+            continue
+        keys = {"quantile": ("quantiles",), "standard": ("mean", "std"), "minmax": ("min", "max")}
+        if spec["scaling"] == "quantile":
+            q = spec.get("quantiles")
+            if not isinstance(q, list) or len(q) < 2 or not all(number(v) for v in q):
+                fail(f"{where}['quantiles'] must be a list of >= 2 finite numbers")
+            if any(b < a for a, b in zip(q[:-1], q[1:], strict=True)):
+                fail(f"{where}['quantiles'] must be non-decreasing")
+        else:
+            for key in keys[spec["scaling"]]:
+                if not number(spec.get(key)):
+                    fail(f"{where}[{key!r}] must be a finite number, got {spec.get(key)!r}")
+            if spec["scaling"] == "standard" and spec["std"] < 0:
+                fail(f"{where}['std'] must be >= 0")
+            if spec["scaling"] == "minmax" and not spec["max"] > spec["min"]:
+                fail(f"{where}['max'] must exceed its 'min'")
+    for i, spec in enumerate(state["categorical"]):
+        where = f"categorical[{i}]"
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            fail(f"{where} must be a dict with a string 'name'")
+        names.append(spec["name"])
+        vocab = spec.get("vocab")
+        if not isinstance(vocab, list) or not all(isinstance(v, str) for v in vocab):
+            fail(f"{where}['vocab'] must be a list of strings")
+        if len(set(vocab)) != len(vocab):
+            fail(f"{where}['vocab'] repeats a category")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        fail(f"feature names {repeated} appear more than once")
+
+
 class TabularPreprocessor:
     """Fit column types, vocabularies and scalers on training rows; turn tables into tensors.
 
-    **Typing** (overridable with ``numerical`` / ``categorical``): a column is numerical when every
-    non-missing value parses as a number (numbers stored as strings included), categorical
-    otherwise. A column with no non-missing value at all is categorical (only the missing token).
-    Columns listed in ``drop`` (and the label) are ignored.
+    **Typing.** Among a column's non-missing training values, count those that are not numbers
+    (``pandas.to_numeric`` fails; numbers stored as strings are numbers, and so are ``inf``,
+    ``-inf``, ``Infinity`` and ``1e999``, which are *infinite*):
+
+    - none, or at most a share ``max_non_numeric`` (default 5 %): **numerical**. The stray
+      tokens (``"forty"`` among ages) and the infinite values are treated as missing, each with a
+      warning giving the count and examples, so one typo cannot turn the column categorical;
+    - more: **categorical**, with a warning when numbers are still at least half of the values
+      (a numeric column with many bad values, or a categorical one with numeric codes: declare
+      which it is);
+    - a column with no non-missing value at all is categorical (only the missing token; warned).
+
+    Declared types win and are never second-guessed: ``categorical=[...]`` reads the values as
+    categories; ``numerical=[...]`` reads them as numbers, non-numbers becoming missing (warned
+    with the count). Columns listed in ``drop`` (and the label) are ignored. Declared and dropped
+    names must be columns of the table (a misspelt name raises and suggests close ones).
 
     **Missing values**: NaN/None and the strings in ``missing_values`` (after stripping). Numerical
     columns get a boolean ``num_missing`` flag and the value 0; categorical columns get code
-    :data:`MISSING_INDEX` (0). NaN never reaches the model.
+    :data:`MISSING_INDEX` (0). NaN and infinities never reach the model.
 
     **Categoricals**: vocabulary = training values seen at least ``min_frequency`` times, most
     frequent first, coded from 2; rarer and unseen values (at inference) get :data:`UNKNOWN_INDEX`
-    (1). ``cardinalities`` are the vocabulary sizes (codes run over ``size + 2``).
+    (1), without a warning (documented behaviour). ``cardinalities`` are the vocabulary sizes
+    (codes run over ``size + 2``).
 
     **Numerical scaling**, fitted on training rows only: ``"quantile"`` (default; empirical CDF at
     ``n_quantiles`` training quantiles mapped through the standard normal quantile function, as
     scikit-learn's ``QuantileTransformer(output_distribution="normal")``), ``"standard"``
     (``(x - mean) / std``) or ``"minmax"`` (to ``[0, 1]``, T-JEPA parity). Constant columns map to
     0 (a warning is issued). Values outside the training range are clipped (quantile) or
-    extrapolated (standard/minmax). Non-numeric strings in a numerical column at inference are
-    treated as missing (with a warning).
+    extrapolated (standard/minmax; a value whose scaled form overflows float32 raises).
+    Non-numeric or infinite values in a numerical column at inference are treated as missing
+    (with a warning giving the count and examples).
 
     **Schema**: :meth:`transform` requires every fitted feature column (a missing one raises
     ``ValueError`` naming it); extra columns are ignored.
 
     Args:
-        numerical: Columns forced numerical (default None: automatic).
-        categorical: Columns forced categorical (default None: automatic).
+        numerical: Columns declared numerical (default None: automatic).
+        categorical: Columns declared categorical (default None: automatic).
         drop: Columns ignored (default none).
         scaling: ``"quantile"``, ``"standard"`` or ``"minmax"`` (default ``"quantile"``).
         n_quantiles: Quantiles kept per numerical column (default 1000).
         min_frequency: Minimum training count for a category to get its own code (default 1).
         missing_values: Strings read as missing (default :data:`DEFAULT_MISSING_VALUES`).
+        max_non_numeric: Largest share of a column's non-missing values that may fail to parse
+            as numbers in a column still typed numerical automatically, in ``[0, 0.5)``
+            (default 0.05; 0: every value must be a number).
 
     Shapes:
         transform(df) -> ``{"x_num": (N, n_num) float32, "num_missing": (N, n_num) bool,
         "x_cat": (N, n_cat) int64}``.
+
+    Raises:
+        ValueError: invalid arguments (the message names the argument).
+
+    Examples:
+        >>> import pandas as pd
+        >>> ages = pd.DataFrame({"age": [str(a) for a in range(20, 60)] + ["forty"]})
+        >>> pre = TabularPreprocessor().fit(ages)  # warns: 1 of 41 values are not numbers
+        >>> pre.feature_names, pre.num_numerical
+        (['age'], 1)
     """
 
     def __init__(
@@ -232,6 +234,7 @@ class TabularPreprocessor:
         n_quantiles: int = 1000,
         min_frequency: int = 1,
         missing_values: Sequence[str] = DEFAULT_MISSING_VALUES,
+        max_non_numeric: float = 0.05,
     ) -> None:
         if scaling not in _SCALINGS:
             raise ValueError(f"scaling must be one of {_SCALINGS}, got {scaling!r}.")
@@ -239,6 +242,12 @@ class TabularPreprocessor:
             raise ValueError(f"n_quantiles must be >= 2, got {n_quantiles}.")
         if min_frequency < 1:
             raise ValueError(f"min_frequency must be >= 1, got {min_frequency}.")
+        if not 0.0 <= max_non_numeric < 0.5:
+            raise ValueError(
+                f"max_non_numeric must be in [0, 0.5), got {max_non_numeric}; it is the share of "
+                "stray non-numbers a numerical column may hold (declare numerical=[...] to read "
+                "a column as numbers whatever it holds)."
+            )
         both = set(numerical or ()) & set(categorical or ())
         if both:
             raise ValueError(f"columns {sorted(both)} are listed as numerical and categorical.")
@@ -249,49 +258,89 @@ class TabularPreprocessor:
         self.n_quantiles = int(n_quantiles)
         self.min_frequency = int(min_frequency)
         self.missing_values = list(missing_values)
+        self.max_non_numeric = float(max_non_numeric)
         self.numerical: list[dict[str, Any]] = []
         self.categorical: list[dict[str, Any]] = []
         self.fitted = False
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, df: Any, *, target: str | None = None) -> TabularPreprocessor:
+    def fit(self, df: Any, *, target: str | int | None = None) -> TabularPreprocessor:
         """Fit types, vocabularies and scalers on the training rows ``df`` (never on test rows).
 
+        Args:
+            df: The training rows.
+            target: The label column, never a feature: a name or a 0-based index (negative
+                counts from the end), as :func:`resolve_column` (default None: no label).
+
         Raises:
-            ValueError: ``df`` is not a DataFrame, has no rows, no feature columns, or override
-                columns it lacks.
+            ValueError: ``df`` is not a DataFrame, has no rows, repeats a column name, has no
+                feature columns, or lacks a declared/dropped column (close names suggested).
+            KeyError: ``target`` is not a column (close names suggested) or out of range.
+            TypeError: ``target`` is neither a name nor an integer.
         """
         pd = _pd()
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"fit expects a pandas DataFrame, got {type(df).__name__}.")
-        if len(df) == 0:
-            raise ValueError("fit got an empty DataFrame; pass the training rows.")
         df = df.rename(columns=str)
-        ignored = set(self.drop) | ({str(target)} if target is not None else set())
-        columns = [c for c in df.columns if c not in ignored]
+        check_unique_names(list(df.columns), "fit")
+        label = resolve_column(df.columns, target) if target is not None else None
+        if len(df) == 0:
+            raise ValueError("fit got an empty DataFrame (no rows); pass the training rows.")
+        all_columns = list(df.columns)
+        absent_drop = [c for c in self.drop if c not in all_columns]
+        if absent_drop:
+            raise ValueError(
+                f"drop columns {absent_drop} are not in the table"
+                f"{did_you_mean(absent_drop[0], all_columns)}; columns are {all_columns[:20]}."
+            )
+        ignored = set(self.drop) | ({label} if label is not None else set())
+        columns = [c for c in all_columns if c not in ignored]
         for kind, override in (
             ("numerical", self.numerical_override),
             ("categorical", self.categorical_override),
         ):
-            absent = sorted(set(override or ()) - set(columns))
+            absent = [c for c in override or () if c not in columns]
             if absent:
-                raise ValueError(f"{kind} columns {absent} are not in the table {columns[:20]}.")
+                raise ValueError(
+                    f"{kind} columns {absent} are not in the table's feature columns"
+                    f"{did_you_mean(absent[0], columns)}; feature columns are {columns[:20]} "
+                    "(the label and dropped columns are not features)."
+                )
         if not columns:
             raise ValueError("the table has no feature columns besides the label/dropped ones.")
         missing = frozenset(self.missing_values)
         self.numerical, self.categorical = [], []
         for col in columns:
-            raw = df[col]
-            strings = _as_strings(raw, missing)
-            present = strings.notna()
-            forced_num = col in (self.numerical_override or ())
-            forced_cat = col in (self.categorical_override or ())
-            values = _to_float(strings)
-            parses = bool(np.isfinite(values[present.to_numpy()]).all()) and bool(present.any())
-            if forced_num or (parses and not forced_cat):
-                self.numerical.append(self._fit_numeric(col, values))
-            else:
+            strings = _as_strings(df[col], missing)
+            if col in (self.categorical_override or ()):
                 self.categorical.append(self._fit_categorical(col, strings))
+                continue
+            values = _to_float(strings)
+            present = strings.notna().to_numpy()
+            strays = present & np.isnan(values)
+            n, k = int(present.sum()), int(strays.sum())
+            declared = col in (self.numerical_override or ())
+            if declared or (n and k <= self.max_non_numeric * n):
+                if k:
+                    how = "(declared numerical)" if declared else "is typed numerical"
+                    warnings.warn(
+                        f"column {col!r} {how}: {k} of {n} value(s) are not numbers (e.g. "
+                        f"{_examples(strings[strays])}) and are treated as missing; fix them in "
+                        "the file, or declare the column categorical=[...] if it is one.",
+                        stacklevel=2,
+                    )
+                _warn_infinite(col, strings, values, "fit")
+                self.numerical.append(self._fit_numeric(col, values))
+                continue
+            if n and n - k >= k:
+                warnings.warn(
+                    f"column {col!r} is typed categorical: {k} of {n} value(s) are not numbers "
+                    f"(e.g. {_examples(strings[strays])}) although the others are; declare "
+                    f"numerical=[{col!r}] to read it as numbers (non-numbers become missing), or "
+                    f"categorical=[{col!r}] to keep it categorical without this warning.",
+                    stacklevel=2,
+                )
+            self.categorical.append(self._fit_categorical(col, strings))
         self.fitted = True
         return self
 
@@ -314,6 +363,12 @@ class TabularPreprocessor:
             spec["mean"], spec["std"] = float(ok.mean()), float(ok.std())
         else:
             spec["min"], spec["max"] = float(ok.min()), float(ok.max())
+        if not all(math.isfinite(v) for k, v in spec.items() if k in ("mean", "std")):
+            raise ValueError(
+                f"numerical column {name!r}: its values are too large for scaling="
+                f"{self.scaling!r} (the mean or standard deviation overflows); use "
+                "scaling='quantile' or rescale the column."
+            )
         return spec
 
     def _fit_categorical(self, name: str, strings: Any) -> dict[str, Any]:
@@ -358,12 +413,21 @@ class TabularPreprocessor:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TabularPreprocessor:
-        """Rebuild a fitted preprocessor from :meth:`to_dict`."""
+        """Rebuild a fitted preprocessor from :meth:`to_dict`.
+
+        The state may come from a stranger's checkpoint or ``config.json``: it is checked
+        (types, finite and ordered statistics, unique names) before use.
+
+        Raises:
+            ValueError: not a state of this format, or a malformed one (the message names the
+                entry, e.g. ``numerical[0]['quantiles']``).
+        """
         if not isinstance(state, dict) or state.get("format") != _FORMAT_VERSION:
             raise ValueError(
                 f"not a selfsup-tabular preprocessing state (format {_FORMAT_VERSION}): "
                 f"{str(state)[:80]}"
             )
+        _check_state(state)
         pre = cls(
             scaling=state["scaling"],
             n_quantiles=state["n_quantiles"],
@@ -380,41 +444,61 @@ class TabularPreprocessor:
             raise RuntimeError("the preprocessor is not fitted; call fit(train_df) first.")
 
     # -- transform -----------------------------------------------------------------------------
-    def transform(self, df: Any) -> dict[str, Tensor]:
+    def transform(self, df: Any, *, where: str | None = None) -> dict[str, Tensor]:
         """Encode a DataFrame with the fitted state (see the class docstring for the rules).
 
+        Args:
+            df: Rows with (at least) the fitted feature columns.
+            where: What ``df`` is, for messages (e.g. the file name; default "the table").
+
         Raises:
-            ValueError: not a DataFrame, or a fitted feature column is absent (schema mismatch).
+            ValueError: not a DataFrame, a fitted feature column absent or repeated (schema
+                mismatch), or a value whose scaled form overflows float32.
         """
         pd = _pd()
         self._require_fitted()
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"transform expects a pandas DataFrame, got {type(df).__name__}.")
+        where = where or "the table"
         df = df.rename(columns=str)
         absent = [c for c in self.feature_names if c not in df.columns]
         if absent:
             raise ValueError(
-                f"schema mismatch: columns {absent} were fitted but are missing from the table "
+                f"schema mismatch: columns {absent} were fitted but are missing from {where} "
                 f"(it has {list(df.columns)[:20]}); pass the same feature columns as in fit."
             )
+        check_unique_names([c for c in df.columns if c in set(self.feature_names)], where)
         missing = frozenset(self.missing_values)
         n = len(df)
         x_num = np.zeros((n, len(self.numerical)), dtype=np.float32)
         miss = np.zeros((n, len(self.numerical)), dtype=bool)
         for j, spec in enumerate(self.numerical):
-            strings = _as_strings(df[spec["name"]], missing)
+            name = spec["name"]
+            strings = _as_strings(df[name], missing)
             values = _to_float(strings)
-            bad = strings.notna().to_numpy() & ~np.isfinite(values)
-            if bad.any():
-                examples = sorted({str(v) for v in strings[bad][:3]})
+            strays = strings.notna().to_numpy() & np.isnan(values)
+            if strays.any():
                 warnings.warn(
-                    f"numerical column {spec['name']!r}: {int(bad.sum())} non-numeric value(s) "
-                    f"(e.g. {examples}) treated as missing.",
+                    f"numerical column {name!r} of {where}: {int(strays.sum())} non-numeric "
+                    f"value(s) (e.g. {_examples(strings[strays])}) treated as missing.",
                     stacklevel=2,
                 )
+            _warn_infinite(name, strings, values, f"transform of {where}")
             isnan = ~np.isfinite(values)
+            scaled = self._scale(spec, np.where(isnan, 0.0, values))
+            with np.errstate(over="ignore", invalid="ignore"):
+                column = np.where(isnan, 0.0, scaled).astype(np.float32)
+            overflow = np.flatnonzero(~np.isfinite(column))
+            if overflow.size:
+                row = int(overflow[0])
+                raise ValueError(
+                    f"numerical column {name!r} of {where}: row {row} value "
+                    f"{strings.iloc[row]!r} is not finite after {spec['scaling']} scaling "
+                    f"(float32 overflow, {overflow.size} value(s) in all); check the value, or "
+                    "fit with scaling='quantile' (bounded)."
+                )
             miss[:, j] = isnan
-            x_num[:, j] = np.where(isnan, 0.0, self._scale(spec, np.where(isnan, 0.0, values)))
+            x_num[:, j] = column
         x_cat = np.zeros((n, len(self.categorical)), dtype=np.int64)
         for k, spec in enumerate(self.categorical):
             strings = _as_strings(df[spec["name"]], missing)
@@ -428,7 +512,7 @@ class TabularPreprocessor:
             "x_cat": torch.from_numpy(x_cat),
         }
 
-    def fit_transform(self, df: Any, *, target: str | None = None) -> dict[str, Tensor]:
+    def fit_transform(self, df: Any, *, target: str | int | None = None) -> dict[str, Tensor]:
         return self.fit(df, target=target).transform(df)
 
     @staticmethod

@@ -118,10 +118,15 @@ def check_tabular_batch(
                 raise MalformedBatchError(
                     f"{owner}: batch['x_num'] must be floating point, got {value.dtype}."
                 )
-            if not bool(torch.isfinite(value).all()):
+            bad = ~torch.isfinite(value)
+            if bool(bad.any()):
+                row, col = (int(i) for i in bad.nonzero()[0])
                 raise MalformedBatchError(
-                    f"{owner}: batch['x_num'] holds NaN/inf; encode missing values with "
-                    "TabularPreprocessor (num_missing flags) instead."
+                    f"{owner}: the input batch['x_num'] holds {int(bad.sum())} NaN/inf value(s) "
+                    f"(first at row {row}, column {col}); inputs must be finite, this is the "
+                    "data, not the model: give a missing number the value 0 and num_missing="
+                    "True (TabularPreprocessor.transform does so for NaN, empty cells and "
+                    "infinities), and check how the batch was built."
                 )
         elif want == "bool" and value.dtype != torch.bool:
             raise MalformedBatchError(f"{owner}: batch['num_missing'] must be bool.")

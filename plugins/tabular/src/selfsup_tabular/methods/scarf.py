@@ -183,9 +183,12 @@ class SCARF(Method):
         matches. Accepts a ``TabularPreprocessor`` or its ``to_dict()``.
 
         Raises:
-            ValueError: the model is in tensor mode, or the preprocessor's schema differs.
+            ValueError: the model is in tensor mode, the preprocessor's schema differs, or a
+                malformed state dict (see :meth:`TabularPreprocessor.from_dict`).
         """
         spec = preprocessor if isinstance(preprocessor, dict) else preprocessor.to_dict()
+        # a dict may come from a stranger's checkpoint: check it before building anything
+        TabularPreprocessor.from_dict(spec)
         num = len(spec["numerical"])
         cards = [len(s["vocab"]) for s in spec["categorical"]]
         if not self.table_mode:

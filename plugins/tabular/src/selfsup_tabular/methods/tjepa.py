@@ -233,9 +233,12 @@ class TJEPA(Method):
         matches. Accepts a ``TabularPreprocessor`` or its ``to_dict()``.
 
         Raises:
-            ValueError: the preprocessor's schema differs from the model's.
+            ValueError: the preprocessor's schema differs from the model's, or a malformed
+                state dict (see :meth:`TabularPreprocessor.from_dict`).
         """
         spec = preprocessor if isinstance(preprocessor, dict) else preprocessor.to_dict()
+        # a dict may come from a stranger's checkpoint: check it before building anything
+        TabularPreprocessor.from_dict(spec)
         num = len(spec["numerical"])
         cards = [len(s["vocab"]) for s in spec["categorical"]]
         if self.materialized and (num, cards) != (self.num_numerical, self.cardinalities):

@@ -7,21 +7,27 @@ from selfsup_vision.data.folder import (
     TorchvisionDataModule,
 )
 from selfsup_vision.data.images import (
+    BAD_FILE_POLICIES,
     FOLDER_LAYOUTS,
+    BadImageError,
     load_image,
     scan_folder,
+    to_gray,
     to_rgb,
     to_tensor,
 )
 
 __all__ = [
+    "BAD_FILE_POLICIES",
     "FOLDER_LAYOUTS",
     "PREDICT_SPLITS",
+    "BadImageError",
     "ImageFiles",
     "ImageFolderDataModule",
     "TorchvisionDataModule",
     "load_image",
     "scan_folder",
+    "to_gray",
     "to_rgb",
     "to_tensor",
 ]

@@ -6,7 +6,9 @@ and, for ``selfsup embed``, every image once without augmentation (``predict_dat
 
 from __future__ import annotations
 
+import numbers
 import os
+import warnings
 from typing import Any, Literal
 
 import torch
@@ -15,7 +17,19 @@ from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from selfsup.data import DataRootError, collate_embedding_batch, resolve_data_root
-from selfsup_vision.data.images import FOLDER_LAYOUTS, load_image, scan_folder, to_rgb, to_tensor
+from selfsup_vision.batches import PIXEL_TOLERANCE
+from selfsup_vision.data.images import (
+    BAD_FILE_POLICIES,
+    FOLDER_LAYOUTS,
+    RGB_POLICIES,
+    BadImageError,
+    load_image,
+    scan_folder,
+    to_gray,
+    to_rgb,
+    to_tensor,
+)
+from selfsup_vision.transforms.presets import preset
 from selfsup_vision.transforms.views import MultiView, multicrop_views, views_collate
 
 __all__ = ["PREDICT_SPLITS", "ImageFiles", "ImageFolderDataModule", "TorchvisionDataModule"]
@@ -24,11 +38,49 @@ __all__ = ["PREDICT_SPLITS", "ImageFiles", "ImageFolderDataModule", "Torchvision
 PREDICT_SPLITS = ("all", "train", "val")
 
 
+def _positive(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum``, or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        need = "a positive int" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {need}, got {value!r}.")
+    return int(value)
+
+
+def _item(dataset: Any, i: int) -> tuple[Any, int]:
+    """``dataset[i]`` checked to be an ``(image, label)`` pair with an int label."""
+    item = dataset[i]
+    if not isinstance(item, tuple | list) or len(item) != 2:
+        got = f"a {type(item).__name__}"
+        if isinstance(item, tuple | list):
+            got += f" of length {len(item)}"
+        raise ValueError(
+            f"dataset item {i} must be an (image, label) pair, got {got}; wrap an unlabelled "
+            "dataset so it returns (image, -1)."
+        )
+    image, label = item
+    try:
+        return image, int(label)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"the label of item {i} must be an int (use -1 for unlabelled images), got "
+            f"{label!r}; map class names to numbers in the dataset."
+        ) from None
+
+
+def _where(dataset: Any, i: int) -> str:
+    """How an error names item ``i``: the file's path when it is one, else its index."""
+    while isinstance(dataset, Subset):
+        i, dataset = dataset.indices[i], dataset.dataset
+    if isinstance(dataset, ImageFiles):
+        return f"image {dataset.samples[i][0]!r}"
+    return f"image {i}"
+
+
 class ImageFiles(Dataset):
     """``(path, label)`` pairs read lazily with :func:`~selfsup_vision.data.images.load_image`.
 
     Yields ``(PIL image, label)`` (in the file's mode unless ``rgb`` names a policy); a corrupt
-    file raises a ``ValueError`` naming it.
+    file raises a :class:`~selfsup_vision.data.images.BadImageError` naming it.
     """
 
     def __init__(self, samples: list[tuple[str, int]], rgb: str | None = None) -> None:
@@ -53,8 +105,8 @@ class _Identified(Dataset):
         return len(self.base)
 
     def __getitem__(self, i: int) -> tuple[Any, Tensor]:
-        image, _ = self.base[i]
-        return self.ids[i], self.owner._fixed(self.owner.prepare(image, self.ids[i]))
+        image, _ = _item(self.base, i)
+        return self.ids[i], self.owner._fixed(self.owner.prepare(image, _where(self.base, i)))
 
 
 class _Prepared(Dataset):
@@ -67,8 +119,8 @@ class _Prepared(Dataset):
         return len(self.base)
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
-        image, label = self.base[i]
-        return self.transform(self.owner.prepare(image, i)), int(label)
+        image, label = _item(self.base, i)
+        return self.transform(self.owner.prepare(image, _where(self.base, i))), label
 
 
 class TorchvisionDataModule(LightningDataModule):
@@ -107,8 +159,13 @@ class TorchvisionDataModule(LightningDataModule):
             images raise, larger ones are centre-cropped).
         in_channels: 3 (RGB policy) or 1 (grayscale) (default 3).
         rgb: ``"convert"`` (default) or ``"error"`` (non-RGB inputs raise).
-        batch_size: Training batch size; the last incomplete batch is dropped (default 256).
-        train_subset: Use only this many training images, a seeded random subset (default all).
+        batch_size: Batch size of every loader (default 256).
+        drop_last: Drop the last, incomplete training batch (default True: a batch of one
+            image breaks every method using batch statistics or in-batch negatives). With
+            True, a training split smaller than ``batch_size`` raises at ``setup("fit")``.
+            Probe and embedding loaders never drop.
+        train_subset: Use only this many training images, a seeded random subset (default all;
+            all when it exceeds the split).
         probe_train_size: Training images of the probe (default 5000).
         probe_val_size: Validation images of the probe (default 2000).
         in_memory: Decode every (un-augmented) image once and keep uint8 tensors in memory
@@ -118,9 +175,16 @@ class TorchvisionDataModule(LightningDataModule):
         predict_split: What ``predict_dataloader`` embeds: ``"all"`` (train, then val; default),
             ``"train"`` or ``"val"``.
 
+    Dataset items must be ``(image, label)`` pairs with an int label (``-1`` for none); images
+    are PIL images, uint8 ``(C, H, W)`` tensors, or float ones in ``[0, 1]`` (other dtypes,
+    NaN/inf and out-of-range floats raise, naming the item).
+
     Raises:
-        ValueError: bad mode or ``predict_split``, an image smaller than ``image_size`` without
-            ``resize``, corrupt files (naming them), non-RGB images under ``rgb="error"``.
+        ValueError: a bad setting (named, at construction); a training split smaller than
+            ``batch_size`` with ``drop_last`` (at ``setup("fit")``); when read: an image smaller
+            than ``image_size`` without ``resize``, non-RGB images under ``rgb="error"``, a
+            malformed item or tensor.
+        BadImageError: an undecodable file (a ``ValueError`` naming it).
 
     Examples:
         >>> from torchvision.datasets import FakeData
@@ -150,6 +214,7 @@ class TorchvisionDataModule(LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         predict_split: Literal["all", "train", "val"] = "all",
+        drop_last: bool = True,
     ) -> None:
         super().__init__()
         if mode not in ("images", "views"):
@@ -160,22 +225,35 @@ class TorchvisionDataModule(LightningDataModule):
             )
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}.")
+        if rgb not in RGB_POLICIES:
+            raise ValueError(f"rgb policy must be one of {RGB_POLICIES}, got {rgb!r}.")
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"drop_last must be a bool, got {drop_last!r}.")
+        if train_subset is not None and (
+            isinstance(train_subset, bool)
+            or not isinstance(train_subset, numbers.Integral)
+            or train_subset < 1
+        ):
+            raise ValueError(f"train_subset must be a positive int or None, got {train_subset!r}.")
+        if mode == "views":
+            preset(views)  # an unknown preset fails now, not at the first training batch
         self.train_dataset = train_dataset
         self.val_dataset = val_dataset
-        self.image_size = int(image_size)
+        self.image_size = _positive("image_size", image_size)
         self.mode = mode
         self.views = views
-        self.num_local_crops = int(num_local_crops)
-        self.local_size = int(local_size or max(1, image_size // 2))
+        self.num_local_crops = _positive("num_local_crops", num_local_crops, 0)
+        self.local_size = _positive("local_size", local_size or max(1, image_size // 2))
         self.resize = resize
         self.in_channels = in_channels
         self.rgb = rgb
-        self.batch_size = int(batch_size)
+        self.batch_size = _positive("batch_size", batch_size)
+        self.drop_last = drop_last
         self.train_subset = train_subset
-        self.probe_train_size = int(probe_train_size)
-        self.probe_val_size = int(probe_val_size)
+        self.probe_train_size = _positive("probe_train_size", probe_train_size)
+        self.probe_val_size = _positive("probe_val_size", probe_val_size)
         self.in_memory = in_memory
-        self.num_workers = int(num_workers)
+        self.num_workers = _positive("num_workers", num_workers, 0)
         self.seed = int(seed)
         self.predict_split = predict_split
         self._full: tuple[Any, Any] | None = None
@@ -184,19 +262,19 @@ class TorchvisionDataModule(LightningDataModule):
         self._cache: dict[str, tuple[Tensor, Tensor]] = {}
 
     # -- per-image preparation ---------------------------------------------------------------
-    def prepare(self, image: Any, index: int | str = "?") -> Any:
-        """RGB/grayscale policy and size check of one image (PIL or tensor); returns it."""
-        where = f"image {index}"
+    def prepare(self, image: Any, where: str = "image") -> Any:
+        """RGB/grayscale policy and size check of one image (PIL or tensor); returns it.
+
+        ``where`` names the image in errors (its file, or ``"image <index>"``).
+        """
         if isinstance(image, Tensor):
-            if image.dim() != 3 or image.shape[0] != self.in_channels:
-                raise ValueError(
-                    f"{where}: expected a ({self.in_channels}, H, W) tensor, got "
-                    f"{tuple(image.shape)}; tensors are used as they are (no RGB conversion), so "
-                    "return PIL images from the dataset or convert the channels yourself."
-                )
+            _check_tensor(image, self.in_channels, where)
             h, w = image.shape[-2:]
         else:
-            image = to_rgb(image, self.rgb, where) if self.in_channels == 3 else image.convert("L")
+            if self.in_channels == 3:
+                image = to_rgb(image, self.rgb, where)
+            else:
+                image = to_gray(image, where)
             w, h = image.size
         if min(h, w) < self.image_size and not self.resize:
             raise ValueError(
@@ -228,15 +306,36 @@ class TorchvisionDataModule(LightningDataModule):
         return self.train_dataset, self.val_dataset
 
     def setup(self, stage: str | None = None) -> None:
-        if self._train is not None:
-            return
-        train, val = self.datasets()
-        self._full = (train, val)
-        if self.train_subset is not None and self.train_subset < len(train):
-            gen = torch.Generator().manual_seed(self.seed)
-            idx = torch.randperm(len(train), generator=gen)[: self.train_subset].sort().values
-            train = Subset(train, idx.tolist())
-        self._train, self._val = train, val
+        """Read the datasets (once); for ``stage="fit"`` also check there is a whole batch.
+
+        Raises:
+            ValueError: ``stage="fit"``, ``drop_last`` and fewer training images than
+                ``batch_size`` (the message gives both numbers).
+        """
+        if self._train is None:
+            train, val = self.datasets()
+            self._full = (train, val)
+            if self.train_subset is not None and self.train_subset < len(train):
+                gen = torch.Generator().manual_seed(self.seed)
+                idx = torch.randperm(len(train), generator=gen)[: self.train_subset].sort().values
+                train = Subset(train, idx.tolist())
+            self._train, self._val = train, val
+        if stage == "fit":
+            self._check_train_size()
+
+    def _source(self) -> str:
+        """Where the training images come from, for error messages."""
+        return "in the training dataset"
+
+    def _check_train_size(self) -> None:
+        n = len(self._train)
+        if self.drop_last and n < self.batch_size:
+            subset = f" (train_subset={self.train_subset})" if self.train_subset else ""
+            raise ValueError(
+                f"found {n} training images {self._source()}{subset}, fewer than "
+                f"batch_size={self.batch_size}; with drop_last=True (the default) not one batch "
+                f"would train: set batch_size to at most {n}, or add images."
+            )
 
     def _materialize(self, name: str, dataset: Any) -> tuple[Tensor, Tensor]:
         """Decode ``dataset`` once into uint8 images and labels (``in_memory``)."""
@@ -281,14 +380,19 @@ class TorchvisionDataModule(LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            drop_last=shuffle and len(dataset) >= 2 * self.batch_size,
+            drop_last=shuffle and self.drop_last,  # only training loaders shuffle
             generator=gen,
             num_workers=self.num_workers,
             collate_fn=collate,
         )
 
     def train_dataloader(self) -> DataLoader:
-        self.setup()
+        """Shuffled training batches (``mode``); the incomplete last one dropped (``drop_last``).
+
+        Raises:
+            ValueError: as :meth:`setup` with ``stage="fit"``.
+        """
+        self.setup("fit")
         if self.mode == "views":
             data = _Prepared(self._train, self, self._view_transform())
             return self._loader(data, True, views_collate)
@@ -363,6 +467,32 @@ class _UInt8Images(Dataset):
         return self.images[idx].float().div_(255.0), self.labels[idx]
 
 
+def _check_tensor(image: Tensor, channels: int, where: str) -> None:
+    """A dataset's tensor image: ``(channels, H, W)``, uint8 or finite float in ``[0, 1]``."""
+    if image.dim() != 3 or image.shape[0] != channels:
+        raise ValueError(
+            f"{where}: expected a ({channels}, H, W) tensor, got {tuple(image.shape)}; tensors "
+            "are used as they are (no RGB conversion), so return PIL images from the dataset or "
+            "convert the channels yourself."
+        )
+    if image.dtype != torch.uint8 and not image.is_floating_point():
+        raise ValueError(
+            f"{where}: a {str(image.dtype).removeprefix('torch.')} tensor; tensor images must "
+            "be uint8 (0..255) or floating point in [0, 1]: convert it (x.float() / max)."
+        )
+    if image.is_floating_point():
+        bad = int((~torch.isfinite(image)).sum())
+        if bad:
+            raise ValueError(f"{where} has {bad} NaN/inf value(s); fix or drop it in the dataset.")
+        low, high = float(image.min()), float(image.max())
+        if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
+            raise ValueError(
+                f"{where} has values in [{low:.4g}, {high:.4g}]; float tensor images must lie in "
+                "[0, 1] (0..255 floats: divide by 255; mean/std-normalised: drop the Normalize, "
+                "the methods augment [0, 1] pixels themselves)."
+            )
+
+
 def _batched(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     """Collate of :class:`_UInt8Images`: ``__getitems__`` already returns the batch."""
     return batch
@@ -394,15 +524,22 @@ class ImageFolderDataModule(TorchvisionDataModule):
         data_root: Folder of relative ``root`` s (default None: ``$SELFSUP_DATA``).
         layout: ``"classes"`` (``<split>/<class>/<image>``), ``"flat"`` (``<split>/<image>``)
             or ``"auto"`` (default: whichever the folder holds).
+        bad_files: What a file that cannot be decoded does: ``"error"`` (default: stop with a
+            :class:`~selfsup_vision.data.images.BadImageError` naming it, when it is read) or
+            ``"skip"`` (decode every file once at setup, leave the bad ones out of training,
+            probes and embedding, and warn with their count and the first few names and
+            reasons).
         image_size, mode, views, num_local_crops, local_size, resize, in_channels, rgb,
             batch_size, train_subset, probe_train_size, probe_val_size, in_memory, num_workers,
-            seed, predict_split: See :class:`TorchvisionDataModule`.
+            seed, predict_split, drop_last: See :class:`TorchvisionDataModule`.
 
     Raises:
         DataRootError: a relative ``root`` with neither ``data_root`` nor ``$SELFSUP_DATA``
             (the message names both), or a data root that does not exist.
-        FileNotFoundError: missing split folders, or folders without images.
-        ValueError: bad ``layout``; class folders that differ between the splits.
+        FileNotFoundError: missing split folders, or folders without (decodable) images.
+        ValueError: bad ``layout`` / ``bad_files``; class folders that differ between the
+            splits; fewer training images than ``batch_size`` (see ``drop_last``).
+        BadImageError: an undecodable file under ``bad_files="error"``.
 
     Examples:
         >>> data = ImageFolderDataModule(root="/data/photos", train_dir=".", val_dir=None,
@@ -434,6 +571,8 @@ class ImageFolderDataModule(TorchvisionDataModule):
         seed: int = 0,
         layout: Literal["classes", "flat", "auto"] = "auto",
         predict_split: Literal["all", "train", "val"] = "all",
+        drop_last: bool = True,
+        bad_files: Literal["error", "skip"] = "error",
     ) -> None:
         super().__init__(
             None,
@@ -454,9 +593,16 @@ class ImageFolderDataModule(TorchvisionDataModule):
             num_workers,
             seed,
             predict_split,
+            drop_last,
         )
         if layout not in FOLDER_LAYOUTS:
             raise ValueError(f"layout must be one of {FOLDER_LAYOUTS}, got {layout!r}.")
+        if bad_files not in BAD_FILE_POLICIES:
+            raise ValueError(
+                f"bad_files must be 'error' or 'skip', got {bad_files!r}: 'error' stops at an "
+                "undecodable file, 'skip' leaves such files out with a warning."
+            )
+        self.bad_files = bad_files
         self.root = root
         self.train_dir = train_dir
         self.val_dir = val_dir
@@ -483,25 +629,70 @@ class ImageFolderDataModule(TorchvisionDataModule):
         return str(base / root)
 
     def datasets(self) -> tuple[Any, Any]:
-        root = self._folder = self.folder()
-        train, self.classes = scan_folder(os.path.join(root, self.train_dir), self.layout)
+        self._folder = os.path.normpath(self.folder())
+        train, self.classes = scan_folder(self._split(self.train_dir), self.layout)
         val = None
         if self.val_dir is not None:
-            samples, classes = scan_folder(os.path.join(root, self.val_dir), self.layout)
+            samples, classes = scan_folder(self._split(self.val_dir), self.layout)
             if classes != self.classes:
                 raise ValueError(
                     f"class folders differ between {self.train_dir!r} and {self.val_dir!r}: "
                     f"{self.classes[:5]} vs {classes[:5]}."
                 )
-            val = ImageFiles(samples)
-        return ImageFiles(train), val
+            val = samples
+        if self.bad_files == "skip":
+            train, val = self._without_bad_files(train, val)
+        return ImageFiles(train), None if val is None else ImageFiles(val)
+
+    def _without_bad_files(
+        self, train: list[tuple[str, int]], val: list[tuple[str, int]] | None
+    ) -> tuple[list[tuple[str, int]], list[tuple[str, int]] | None]:
+        """``bad_files="skip"``: decode every file once and leave out those that fail."""
+        bad: list[str] = []
+
+        def keep(samples: list[tuple[str, int]]) -> list[tuple[str, int]]:
+            kept = []
+            for path, label in samples:
+                try:
+                    load_image(path, "convert")
+                except BadImageError as err:
+                    rel = self._relative(path)
+                    bad.append(f"{rel} ({str(err.__cause__ or err).replace(path, rel)})")
+                else:
+                    kept.append((path, label))
+            return kept
+
+        total = len(train) + len(val or [])
+        train, val = keep(train), None if val is None else keep(val)
+        if bad:
+            warnings.warn(
+                f"skipped {len(bad)} of {total} image files under {self._folder!r} that cannot "
+                f"be decoded (bad_files='skip'): {'; '.join(bad[:5])}"
+                f"{'; ...' if len(bad) > 5 else ''}.",
+                stacklevel=3,
+            )
+        for name, samples in (("train", train), ("val", val)):
+            if samples is not None and not samples:
+                raise FileNotFoundError(
+                    f"no decodable images left in the {name} split under {self._folder!r} "
+                    "after skipping the bad files (see the warning): add images or fix the files."
+                )
+        return train, val
+
+    def _relative(self, path: str) -> str:
+        assert self._folder is not None
+        return os.path.relpath(path, self._folder).replace(os.sep, "/")
+
+    def _split(self, name: str) -> str:
+        """The folder of split ``name`` (``"."``: the dataset folder itself)."""
+        return os.path.normpath(os.path.join(self._folder or self.root, name))
+
+    def _source(self) -> str:
+        return f"under {self._split(self.train_dir)!r}"
 
     def _ids(self, dataset: Any, offset: int) -> list[Any]:
         """Paths of ``dataset`` 's files relative to the dataset folder, ``/``-separated."""
-        assert self._folder is not None
-        return [
-            os.path.relpath(path, self._folder).replace(os.sep, "/") for path, _ in dataset.samples
-        ]
+        return [self._relative(path) for path, _ in dataset.samples]
 
     def probe_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """``(train, val)`` loaders of un-augmented ``(images, labels)`` for probes.

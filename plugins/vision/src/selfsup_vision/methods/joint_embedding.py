@@ -107,7 +107,7 @@ class JointEmbeddingMethod(Method):
             raise MalformedBatchError(
                 f"{type(self).__name__} needs at least {min_batch} images per batch (batch "
                 f"statistics / in-batch negatives), got {parsed.batch_size}; use drop_last=True "
-                "in the DataLoader."
+                "in the DataLoader (the default of the selfsup_vision data modules)."
             )
         return parsed
 
