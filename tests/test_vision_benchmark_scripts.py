@@ -126,3 +126,83 @@ def test_plot_grid_draws_every_finished_run(tmp_path, monkeypatch, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["runs"] == 2 and summary["methods"] == ["barlow", "byol"]
     assert png.stat().st_size > 0
+
+
+def test_validation_images_are_stratified_disjoint_and_leave_the_subset_alone():
+    cifar = _load("cifar10")
+    labels = [i % 3 for i in range(90)] + [0] * 30  # class 0: 60 images, classes 1, 2: 30 each
+    pretrain, val = cifar.split_training_images(labels, train_subset=40, val_size=20, seed=5)
+    same_subset, none = cifar.split_training_images(labels, train_subset=40, val_size=0, seed=5)
+    assert pretrain == same_subset and none == []
+    assert len(pretrain) == 40 and len(val) == 20 and not set(pretrain) & set(val)
+    rest = [labels[i] for i in range(len(labels)) if i not in set(pretrain)]
+    for c in range(3):  # each class's share follows its share of the images left over
+        share = 20 * rest.count(c) / len(rest)
+        assert abs(sum(labels[i] == c for i in val) - share) < 1
+    full, held = cifar.split_training_images(labels, train_subset=None, val_size=12, seed=1)
+    assert sorted(full + held) == list(range(len(labels)))
+
+
+def test_validation_split_refuses_more_images_than_are_left():
+    cifar = _load("cifar10")
+    with pytest.raises(ValueError, match="lower --val-size"):
+        cifar.split_training_images([0, 1] * 10, train_subset=15, val_size=6, seed=0)
+    with pytest.raises(ValueError, match=">= 0"):
+        cifar.split_training_images([0, 1], train_subset=None, val_size=-1, seed=0)
+
+
+def test_selection_reads_validation_only():
+    cifar = _load("cifar10")
+    history = [
+        {"epoch": 1, "val_knn_acc": 0.4, "test_knn_acc": 0.9},
+        {"epoch": 2, "val_knn_acc": 0.5, "test_knn_acc": 0.1},
+        {"epoch": 3, "val_knn_acc": 0.5, "test_knn_acc": 0.2},
+    ]
+    assert cifar.select_best(history)["epoch"] == 2  # best validation, earliest on ties
+    with pytest.raises(ValueError):
+        cifar.select_best([])
+
+
+def test_lightly_table_renders_rows_and_refuses_files_without_them(tmp_path, capsys):
+    table = _load("lightly_table")
+    row = {
+        "method": "simclr",
+        "table_method": "simclr",
+        "device": "GPU",
+        "epochs": 120.0,
+        "epochs_scheduled": 120,
+        "batch_size": 512,
+        "pretrain_seconds": 420.0,
+        "eval_seconds": 30.0,
+        "images_per_sec": 15000.0,
+        "best_val_epoch": 110.0,
+        "test_knn_at_best_val": 0.81,
+        "test_knn_best_over_evals": 0.815,
+    }
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps({"method": "byol", "error": "x"}) + "\n")
+    table.main([str(path), "--plot", str(tmp_path / "t.png")])
+    out = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(out[-1])
+    assert [r["method"] for r in summary["rows"]] == ["simclr"]  # the failed run is left out
+    assert summary["rows"][0]["wall_min"] == 7.5
+    assert summary["rows"][0]["lightly"] == table.LIGHTLY_B512_E200["simclr"]
+    assert "| simclr | GPU | 120.0 / 120 | 7.5 | 15,000 | 0.810 | 0.815 | 0.848 |" in out
+    assert (tmp_path / "t.png").stat().st_size > 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"method": "byol", "error": "x"}) + "\n")
+    with pytest.raises(SystemExit, match="test_knn_at_best_val"):
+        table.main([str(empty)])
+
+
+def test_grid_selects_on_validation_never_on_test():
+    grid = _load("grid")
+    runs = [
+        {"name": "a", "method": "simclr", "knn_acc": 0.9, "linear_acc": 0.9, "val_knn_acc": 0.3},
+        {"name": "b", "method": "simclr", "knn_acc": 0.1, "linear_acc": 0.1, "val_knn_acc": 0.4},
+        {"name": "c", "method": "byol", "knn_acc": 0.5, "linear_acc": 0.5},
+        {"name": "d", "method": "byol", "error": "timeout"},
+    ]
+    best = grid.best_per_method(runs)
+    assert best["simclr"]["name"] == "b"
+    assert "unselected" in best["byol"] and "name" not in best["byol"]

@@ -11,7 +11,8 @@ each). The point is hyper-parameter search for the 2-core CPU protocol at a frac
 a run here replays the protocol's steps (same subset, batch size, epochs and schedule) but not its
 wall-clock budget, so confirm a chosen setting with the CPU run itself. Per-run stderr goes to
 ``--log-dir``; ``--output`` gets one JSON line per finished run, tagged with its ``name``; the last
-stdout line is a summary JSON object (runs, failures, the best kNN accuracy per method).
+stdout line is a summary JSON object (runs, failures, per method the run with the best
+validation kNN: pass ``--val-size N`` after ``--``; the test kNN never selects).
 """
 
 from __future__ import annotations
@@ -19,33 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/grid_file.py
+from grid_file import read_grid
+
 SCRIPT = Path(__file__).with_name("cifar10.py")
-
-
-def read_grid(path: str) -> list[tuple[str, list[str]]]:
-    """``(name, args)`` per grid line; names must be unique (they name the log files)."""
-    runs: list[tuple[str, list[str]]] = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, sep, rest = line.partition(":")
-        name = name.strip()
-        if not sep or not name or not name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"{path}:{number}: expected 'name: --arg value ...', got {line!r}")
-        if name in {n for n, _ in runs}:
-            raise ValueError(f"{path}:{number}: run name {name!r} appears twice")
-        runs.append((name, shlex.split(rest)))
-    if not runs:
-        raise ValueError(f"{path} holds no runs")
-    return runs
 
 
 def run_one(
@@ -106,15 +90,33 @@ def main() -> None:
             if args.output:
                 with open(args.output, "a") as f:
                     f.write(json.dumps(r) + "\n")
+    best = best_per_method(results)
+    failures = [r["name"] for r in results if "error" in r]
+    print(json.dumps({"runs": len(results), "failures": failures, "best": best}))
+
+
+def best_per_method(results: list[dict]) -> dict[str, dict]:
+    """Per method, the run with the best validation kNN (``--val-size`` runs; ties: the first).
+
+    The test kNN never chooses: a method whose runs lack ``val_knn_acc`` is reported under
+    ``"unselected"`` with no winner (add ``--val-size`` to the common arguments).
+    """
     best: dict[str, dict] = {}
     for r in results:
         if r.get("knn_acc") is None:
             continue
-        m = r["method"]
-        if m not in best or r["knn_acc"] > best[m]["knn_acc"]:
-            best[m] = {"name": r["name"], "knn_acc": r["knn_acc"], "linear_acc": r["linear_acc"]}
-    failures = [r["name"] for r in results if "error" in r]
-    print(json.dumps({"runs": len(results), "failures": failures, "best": best}))
+        m, val = r["method"], r.get("val_knn_acc")
+        if val is None:
+            best.setdefault(m, {"unselected": "no val_knn_acc: run with --val-size"})
+            continue
+        if "val_knn_acc" not in best.get(m, {}) or val > best[m]["val_knn_acc"]:
+            best[m] = {
+                "name": r["name"],
+                "val_knn_acc": val,
+                "knn_acc": r["knn_acc"],
+                "linear_acc": r["linear_acc"],
+            }
+    return best
 
 
 if __name__ == "__main__":

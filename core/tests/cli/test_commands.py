@@ -55,7 +55,8 @@ BORING = {
 def test_help_lists_every_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("fit", "validate", "test", "predict", "embed", "export", "configs", "plugins"):
+    commands = ("fit", "validate", "test", "predict", "embed", "export", "configs", "plugins")
+    for command in (*commands, "rankme"):
         assert f"\n  {command}" in out
     assert "new-plugin" in out and "SELFSUP_DATA" in out
     assert main([]) == 2
@@ -241,3 +242,65 @@ def test_check_config_types_directly():
         )
     with pytest.raises(ConfigTypeError, match="not a scheduler"):
         check_config_types({"model": {"scheduler": "torch.optim.SGD"}})
+
+
+def _rankme_reference(z: np.ndarray) -> float:
+    """RankMe in float64 from the paper's formula (arXiv 2210.02885, eq. 1)."""
+    s = np.linalg.svd(z.astype(np.float64), compute_uv=False)
+    p = s / s.sum() + 1e-7
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def test_rankme_ranks_checkpoints_by_the_effective_rank_of_their_embeddings(
+    tmp_path, monkeypatch, capsys
+):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    config = yaml.safe_load(yaml.safe_dump(BORING))
+    config["trainer"]["max_steps"] = 4
+    config["trainer"]["callbacks"][0]["init_args"] = {
+        "dirpath": "run/checkpoints",
+        "every_n_train_steps": 2,
+        "save_top_k": -1,
+        "filename": "{step}",
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config))
+    assert main(["fit", "--config", "cfg.yaml"]) == 0
+    ckpts = sorted(str(p) for p in (tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+    assert len(ckpts) == 2
+    # a second run with another setting (its own config), ranked in the same table
+    config2 = yaml.safe_load(yaml.safe_dump({**config, "seed_everything": 1}))
+    config2["trainer"]["callbacks"][0]["init_args"]["dirpath"] = "run2/checkpoints"
+    (tmp_path / "cfg2.yaml").write_text(yaml.safe_dump(config2))
+    assert main(["fit", "--config", "cfg2.yaml"]) == 0
+    other = str(next((tmp_path / "run2" / "checkpoints").glob("*.ckpt")))
+    capsys.readouterr()
+    argv = ["rankme", "--config", "cfg.yaml", "--ckpt_path", *ckpts, "--run", "cfg2.yaml", other]
+    assert main([*argv, "--max_rows", "30", "-o", "rank.json"]) == 0
+    out = capsys.readouterr().out
+    assert "highest RankMe" in out and "docs/selection.md" in out
+    table = json.loads((tmp_path / "rank.json").read_text())["ranking"]
+    assert sorted(r["checkpoint"] for r in table) == sorted([*ckpts, other])
+    assert [r["rankme"] for r in table] == sorted((r["rankme"] for r in table), reverse=True)
+    for row in table:  # each score is RankMe of what `selfsup embed` writes for those rows
+        assert row["rows"] == 30
+        cfg = row["config"][0]
+        emb = f"e{abs(hash(row['checkpoint']))}.npy"
+        embed = ["embed", "--config", cfg, "--ckpt_path", row["checkpoint"], "-o", emb]
+        assert main(embed) == 0
+        _, vectors = read_embeddings(tmp_path / emb)
+        assert row["rankme"] == pytest.approx(_rankme_reference(vectors[:30]), abs=2e-3)
+
+
+def test_rankme_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="nothing to rank"):
+        main(["rankme"])
+    with pytest.raises(SystemExit, match="needs the run's --config"):
+        main(["rankme", "--ckpt_path", "a.ckpt"])
+    from selfsup.cli.rankme_command import embed_rows
+    from selfsup.testing.boring import BoringDataModule, BoringMethod
+
+    with pytest.raises(ValueError, match="max_rows"):
+        embed_rows(BoringMethod(), BoringDataModule(num_samples=4), max_rows=0)

@@ -4,8 +4,9 @@
 LightningCLI (``class_path``/``init_args`` configs, ``--print_config``); CONFIG is a
 YAML file or a shipped config's name (``graph:graphmae_cora``). ``selfsup configs``
 lists the shipped configs, ``selfsup embed`` turns data into vectors with a trained
-checkpoint, ``selfsup export`` writes its encoder to a folder, ``selfsup plugins``
-lists plugins and ``selfsup new-plugin NAME`` starts a domain.
+checkpoint, ``selfsup export`` writes its encoder to a folder, ``selfsup rankme`` ranks
+checkpoints by RankMe, ``selfsup plugins`` lists plugins and ``selfsup new-plugin NAME``
+starts a domain.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ Use a trained model:
               selfsup embed --config CONFIG --ckpt_path RUN.ckpt --output emb.parquet
   export      encoder -> folder (model.safetensors + config.json):
               selfsup export --config CONFIG --ckpt_path RUN.ckpt --output encoder/
+  rankme      rank checkpoints or runs by RankMe of their embeddings (no labels):
+              selfsup rankme --config CONFIG --ckpt_path A.ckpt B.ckpt
 
 Find things:
   configs     configs shipped with the installed packages (selfsup configs --show NAME)
@@ -93,6 +96,12 @@ def _export(argv: list[str]) -> int:
     return export_main(argv)
 
 
+def _rankme(argv: list[str]) -> int:
+    from selfsup.cli.rankme_command import rankme_main
+
+    return rankme_main(argv)
+
+
 def _new_plugin(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="selfsup new-plugin", description="Create plugins/NAME from templates/plugin."
@@ -124,6 +133,7 @@ _COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "embed": _embed,
     "export": _export,
     "plugins": _plugins,
+    "rankme": _rankme,
     "new-plugin": _new_plugin,
 }
 

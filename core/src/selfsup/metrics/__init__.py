@@ -1,4 +1,5 @@
-"""Representation-quality metrics: RankMe, alignment/uniformity, kNN and linear probes.
+"""Representation-quality metrics: RankMe, alignment/uniformity, kNN and linear probes, and
+rank correlations that measure whether a label-free score selects runs as a probe would.
 
 Pure functions on feature tensors plus Lightning callbacks
 (:class:`RankMeMonitor`, :class:`ProbeMonitor`) that log them during training.
@@ -12,20 +13,27 @@ from typing import TYPE_CHECKING, Any
 from selfsup.metrics.alignment_uniformity import alignment, uniformity
 from selfsup.metrics.knn import knn_accuracy, knn_predict
 from selfsup.metrics.linear_probe import LinearProbeResult, linear_probe
+from selfsup.metrics.ranking import average_ranks, kendall_tau, selection_regret, spearman
 from selfsup.metrics.rankme import rankme
 
 if TYPE_CHECKING:
     from selfsup.metrics.callbacks import ProbeMonitor, RankMeMonitor
+    from selfsup.metrics.rankme_checkpoint import RankMeCheckpoint
 
 __all__ = [
     "LinearProbeResult",
     "ProbeMonitor",
+    "RankMeCheckpoint",
     "RankMeMonitor",
     "alignment",
+    "average_ranks",
+    "kendall_tau",
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
     "rankme",
+    "selection_regret",
+    "spearman",
     "uniformity",
 ]
 
@@ -37,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from selfsup.metrics import callbacks
 
         return getattr(callbacks, name)
+    if name == "RankMeCheckpoint":
+        from selfsup.metrics.rankme_checkpoint import RankMeCheckpoint
+
+        return RankMeCheckpoint
     raise AttributeError(f"module 'selfsup.metrics' has no attribute {name!r}")

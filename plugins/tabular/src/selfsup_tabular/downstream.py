@@ -76,13 +76,30 @@ class MLPHead(nn.Module):
 
 
 class RawMLP(nn.Module):
-    """Raw-feature baseline: :class:`~selfsup_tabular.encoders.TabularInput` + :class:`MLPHead`."""
+    """Raw-feature baseline: :class:`~selfsup_tabular.encoders.TabularInput` + :class:`MLPHead`.
+
+    ``numerical_embedding`` (``"linear"``: the numbers themselves, or ``"periodic"``: "MLP-PLR"),
+    ``frequencies`` and ``frequency_scale`` go to the input layer; ``**head`` to the head.
+    """
 
     def __init__(
-        self, num_numerical: int, cardinalities: list[int], out_dim: int, **head: Any
+        self,
+        num_numerical: int,
+        cardinalities: list[int],
+        out_dim: int,
+        numerical_embedding: str = "linear",
+        frequencies: int = 16,
+        frequency_scale: float = 1.0,
+        **head: Any,
     ) -> None:
         super().__init__()
-        self.input = TabularInput(num_numerical, cardinalities)
+        self.input = TabularInput(
+            num_numerical,
+            cardinalities,
+            numerical_embedding=numerical_embedding,
+            frequencies=frequencies,
+            frequency_scale=frequency_scale,
+        )
         self.head = MLPHead(self.input.out_dim, out_dim, **head)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:

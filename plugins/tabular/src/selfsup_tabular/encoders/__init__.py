@@ -1,6 +1,7 @@
-"""Encoders: MLPs on feature vectors, the feature tokenizer and the token Transformer."""
+"""Encoders: MLPs, numerical embeddings, the feature tokenizer and the token Transformer."""
 
 from selfsup_tabular.encoders.mlp import TabularInput, TabularMLP
+from selfsup_tabular.encoders.numerical import NUMERICAL_EMBEDDINGS, PeriodicEmbedding
 from selfsup_tabular.encoders.tokenizer import (
     FeatureTokenizer,
     check_tabular_batch,
@@ -10,7 +11,9 @@ from selfsup_tabular.encoders.tokenizer import (
 from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
 
 __all__ = [
+    "NUMERICAL_EMBEDDINGS",
     "FeatureTokenizer",
+    "PeriodicEmbedding",
     "TabularBackbone",
     "TabularInput",
     "TabularMLP",

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError
+from selfsup_tabular.encoders.numerical import NUMERICAL_EMBEDDINGS, PeriodicEmbedding
 
 __all__ = ["FeatureTokenizer", "check_tabular_batch", "encode_rows", "is_frame"]
 
@@ -158,8 +159,10 @@ class FeatureTokenizer(nn.Module):
         t_j = x_j w_j + b_j + p_j \\ (m_j + p_j \\text{ if missing}), \\qquad
         t_k = E_k[c_k] + b_k + p_k \\ (\\text{categorical})
 
-    with ``p`` learned feature-identity embeddings and ``E_k`` an embedding of ``card_k + 2``
-    codes (0 missing, 1 unknown). The [REG] tokens are learned, input-independent vectors
+    (with ``numerical_embedding="periodic"``, ``x_j w_j + b_j`` is replaced by the
+    :class:`~selfsup_tabular.encoders.PeriodicEmbedding` ``e_j(x_j)``), with ``p`` learned
+    feature-identity embeddings and ``E_k`` an embedding of ``card_k + 2`` codes (0 missing,
+    1 unknown). The [REG] tokens are learned, input-independent vectors
     prepended to the sequence: positions ``0..R-1`` are [REG], position ``R + j`` is feature ``j``
     (numericals first, then categoricals). Masks over features must be shifted by ``R``.
 
@@ -168,6 +171,10 @@ class FeatureTokenizer(nn.Module):
         cardinalities: Vocabulary size per categorical feature.
         d_token: Token width ``d`` (default 64).
         num_registers: [REG] tokens ``R`` (default 1).
+        numerical_embedding: ``"linear"`` (default, FT-Transformer / T-JEPA) or ``"periodic"``
+            (:class:`~selfsup_tabular.encoders.PeriodicEmbedding`, "PLR", arXiv 2203.05556).
+        frequencies: Periodic frequencies per feature (default 16; periodic only).
+        frequency_scale: Their initial standard deviation (default 1.0; periodic only).
 
     Shapes:
         batch (see :func:`check_tabular_batch`) -> ``(B, R + F, d)`` with ``F = n_num + n_cat``.
@@ -179,8 +186,17 @@ class FeatureTokenizer(nn.Module):
         cardinalities: Sequence[int],
         d_token: int = 64,
         num_registers: int = 1,
+        numerical_embedding: str = "linear",
+        frequencies: int = 16,
+        frequency_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        if numerical_embedding not in NUMERICAL_EMBEDDINGS:
+            raise ValueError(
+                f"numerical_embedding must be one of {NUMERICAL_EMBEDDINGS}, got "
+                f"{numerical_embedding!r}."
+            )
+        self.numerical_embedding = numerical_embedding
         if num_numerical < 0 or num_registers < 0 or d_token < 1:
             raise ValueError("num_numerical, num_registers must be >= 0 and d_token >= 1.")
         self.num_numerical = int(num_numerical)
@@ -193,8 +209,11 @@ class FeatureTokenizer(nn.Module):
         d = self.d_token
         bound = 1 / math.sqrt(d)
         n_num = self.num_numerical
-        self.num_weight = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
-        self.num_bias = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
+        if numerical_embedding == "linear":
+            self.num_weight = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
+            self.num_bias = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
+        elif n_num:
+            self.periodic = PeriodicEmbedding(n_num, d, frequencies, frequency_scale)
         self.num_missing = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
         sizes = [c + 2 for c in self.cardinalities]
         offsets = torch.tensor([0] + sizes[:-1], dtype=torch.long).cumsum(0)
@@ -212,7 +231,10 @@ class FeatureTokenizer(nn.Module):
         parts = []
         if self.num_numerical:
             x = batch["x_num"]
-            tok = x.unsqueeze(-1) * self.num_weight + self.num_bias
+            if self.numerical_embedding == "periodic":
+                tok = self.periodic(x)
+            else:
+                tok = x.unsqueeze(-1) * self.num_weight + self.num_bias
             miss = batch["num_missing"].unsqueeze(-1)
             parts.append(torch.where(miss, self.num_missing.expand_as(tok), tok))
         if self.cardinalities:

@@ -62,7 +62,8 @@ class TabularBackbone(nn.Module):
 
     ``forward(batch, keep)`` encodes the [REG] tokens plus the features whose indices are in
     ``keep`` ``(B, K)`` (all features when ``keep`` is None). [REG] tokens are always included and
-    come first.
+    come first. ``numerical_embedding``, ``frequencies`` and ``frequency_scale`` go to the
+    :class:`FeatureTokenizer` (``"linear"`` by default; ``"periodic"`` for PLR tokens).
 
     Shapes:
         batch -> ``(B, R + K, d)``.
@@ -78,9 +79,20 @@ class TabularBackbone(nn.Module):
         num_heads: int = 4,
         ffn_dim: int | None = None,
         dropout: float = 0.0,
+        numerical_embedding: str = "linear",
+        frequencies: int = 16,
+        frequency_scale: float = 1.0,
     ) -> None:
         super().__init__()
-        self.tokenizer = FeatureTokenizer(num_numerical, cardinalities, d_token, num_registers)
+        self.tokenizer = FeatureTokenizer(
+            num_numerical,
+            cardinalities,
+            d_token,
+            num_registers,
+            numerical_embedding=numerical_embedding,
+            frequencies=frequencies,
+            frequency_scale=frequency_scale,
+        )
         self.transformer = TokenTransformer(d_token, num_layers, num_heads, ffn_dim, dropout)
 
     def forward(self, batch: Mapping[str, Tensor], keep: Tensor | None = None) -> Tensor:

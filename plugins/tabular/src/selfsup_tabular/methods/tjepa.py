@@ -136,6 +136,10 @@ class TJEPA(Method):
             rows before the regression, so latents that only encode *which* feature a token is
             (constant over rows — the trivial solution the loss otherwise drifts towards, seen as
             a falling RankMe) carry no signal and only value-dependent variation is predicted.
+        numerical_embedding: How the tokenizer embeds numbers: ``"linear"`` (default, T-JEPA /
+            FT-Transformer ``x w + b``) or ``"periodic"`` (PLR,
+            :class:`~selfsup_tabular.encoders.PeriodicEmbedding`, arXiv 2203.05556).
+        frequencies, frequency_scale: Of the periodic embedding (default 16, 1.0).
 
     Shapes:
         batch: a dict from ``TabularPreprocessor.transform`` (``"x_num"`` ``(B, n_num)``,
@@ -177,6 +181,9 @@ class TJEPA(Method):
         pooling: str = "concat",
         log_rankme: bool = True,
         target_norm: str = "none",
+        numerical_embedding: str = "linear",
+        frequencies: int = 16,
+        frequency_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -192,6 +199,9 @@ class TJEPA(Method):
             "num_heads": num_heads,
             "ffn_dim": ffn_dim,
             "dropout": dropout,
+            "numerical_embedding": numerical_embedding,
+            "frequencies": int(frequencies),
+            "frequency_scale": float(frequency_scale),
         }
         self.predictor_config = (predictor_dim, predictor_layers, predictor_heads)
         self.context_ratio = tuple(context_ratio)
@@ -399,6 +409,8 @@ class TJEPAEncoder(nn.Module):
             :class:`~selfsup_tabular.encoders.TabularBackbone`; defaults 64, 1, 2, 4, 128, 0).
         pooling: One of :data:`POOLINGS` (default ``"concat"``).
         preprocessing: A fitted preprocessor's ``to_dict()``, or None (encoded batches only).
+        numerical_embedding, frequencies, frequency_scale: The tokenizer's numerical embedding
+            (see :class:`TJEPA`; defaults ``"linear"``, 16, 1.0).
 
     Shapes:
         rows: a ``pandas.DataFrame`` (needs ``preprocessing``) or an encoded batch dict
@@ -426,6 +438,9 @@ class TJEPAEncoder(nn.Module):
         dropout: float = 0.0,
         pooling: str = "concat",
         preprocessing: dict[str, Any] | None = None,
+        numerical_embedding: str = "linear",
+        frequencies: int = 16,
+        frequency_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -446,6 +461,9 @@ class TJEPAEncoder(nn.Module):
             num_heads=num_heads,
             ffn_dim=ffn_dim,
             dropout=dropout,
+            numerical_embedding=numerical_embedding,
+            frequencies=frequencies,
+            frequency_scale=frequency_scale,
         )
 
     def forward(self, rows: Any, pooling: str | None = None) -> Tensor:
