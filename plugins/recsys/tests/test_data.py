@@ -18,7 +18,7 @@ from selfsup_recsys.data import (
     read_table,
     reduce_training,
 )
-from selfsup_recsys.data.movielens import GENRES
+from selfsup_recsys.data.movielens import GENRES, ITEM_COLUMNS, ITEM_COLUMNS_EXTENDED
 from selfsup_recsys.data.synthetic import synthetic_interactions
 
 
@@ -113,11 +113,12 @@ def _fake_ml100k(root) -> None:
     flags = ["0"] * len(GENRES)
     rows = []
     for i, (title, date, g) in enumerate(
-        [("Caf\xe9 Story (1995)", "01-Jan-1995", 5), ("The Toy Robot (1995)", "", 1),
-         ("unknown", "", 0)], start=1,
+        [("Caf\xe9 Story (1995)", "01-Jan-1995", (5, 8)), ("The Toy Robot (1995)", "", (1,)),
+         ("unknown", "", (0,))], start=1,
     ):  # fmt: skip
         f = list(flags)
-        f[g] = "1"
+        for flag in g:
+            f[flag] = "1"
         rows.append("|".join([str(i), title, date, "", "http://x"] + f))
     (root / "u.item").write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
     (root / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n")
@@ -127,8 +128,12 @@ def test_movielens_parser_on_a_synthetic_folder(tmp_path) -> None:
     _fake_ml100k(tmp_path)
     inter, items, users = load_movielens_100k(str(tmp_path))
     assert inter.values.tolist() == [[1, 1, 100], [1, 2, 200], [2, 3, 50]]
-    assert items["genres"].tolist() == ["Comedy", "Action", "unknown"]
+    assert items["genres"].tolist() == ["Comedy|Drama", "Action", "unknown"]
     assert items["year"].tolist()[0] == "1995" and pd.isna(items["year"].tolist()[1])
+    # derived features of ITEM_COLUMNS_EXTENDED: no year -> no decade; one genre -> no pair
+    assert items["decade"].tolist()[0] == "1990s" and pd.isna(items["decade"].tolist()[1])
+    assert items["genre_pairs"].tolist() == ["Comedy+Drama", "", ""]
+    assert set(ITEM_COLUMNS_EXTENDED) - set(ITEM_COLUMNS) == {"decade", "genre_pairs"}
     assert items["title_words"].tolist()[:2] == ["café|story", "toy|robot"]
     assert users["age"].tolist() == ["1", "5"] and users["zip"].tolist() == ["85", "94"]
     with pytest.raises(FileNotFoundError, match="grouplens"):

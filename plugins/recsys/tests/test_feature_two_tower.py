@@ -112,6 +112,47 @@ def test_ssl_term_is_one_directional_infonce_between_complementary_views() -> No
     )
 
 
+@pytest.mark.parametrize("dropout", [0.0, 1.0])
+def test_cfm_ssl_term_matches_float64_reference_of_its_masks(dropout: float) -> None:
+    """CFM end to end (Yao et al. Eq. 3, Sec. 3.2): view a masks {seed} + the floor(k/2) features
+    of highest MI with it, view b the complement, both with bag dropout; L_self in float64."""
+    # item features: 0 item_id, 1 genres (bag), 2 year, 3 content (dense, no MI)
+    mi = torch.tensor(
+        [[0.0, 0.9, 0.1, 0.0], [0.9, 0.0, 0.3, 0.0], [0.1, 0.3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    )
+    # seeds 0, 1, 2 -> {0, 1, 2} | {3}; seed 3 -> {3} + ties in feature order {0, 1} | {2}
+    cfm_pairs = [((0, 1, 2), (3,)), ((0, 1, 3), (2,))]
+    method = FeatureTwoTower(
+        QUERY, ITEM, embedding_dim=4, hidden_dims=[8], output_dim=4, temperature=0.2,
+        logq="none", remove_accidental_hits=False, ssl="cfm", ssl_weight=0.5,
+        ssl_temperature=0.3, bag_dropout=dropout, frequency_buckets=8,
+    )  # fmt: skip
+    method.set_feature_correlation(mi)
+    batch = _batch(b=6)
+    x = batch["ssl_item"]
+    assert bool((x["genres"] >= 0).any(1).all())  # every item has a genre to drop
+
+    def views(masked_a: tuple[int, ...], masked_b: tuple[int, ...]) -> torch.Tensor:
+        # dropout 1.0 empties every bag: the tower then reads genres' default embedding in both
+        extra = (1,) if dropout == 1.0 else ()
+        za = method.item_tower(x, torch.tensor([f in masked_a + extra for f in range(4)]))
+        zb = method.item_tower(x, torch.tensor([f in masked_b + extra for f in range(4)]))
+        return _reference(za, zb, 0.3, None, None)
+
+    got = []
+    for seed in range(12):  # the seed feature is uniform: every pattern shows up
+        torch.manual_seed(seed)
+        got.append(method.training_losses(batch)["ssl_loss"].double())
+    candidates = [views(a, b) for a, b in cfm_pairs]
+    for value in got:
+        assert any(torch.allclose(value, c, atol=1e-5, rtol=1e-5) for c in candidates)
+    for c in candidates:
+        assert any(torch.allclose(value, c, atol=1e-5, rtol=1e-5) for value in got)
+    # a complementary split CFM never draws (id alone against the rest: not seed + top-2) differs
+    other = views((0,), (1, 2, 3))
+    assert not any(torch.allclose(value, other, atol=1e-5, rtol=1e-5) for value in got)
+
+
 def test_without_ssl_items_the_main_items_are_used_and_cfm_needs_mi() -> None:
     method = tiny_feature_two_tower("rfm")
     batch = _batch()

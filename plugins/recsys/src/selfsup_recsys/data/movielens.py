@@ -12,7 +12,9 @@ import re
 
 import pandas as pd
 
-__all__ = ["GENRES", "ITEM_COLUMNS", "USER_COLUMNS", "load_movielens_100k"]
+__all__ = [
+    "GENRES", "ITEM_COLUMNS", "ITEM_COLUMNS_EXTENDED", "USER_COLUMNS", "load_movielens_100k",
+]  # fmt: skip
 
 GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -22,6 +24,10 @@ GENRES = (
 
 #: Item features: genres (bag), release year (categorical), title words (bag).
 ITEM_COLUMNS = {"genres": "bag", "year": "categorical", "title_words": "bag"}
+#: ``ITEM_COLUMNS`` plus two derived features: release decade (categorical) and genre pairs (bag,
+#: e.g. ``Action+Comedy``). Same information, but CFM (Yao et al. 2021) gets correlated groups to
+#: mask together (year <-> decade, genres <-> genre pairs) instead of id paired with one feature.
+ITEM_COLUMNS_EXTENDED = {**ITEM_COLUMNS, "decade": "categorical", "genre_pairs": "bag"}
 #: User features: age bucket, gender, occupation, zip-code prefix (all categorical).
 USER_COLUMNS = {"age": "categorical", "gender": "categorical", "occupation": "categorical",
                 "zip": "categorical"}  # fmt: skip
@@ -49,6 +55,11 @@ def _title_words(title: str) -> str:
     return "|".join(dict.fromkeys(words))
 
 
+def _genre_pairs(genres: str) -> str:
+    names = sorted(g for g in genres.split("|") if g)
+    return "|".join(f"{a}+{b}" for i, a in enumerate(names) for b in names[i + 1 :])
+
+
 def _age_bucket(age: float) -> str:
     return str(sum(age >= b for b in _AGE_BINS))
 
@@ -58,7 +69,8 @@ def load_movielens_100k(root: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 
     Returns:
         interactions: columns ``user, item, timestamp`` (raw integer ids);
-        items: ``item, genres ("|"-joined), year (str or None), title_words ("|"-joined)``;
+        items: ``item, genres ("|"-joined), year (str or None), title_words ("|"-joined),
+        decade (e.g. ``"1990s"`` or None), genre_pairs ("|"-joined ``A+B``)``;
         users: ``user, age (bucket), gender, occupation, zip (first 2 characters)``.
 
     Raises:
@@ -78,6 +90,8 @@ def load_movielens_100k(root: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
             "title_words": raw["title"].fillna("").map(_title_words),
         }
     )
+    items["decade"] = items["year"].str[:3].add("0s").where(items["year"].notna(), None)
+    items["genre_pairs"] = items["genres"].map(_genre_pairs)
     users = pd.read_csv(
         _path(root, "u.user"), sep="|", header=None,
         names=["user", "age", "gender", "occupation", "zip"], dtype={"zip": str},
