@@ -12,6 +12,15 @@ and one JSON line last on stdout.
 
 Sending SIGUSR1 makes it stop after the seed in progress and report the seeds that finished
 (``"stopped_early": true`` in the JSON).
+
+Validation-only sweeps (nothing reads a test label): ``--no-test`` probes without the test mask,
+``--set method.latent_weight=0.5`` (also ``optimizer.*``, ``model.*``, ``trainer.*``) overrides
+the config, ``--probe-lr 0.01,0.025 --probe-wd 1e-4,1e-3`` probes every combination (per run:
+best-validation accuracy and epoch, last-epoch validation accuracy), ``--jsonl runs.jsonl``
+appends one line per run with those and RankMe of the embeddings (``selfsup.metrics.rankme``),
+``--tag`` names the setting in it. ``benchmarks/graph/sweep_summary.py`` then chooses on
+validation; the chosen probe is given back with ``--probe-lr X --probe-wd Y --probe-rule
+best_val|last`` for the one scored run.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import torch
 import yaml
 
 from selfsup.cli.lightning import run_lightning_cli
+from selfsup.metrics import rankme
 from selfsup.plugins.configs import find_config
 from selfsup_graph.data import PlanetoidDataModule
 from selfsup_graph.evaluation import embed_nodes, mean_std, node_linear_probe
@@ -53,6 +63,37 @@ def _probe_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {"lr": 0.01, "weight_decay": 1e-4, "epochs": 300}
 
 
+_SET_PREFIXES = ("method.", "optimizer.", "model.", "trainer.")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["method.latent_weight=0.5", ...]`` -> ``{"method.latent_weight": 0.5}`` (YAML values)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith(_SET_PREFIXES) or key.endswith("."):
+            raise ValueError(
+                f"--set takes KEY=VALUE, KEY starting with one of {_SET_PREFIXES}; got {item!r}."
+            )
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Write ``--set`` values into a config (method/optimizer init_args, model, trainer)."""
+    for key, value in overrides.items():
+        head, _, name = key.partition(".")
+        if head == "method":
+            target = config["model"]["tasks"][0]["init_args"]["method"]["init_args"]
+        elif head == "optimizer":
+            target = config["model"]["optimizer"]["init_args"]
+        elif head == "model":
+            target = config["model"]
+        else:
+            target = config.setdefault("trainer", {})
+        target[name] = value
+
+
 def seed_config(
     base: dict[str, Any],
     *,
@@ -61,9 +102,11 @@ def seed_config(
     data_root: str | None,
     in_channels: int,
     epochs: int | None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The shipped config for one benchmark run (no progress bar, logger, callbacks)."""
     config = copy.deepcopy(base)
+    apply_overrides(config, overrides or {})
     config["seed_everything"] = seed
     trainer = config.setdefault("trainer", {})
     if epochs is not None:
@@ -84,7 +127,50 @@ def seed_config(
     return config
 
 
-def run_seed(config: dict[str, Any], probe: dict[str, Any], seed: int) -> dict[str, Any]:
+def probe_grid(
+    embeddings: torch.Tensor,
+    graph: Any,
+    probe: dict[str, Any],
+    lrs: list[float],
+    wds: list[float],
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Validation-only probes for every (lr, weight decay): no test label is read."""
+    out = []
+    for lr in lrs:
+        for wd in wds:
+            r = node_linear_probe(
+                embeddings,
+                graph.y,
+                graph.train_mask,
+                graph.val_mask,
+                None,
+                lr=lr,
+                weight_decay=wd,
+                epochs=probe["epochs"],
+                seed=seed,
+            )
+            out.append(
+                {
+                    "lr": lr,
+                    "weight_decay": wd,
+                    "best_val_acc": r.val_acc,
+                    "best_epoch": r.best_epoch,
+                    "last_val_acc": r.final_val_acc,
+                }
+            )
+    return out
+
+
+def run_seed(
+    config: dict[str, Any],
+    probe: dict[str, Any],
+    seed: int,
+    *,
+    score_test: bool = True,
+    grid: tuple[list[float], list[float]] | None = None,
+    save_embeddings: Path | None = None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -97,22 +183,30 @@ def run_seed(config: dict[str, Any], probe: dict[str, Any], seed: int) -> dict[s
     epochs = int(cli.trainer.current_epoch)
     graph = task.data.probe_graph()
     embeddings = embed_nodes(task.method, graph.to(module.device))
+    if save_embeddings is not None:
+        save_embeddings.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(embeddings.detach().cpu(), save_embeddings)
     start = time.perf_counter()
     result = node_linear_probe(
         embeddings,
         graph.y,
         graph.train_mask,
         graph.val_mask,
-        graph.test_mask,
+        graph.test_mask if score_test else None,
         seed=seed,
         **probe,
     )
+    grid_results = probe_grid(embeddings, graph, probe, *grid, seed) if grid else []
     return {
         "seed": seed,
         "test_acc": result.test_acc,
         "val_acc": result.val_acc,
+        "last_val_acc": result.final_val_acc,
         "best_probe_epoch": result.best_epoch,
         "final_test_acc": result.final_test_acc,
+        # RankMe of the frozen embeddings (all nodes, no labels): an unsupervised selection signal
+        "rankme": float(rankme(embeddings.detach().float().cpu())),
+        "probe_grid": grid_results,
         "epochs": epochs,
         "fit_seconds": fit_seconds,
         "sec_per_epoch": fit_seconds / max(1, epochs),
@@ -152,7 +246,34 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override: method.<arg>, optimizer.<arg>, model.<arg> or trainer.<arg> (repeatable)",
+    )
+    parser.add_argument(
+        "--no-test", action="store_true", help="never read a test label (validation-only sweeps)"
+    )
+    parser.add_argument("--probe-lr", default=None, help="probe lr(s), comma-separated")
+    parser.add_argument("--probe-wd", default=None, help="probe weight decay(s), comma-separated")
+    parser.add_argument(
+        "--probe-rule",
+        choices=("best_val", "last"),
+        default="best_val",
+        help="reported probe: best-validation epoch (default) or last epoch",
+    )
+    parser.add_argument("--jsonl", default=None, help="append one JSON line per run here")
+    parser.add_argument("--tag", default=None, help="name of this setting in the JSONL")
+    parser.add_argument("--save-embeddings", default=None, help="folder for <tag>_seed<s>.pt")
     args = parser.parse_args()
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as err:
+        parser.error(str(err))
+    probe_lrs = [float(v) for v in args.probe_lr.split(",")] if args.probe_lr else None
+    probe_wds = [float(v) for v in args.probe_wd.split(",")] if args.probe_wd else None
 
     seeds = _parse_seeds(parser, args.seeds)
     if args.threads:
@@ -163,6 +284,14 @@ def main() -> None:
     )
     base = yaml.safe_load(config_path.read_text())
     probe = _probe_settings(base)
+    grid = None
+    if (probe_lrs and len(probe_lrs) > 1) or (probe_wds and len(probe_wds) > 1):
+        # several probe settings: each is recorded on validation; the primary probe keeps the
+        # config's settings (a choice among them is made later, on validation)
+        grid = (probe_lrs or [probe["lr"]], probe_wds or [probe["weight_decay"]])
+    else:
+        probe["lr"] = probe_lrs[0] if probe_lrs else probe["lr"]
+        probe["weight_decay"] = probe_wds[0] if probe_wds else probe["weight_decay"]
     data = PlanetoidDataModule(name=args.dataset, root=args.data_root)
     in_channels = data.num_features
     _log(
@@ -191,23 +320,57 @@ def main() -> None:
             data_root=args.data_root,
             in_channels=in_channels,
             epochs=args.epochs,
+            overrides=overrides,
         )
-        run = run_seed(config, probe, seed)
+        emb_path = None
+        if args.save_embeddings:
+            emb_path = Path(args.save_embeddings) / f"{args.tag or 'run'}_seed{seed}.pt"
+        run = run_seed(
+            config,
+            probe,
+            seed,
+            score_test=not args.no_test,
+            grid=grid,
+            save_embeddings=emb_path,
+        )
+        # the reported probe, by a rule fixed before the run (chosen on validation)
+        if not args.no_test:
+            run["reported_test_acc"] = (
+                run["test_acc"] if args.probe_rule == "best_val" else run["final_test_acc"]
+            )
         runs.append(run)
-        _log(
-            f"seed {seed}: test_acc {100 * run['test_acc']:.2f} (best val "
-            f"{100 * run['val_acc']:.2f} at probe epoch {run['best_probe_epoch']}; last-epoch "
-            f"test {100 * run['final_test_acc']:.2f}) | {run['epochs']} epochs, "
-            f"{run['sec_per_epoch']:.3f} s/epoch, fit {run['fit_seconds']:.1f} s"
+        test_part = (
+            "test not read"
+            if args.no_test
+            else f"test_acc {100 * run['test_acc']:.2f}, last-epoch test "
+            f"{100 * run['final_test_acc']:.2f}"
         )
+        _log(
+            f"seed {seed}: {test_part} | best val {100 * run['val_acc']:.2f} at probe epoch "
+            f"{run['best_probe_epoch']}, last-epoch val {100 * run['last_val_acc']:.2f}, RankMe "
+            f"{run['rankme']:.1f} | {run['epochs']} epochs, {run['sec_per_epoch']:.3f} s/epoch, "
+            f"fit {run['fit_seconds']:.1f} s"
+        )
+        if args.jsonl:
+            line = {"tag": args.tag, "overrides": overrides, "probe": probe, **run}
+            line["epochs_requested"] = args.epochs
+            with open(args.jsonl, "a") as fh:
+                fh.write(json.dumps(line) + "\n")
     total = time.perf_counter() - total_start
-    acc_mean, acc_std = mean_std([100 * r["test_acc"] for r in runs])
-    final_mean, final_std = mean_std([100 * r["final_test_acc"] for r in runs])
+    val_mean, val_std = mean_std([100 * r["val_acc"] for r in runs]) if runs else (0.0, 0.0)
+    if args.no_test or not runs:
+        acc_mean = acc_std = final_mean = final_std = float("nan")
+        reported_mean = reported_std = float("nan")
+    else:
+        acc_mean, acc_std = mean_std([100 * r["test_acc"] for r in runs])
+        final_mean, final_std = mean_std([100 * r["final_test_acc"] for r in runs])
+        reported_mean, reported_std = mean_std([100 * r["reported_test_acc"] for r in runs])
     sec_per_epoch = sum(r["fit_seconds"] for r in runs) / max(1, sum(r["epochs"] for r in runs))
     _log(
-        f"{args.dataset} test accuracy over {len(runs)} seed(s): {acc_mean:.2f} +- {acc_std:.2f} "
-        f"(best-val probe epoch); last probe epoch {final_mean:.2f} +- {final_std:.2f}; "
-        f"{sec_per_epoch:.3f} s/epoch; total {total:.1f} s"
+        f"{args.dataset} over {len(runs)} seed(s): best val {val_mean:.2f} +- {val_std:.2f}; test "
+        f"(best-val probe epoch) {acc_mean:.2f} +- {acc_std:.2f}; last probe epoch "
+        f"{final_mean:.2f} +- {final_std:.2f}; reported ({args.probe_rule}) {reported_mean:.2f} "
+        f"+- {reported_std:.2f}; {sec_per_epoch:.3f} s/epoch; total {total:.1f} s"
     )
     record = {
         "benchmark": "graph.graphmae_planetoid",
@@ -218,6 +381,15 @@ def main() -> None:
         "acc_std": acc_std,
         "final_acc_mean": final_mean,
         "final_acc_std": final_std,
+        "val_mean": val_mean,
+        "val_std": val_std,
+        "probe_rule": args.probe_rule,
+        "reported_acc_mean": reported_mean,
+        "reported_acc_std": reported_std,
+        "test_read": not args.no_test,
+        "probe": probe,
+        "overrides": overrides,
+        "tag": args.tag,
         "seeds": [r["seed"] for r in runs],
         "seeds_requested": seeds,
         "stopped_early": len(runs) < len(seeds),

@@ -135,6 +135,9 @@ def test_isolated_seed_node_alone_in_the_last_batch_is_embedded() -> None:
 @pytest.mark.parametrize("method_name", sorted(METHODS))
 def test_isolated_nodes_are_embedded_from_their_own_features(method_name: str) -> None:
     """Documented: an isolated node's self-loop carries its own features, nothing else."""
+    # seeded: the init came from whatever global RNG state earlier tests left, and with one such
+    # state (a full run, GRACE) node 0 of both rings embedded identically, failing the last line
+    torch.manual_seed(0)
     method = METHODS[method_name]()
     lonely = torch.randn(1, 4)
     a, b = _ring(6, seed=1), _ring(6, seed=2)

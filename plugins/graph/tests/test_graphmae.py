@@ -259,6 +259,104 @@ def test_ema_delay_keeps_the_target_frozen() -> None:
     assert method.target_encoder.update(step=3, total_steps=10) is not None
 
 
+def _latent_reference(method: GraphMAE, data: Data, seed: int, target_encoder, target_proj):
+    """GraphMAE2's loss_latent in float64: SCE (alpha 1) of predictor(projector(H_masked)) vs
+    projector_ema(encoder_ema(X)) over all nodes, with the given target networks."""
+    import copy
+
+    g = method.graph(data)
+    torch.manual_seed(seed)
+    m = node_mask(data.num_nodes, method.mask_rate, replace_rate=method.replace_rate)
+    enc = copy.deepcopy(method.encoder).double()
+    h = enc(apply_node_mask(data.x.double(), m, method.enc_mask_token.double()), g.edge_index)
+    pred = copy.deepcopy(method.predictor).double()(copy.deepcopy(method.projector).double()(h))
+    t_enc, t_proj = copy.deepcopy(target_encoder).double(), copy.deepcopy(target_proj).double()
+    target = t_proj(t_enc(data.x.double(), g.edge_index))
+    total = torch.zeros((), dtype=torch.float64)
+    for v in range(data.num_nodes):
+        total = total + 1.0 - torch.dot(pred[v], target[v]) / (pred[v].norm() * target[v].norm())
+    return total / data.num_nodes
+
+
+def test_forward_ema_timing_targets_come_from_the_previous_student() -> None:
+    # GraphMAE2 (models/edcoder.py) computes the latent targets, then ema_update() inside
+    # forward: with momentum 0 the targets of step t are the student of step t-1.
+    import copy
+
+    torch.manual_seed(0)
+    kw = {"in_channels": 6, "hidden_channels": 8, "num_heads": 2, "latent_weight": 0.5}
+    method = GraphMAE2(**kw, momentum=0.0, in_drop=0.0, attn_drop=0.0, ema_timing="forward")
+    method.train()
+    data = _graph()
+    with torch.no_grad():  # student != target at the start, so the test can tell them apart
+        for p in method.encoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    start_target = copy.deepcopy(method.target_encoder.teacher)
+    start_proj = copy.deepcopy(method.target_projector.teacher)
+    step0_encoder, step0_proj = copy.deepcopy(method.encoder), copy.deepcopy(method.projector)
+    torch.manual_seed(7)
+    out0 = method.training_losses(data)
+    # step 0 used the initial target, then copied the (pre-step) student into it
+    ref0 = _latent_reference(method, data, 7, start_target, start_proj)
+    torch.testing.assert_close(out0["loss_latent"].double(), ref0, rtol=1e-5, atol=1e-6)
+    for t, s in zip(method.target_encoder.teacher_parameters(), method.encoder.parameters()):
+        torch.testing.assert_close(t, s)
+    # the experiment layer's after-step update must not move a forward-timed target
+    with torch.no_grad():  # an "optimiser step"
+        for p in method.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    assert method.target_encoder.update(step=1, total_steps=10) is None
+    torch.manual_seed(8)
+    out1 = method.training_losses(data)
+    ref1 = _latent_reference(method, data, 8, step0_encoder, step0_proj)
+    torch.testing.assert_close(out1["loss_latent"].double(), ref1, rtol=1e-5, atol=1e-6)
+    # the default timing uses the current student's own weights as the target at step 1
+    after = GraphMAE2(**kw, momentum=0.0, in_drop=0.0, attn_drop=0.0).train()
+    after.load_state_dict(method.state_dict(), strict=False)
+    after.target_encoder.teacher.load_state_dict(method.encoder.state_dict())
+    after.target_projector.teacher.load_state_dict(method.projector.state_dict())
+    torch.manual_seed(8)
+    now = after.training_losses(data)["loss_latent"].double()
+    ref_now = _latent_reference(after, data, 8, after.encoder, after.projector)
+    torch.testing.assert_close(now, ref_now, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(now, ref1)  # the two timings differ
+
+
+def test_forward_ema_timing_delay_and_eval_and_schedule() -> None:
+    torch.manual_seed(0)
+    method = GraphMAE2(
+        in_channels=6, hidden_channels=8, num_heads=2, ema_timing="forward", ema_delay_steps=2
+    ).train()
+    data = _graph()
+    first = [t.clone() for t in method.target_encoder.teacher_parameters()]
+
+    def moved() -> bool:
+        params = method.target_encoder.teacher_parameters()
+        return any(not torch.equal(a, b) for a, b in zip(first, params, strict=True))
+
+    for step in range(2):  # forwards 0 and 1: GraphMAE2's epoch < delayed_ema_epoch
+        with torch.no_grad():
+            for p in method.encoder.parameters():
+                p.add_(0.1)
+        method.training_losses(data)
+        assert not moved(), step
+    method.eval().training_losses(data)  # evaluation forwards neither update nor count
+    assert not moved() and int(method.ema_forward_steps) == 2
+    method.train().training_losses(data)  # forward 2 updates (momentum 0)
+    assert moved()
+    with pytest.raises(ValueError, match="constant numeric momentum"):
+        GraphMAE2(
+            in_channels=6,
+            hidden_channels=8,
+            num_heads=2,
+            ema_timing="forward",
+            momentum="cosine:0.996",
+        )
+    with pytest.raises(ValueError, match="ema_timing"):
+        GraphMAE2(in_channels=6, hidden_channels=8, num_heads=2, ema_timing="before")
+
+
 def test_graph_level_embeddings_are_pooled_per_graph() -> None:
     torch.manual_seed(0)
     graphs = synthetic_graph_dataset(num_graphs=4, num_features=6)

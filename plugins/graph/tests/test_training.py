@@ -47,6 +47,26 @@ def test_node_probe_selects_the_best_validation_epoch() -> None:
     assert mean_std([1.0, 3.0]) == (2.0, 1.0)
 
 
+def test_node_probe_without_test_mask_never_reads_test_labels() -> None:
+    torch.manual_seed(0)
+    y = torch.arange(90) % 3
+    z = torch.nn.functional.one_hot(y, 3).float() + 0.8 * torch.randn(90, 3)
+    perm = torch.randperm(90)
+    masks = [torch.zeros(90, dtype=torch.bool) for _ in range(3)]
+    for i, m in enumerate(masks):
+        m[perm[i::3]] = True
+    with_test = node_linear_probe(z, y, *masks, epochs=60, seed=0)
+    scrambled = y.clone()
+    scrambled[masks[2]] = (scrambled[masks[2]] + 1) % 3  # wrong test labels
+    blind = node_linear_probe(z, scrambled, masks[0], masks[1], None, epochs=60, seed=0)
+    assert blind.test_acc is None and blind.final_test_acc is None
+    # the validation-side choice is the same whatever the test labels say
+    assert (blind.val_acc, blind.best_epoch) == (with_test.val_acc, with_test.best_epoch)
+    assert blind.final_val_acc == with_test.final_val_acc
+    one = node_linear_probe(z, y, *masks, epochs=1, seed=0)
+    assert one.final_val_acc == one.val_acc and one.best_epoch == 0  # the last epoch is the only
+
+
 def test_graphmae2_trains_with_lightning_and_is_probed() -> None:
     torch.manual_seed(0)
     graph = synthetic_node_graph(num_nodes=150, num_features=30, feature_noise=0.8)

@@ -20,16 +20,21 @@ class NodeProbeResult:
 
     Attributes:
         test_acc: Test accuracy of the probe from the epoch with the best validation accuracy
-            (GraphMAE's ``early-stopping_acc``; ties go to the later epoch).
+            (GraphMAE's ``early-stopping_acc``; ties go to the later epoch); None when the probe
+            was run without a test mask.
         val_acc: That best validation accuracy.
         best_epoch: Its epoch (0-based).
-        final_test_acc: Test accuracy after the last epoch (GraphMAE's ``final_acc``).
+        final_test_acc: Test accuracy after the last epoch (GraphMAE's ``final_acc``); None
+            without a test mask.
+        final_val_acc: Validation accuracy after the last epoch (lets a caller choose between
+            the best-validation and the last-epoch probe on validation alone).
     """
 
-    test_acc: float
+    test_acc: float | None
     val_acc: float
     best_epoch: int
-    final_test_acc: float
+    final_test_acc: float | None
+    final_val_acc: float = math.nan
 
 
 def _mask(name: str, mask: Tensor, n: int) -> Tensor:
@@ -47,7 +52,7 @@ def node_linear_probe(
     labels: Tensor,
     train_mask: Tensor,
     val_mask: Tensor,
-    test_mask: Tensor,
+    test_mask: Tensor | None,
     *,
     lr: float = 0.01,
     weight_decay: float = 1e-4,
@@ -66,7 +71,9 @@ def node_linear_probe(
     Args:
         embeddings: Frozen node embeddings (detached inside).
         labels: Integer classes.
-        train_mask, val_mask, test_mask: Boolean node masks.
+        train_mask, val_mask, test_mask: Boolean node masks. ``test_mask=None`` never reads a
+            test label (for choosing settings on validation alone): the result's test fields
+            are then None.
         lr: Adam learning rate (default 0.01).
         weight_decay: Adam weight decay (default 1e-4).
         epochs: Training epochs >= 1 (default 300).
@@ -91,7 +98,8 @@ def node_linear_probe(
     if not isinstance(labels, Tensor) or labels.shape != (n,):
         raise ValueError(f"labels must be an ({n},) integer tensor.")
     masks = [_mask(k, m, n) for k, m in (("train_mask", train_mask), ("val_mask", val_mask))]
-    masks.append(_mask("test_mask", test_mask, n))
+    if test_mask is not None:
+        masks.append(_mask("test_mask", test_mask, n))
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")
     if not (lr > 0 and math.isfinite(lr)) or not (weight_decay >= 0):
@@ -99,7 +107,8 @@ def node_linear_probe(
 
     x = embeddings.detach().float()
     y = labels.to(device=x.device, dtype=torch.long)
-    train, val, test = (m.to(x.device) for m in masks)
+    train, val = (m.to(x.device) for m in masks[:2])
+    test = masks[2].to(x.device) if test_mask is not None else None
     num_classes = int(y.max()) + 1
     with torch.inference_mode(False), torch.enable_grad():
         x = x.clone()
@@ -110,7 +119,10 @@ def node_linear_probe(
                 torch.manual_seed(seed)
                 probe = nn.Linear(x.shape[1], num_classes).to(x.device)
         optimizer = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
-        best_val, best_test, best_epoch, test_acc = -1.0, 0.0, 0, 0.0
+        best_val, best_epoch = -1.0, 0
+        best_test: float | None = None
+        test_acc: float | None = None
+        val_acc = 0.0
         for epoch in range(epochs):
             optimizer.zero_grad()
             loss = F.cross_entropy(probe(x[train]), y[train])
@@ -120,11 +132,16 @@ def node_linear_probe(
                 pred = probe(x).argmax(1)
                 correct = pred == y
                 val_acc = float(correct[val].float().mean())
-                test_acc = float(correct[test].float().mean())
+                if test is not None:
+                    test_acc = float(correct[test].float().mean())
             if val_acc >= best_val:
                 best_val, best_test, best_epoch = val_acc, test_acc, epoch
     return NodeProbeResult(
-        test_acc=best_test, val_acc=best_val, best_epoch=best_epoch, final_test_acc=test_acc
+        test_acc=best_test,
+        val_acc=best_val,
+        best_epoch=best_epoch,
+        final_test_acc=test_acc,
+        final_val_acc=val_acc,
     )
 
 

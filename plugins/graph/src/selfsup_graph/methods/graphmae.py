@@ -59,6 +59,21 @@ def _is_fused_gat(module: nn.Module) -> bool:
     return isinstance(module, GATEncoder) and bool(module.layers[0].fused)
 
 
+class _ForwardEMATeacher(EMATeacher):
+    """An :class:`EMATeacher` moved inside the training forward pass (``ema_timing="forward"``).
+
+    Its :meth:`update` is a no-op, so the experiment layer's after-step update (which walks every
+    ``EMATeacher``) leaves it alone; :meth:`update_in_forward` applies GraphMAE2's update.
+    """
+
+    def update(self, step: int, total_steps: int) -> float | None:
+        return None
+
+    def update_in_forward(self, step: int) -> float | None:
+        # constant momentum only (checked in GraphMAE.__init__), so total_steps is irrelevant
+        return EMATeacher.update(self, step, step + 1)
+
+
 class GraphMAE(Method):
     """GraphMAE: reconstruct the features of masked nodes through a GNN encoder-decoder.
 
@@ -94,7 +109,10 @@ class GraphMAE(Method):
       ``L = L_rec + lambda * SCE_{alpha=1}(p, t)`` over ``latent_nodes`` (``"all"`` nodes — or
       the seed nodes of a neighbour-sampled batch — as GraphMAE2's full-batch script, or the
       unmasked ``"keep"`` nodes). Projector ``Linear(h, 256)-PReLU-Linear(256, h)``, predictor
-      ``PReLU-Linear(h, h)``.
+      ``PReLU-Linear(h, h)``. ``ema_timing="forward"`` moves the EMA update into the training
+      forward pass, after the targets are computed, as GraphMAE2's ``mask_attr_prediction``
+      does: the targets of step ``t`` then come from the student of step ``t - 1`` (momentum 0),
+      not from the current student.
 
     Randomness comes from torch's global RNG. ``embed`` is the encoder on the unmasked graph in
     eval mode (no dropout), pooled per graph when ``pooling`` is set (graph-level pre-training).
@@ -127,6 +145,9 @@ class GraphMAE(Method):
         momentum: EMA momentum: a float (constant), a schedule name such as ``"cosine:0.996"``
             (default 0.996, GraphMAE2's constant).
         ema_delay_steps: Optimiser steps before the EMA target starts to move (default 0).
+        ema_timing: ``"after_step"`` (default: core's ``EMATeacher`` update after each optimiser
+            step) or ``"forward"`` (GraphMAE2's order: inside the training forward, after the
+            latent targets; needs a constant numeric ``momentum``).
         latent_nodes: ``"all"`` (default) or ``"keep"`` (see above).
         projector_hidden: Hidden width of the projector (default 256).
         pooling: None (node embeddings; default), ``"mean"``, ``"max"`` or ``"sum"`` readout
@@ -180,8 +201,17 @@ class GraphMAE(Method):
         projector_hidden: int = 256,
         pooling: Literal["mean", "max", "sum"] | None = None,
         undirected: bool = True,
+        ema_timing: Literal["after_step", "forward"] = "after_step",
     ) -> None:
         super().__init__()
+        check_choice("ema_timing", ema_timing, ("after_step", "forward"))
+        if ema_timing == "forward" and (
+            isinstance(momentum, bool) or not isinstance(momentum, int | float)
+        ):
+            raise ValueError(
+                f"ema_timing='forward' (GraphMAE2's in-forward update) needs a constant numeric "
+                f"momentum, got {momentum!r}: a schedule needs the run's total step count."
+            )
         check_choice("encoder", encoder, ENCODERS)
         check_choice("decoder", decoder, DECODERS)
         check_choice("remask", remask, ("fixed", "random"))
@@ -237,6 +267,7 @@ class GraphMAE(Method):
         self.latent_nodes = latent_nodes
         self.pooling = pooling
         self.undirected = undirected
+        self.ema_timing = ema_timing
 
         gnn = {
             "in_drop": in_drop,
@@ -282,9 +313,17 @@ class GraphMAE(Method):
             )
             self.predictor = nn.Sequential(nn.PReLU(), nn.Linear(hidden_channels, hidden_channels))
             # GraphMAE2's delayed_ema_epoch: the target holds still for ema_delay_steps steps.
-            delayed = {"momentum": momentum, "start_step": ema_delay_steps + 1}
-            self.target_encoder = EMATeacher(self.encoder, **delayed)
-            self.target_projector = EMATeacher(self.projector, **delayed)
+            if ema_timing == "forward":
+                # GraphMAE2 updates when epoch >= delayed_ema_epoch, counting forwards from 0
+                delayed = {"momentum": momentum, "start_step": ema_delay_steps}
+                self.target_encoder = _ForwardEMATeacher(self.encoder, **delayed)
+                self.target_projector = _ForwardEMATeacher(self.projector, **delayed)
+                # training forwards so far; a buffer, so a resumed run continues the count
+                self.register_buffer("ema_forward_steps", torch.zeros((), dtype=torch.long))
+            else:
+                delayed = {"momentum": momentum, "start_step": ema_delay_steps + 1}
+                self.target_encoder = EMATeacher(self.encoder, **delayed)
+                self.target_projector = EMATeacher(self.projector, **delayed)
 
     # -- input ---------------------------------------------------------------------------------
     def graph(self, batch: Any) -> GraphInput:
@@ -376,6 +415,13 @@ class GraphMAE(Method):
         if nodes is not None:
             target, pred = target.index_select(0, nodes), pred.index_select(0, nodes)
         target = self.target_projector(target)
+        if self.ema_timing == "forward" and self.training:
+            # GraphMAE2's order: targets first, then the EMA step, then (outside) backward
+            step = int(self.ema_forward_steps)
+            for teacher in (self.target_encoder, self.target_projector):
+                assert isinstance(teacher, _ForwardEMATeacher)
+                teacher.update_in_forward(step)
+            self.ema_forward_steps.add_(1)
         pred = self.predictor(self.projector(pred))
         return scaled_cosine_error(pred, target, 1.0)
 
@@ -488,6 +534,7 @@ class GraphMAE2(GraphMAE):
         projector_hidden: int = 256,
         pooling: Literal["mean", "max", "sum"] | None = None,
         undirected: bool = True,
+        ema_timing: Literal["after_step", "forward"] = "after_step",
     ) -> None:
         super().__init__(
             in_channels=in_channels,
@@ -518,6 +565,7 @@ class GraphMAE2(GraphMAE):
             projector_hidden=projector_hidden,
             pooling=pooling,
             undirected=undirected,
+            ema_timing=ema_timing,
         )
 
 
@@ -562,6 +610,7 @@ class GraphMAEGraphLevel(GraphMAE):
         projector_hidden: int = 256,
         pooling: Literal["mean", "max", "sum"] | None = "sum",
         undirected: bool = True,
+        ema_timing: Literal["after_step", "forward"] = "after_step",
     ) -> None:
         super().__init__(
             in_channels=in_channels,
@@ -592,4 +641,5 @@ class GraphMAEGraphLevel(GraphMAE):
             projector_hidden=projector_hidden,
             pooling=pooling,
             undirected=undirected,
+            ema_timing=ema_timing,
         )
