@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from selfsup.experiment.method import Method
+from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import masked_token_cross_entropy
 from selfsup.masking import padded_token_mask
 from selfsup_audio.batch import parse_fbank_batch
@@ -118,6 +119,10 @@ class BEATs(Method):
     Shapes:
         batch: ``{"fbank": (B, T, num_mel_bins), "padding_mask": (B, T) bool}`` (see
         :func:`selfsup_audio.batch.parse_fbank_batch`) -> losses; embed -> ``(B, dim)``.
+        An optional ``"target_fbank"`` of the fbank's shape gives the tokenizer its own view:
+        the encoder sees ``"fbank"`` (e.g. speaker-perturbed,
+        :func:`~selfsup_audio.augment.random_frequency_warp`) and predicts the labels of
+        ``"target_fbank"`` (the clean clip), so the perturbation cannot be read off the targets.
 
     Raises:
         MalformedBatchError: a batch that is not such fbank features (waveforms, NaN, ...).
@@ -235,7 +240,19 @@ class BEATs(Method):
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         fbank, frame_mask = self._inputs(batch)
-        labels = self.tokenizer(fbank, frame_mask)  # (B, N), -100 on padding
+        target = fbank
+        if isinstance(batch, Mapping) and batch.get("target_fbank") is not None:
+            target = batch["target_fbank"]
+            if not isinstance(target, Tensor) or target.shape != fbank.shape:
+                raise MalformedBatchError(
+                    f"{type(self).__name__}: 'target_fbank' must be a tensor of the fbank's shape "
+                    f"{tuple(fbank.shape)}, got {getattr(target, 'shape', type(target).__name__)}."
+                )
+            # padded frames of the view are zeroed by _inputs; the labels' clip must match
+            target = (
+                target.masked_fill(frame_mask[..., None], 0.0) if frame_mask is not None else target
+            )
+        labels = self.tokenizer(target, frame_mask)  # (B, N), -100 on padding
         tokens, pad = self.encoder.embed_patches(fbank, frame_mask)
         m = padded_token_mask(pad, self.mask_ratio)
         visible = torch.gather(tokens, 1, m.keep_idx[..., None].expand(-1, -1, tokens.shape[2]))
