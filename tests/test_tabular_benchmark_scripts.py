@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,15 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TABULAR = ROOT / "benchmarks" / "tabular"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_tabular_{name}", TABULAR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_grids_parse_with_unique_names():
-    sweep = _load("sweep")
+def test_committed_grids_parse_with_unique_names(load_benchmark):
+    sweep = load_benchmark("tabular", "sweep")
     for path in sorted((TABULAR / "grids").glob("*.txt")):
         runs = sweep.read_grid(str(path))
         assert len({name for name, _ in runs}) == len(runs), path
@@ -35,16 +27,16 @@ def test_committed_grids_parse_with_unique_names():
         ("# only\n", "no runs"),
     ],
 )
-def test_read_grid_refuses_malformed_files(tmp_path, text, message):
-    sweep = _load("sweep")
+def test_read_grid_refuses_malformed_files(tmp_path, text, message, load_benchmark):
+    sweep = load_benchmark("tabular", "sweep")
     path = tmp_path / "g.txt"
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         sweep.read_grid(str(path))
 
 
-def test_rank_uses_validation_means_over_every_seed_only():
-    sweep = _load("sweep")
+def test_rank_uses_validation_means_over_every_seed_only(load_benchmark):
+    sweep = load_benchmark("tabular", "sweep")
 
     def rec(name, seed, val, metric="accuracy", test=0.99):
         return {"name": name, "seed": seed, "metric": metric, "val": {"m": val}, "m": test}
@@ -62,8 +54,8 @@ def test_rank_uses_validation_means_over_every_seed_only():
     assert [r["name"] for r in sweep.rank(rmse, ["a", "b"], [0], "m")] == ["b", "a"]
 
 
-def test_probe_heads_parse_and_refuse_nonsense():
-    tjepa = _load("tjepa")
+def test_probe_heads_parse_and_refuse_nonsense(load_benchmark):
+    tjepa = load_benchmark("tabular", "tjepa")
     assert tjepa.parse_head("2x64:0.2:3e-4:1e-5") == {
         "num_layers": 2,
         "hidden_dim": 64,
@@ -76,12 +68,8 @@ def test_probe_heads_parse_and_refuse_nonsense():
             tjepa.parse_head(bad)
 
 
-def test_rankme_selection_reads_nested_sweep_fields_and_histories(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "bench_core_rankme_selection", ROOT / "benchmarks" / "core" / "rankme_selection.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_rankme_selection_reads_nested_sweep_fields_and_histories(tmp_path, load_benchmark):
+    module = load_benchmark("core", "rankme_selection")
     lines = [
         {"name": "a", "seed": 0, "val": {"r": 10.0, "p": 0.8}},
         {"name": "b", "seed": 1, "val": {"r": 20.0, "p": 0.9}},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -14,15 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VISION = ROOT / "benchmarks" / "vision"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_vision_{name}", VISION / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_grids_parse_with_unique_names():
-    grid = _load("grid")
+def test_committed_grids_parse_with_unique_names(load_benchmark):
+    grid = load_benchmark("vision", "grid")
     for path in sorted((VISION / "grids").glob("*.txt")):
         runs = grid.read_grid(str(path))
         assert len({name for name, _ in runs}) == len(runs)
@@ -37,23 +29,23 @@ def test_committed_grids_parse_with_unique_names():
         ("# only a comment\n\n", "holds no runs"),
     ],
 )
-def test_read_grid_refuses_malformed_files(tmp_path, text, message):
+def test_read_grid_refuses_malformed_files(tmp_path, text, message, load_benchmark):
     path = tmp_path / "grid.txt"
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
-        _load("grid").read_grid(str(path))
+        load_benchmark("vision", "grid").read_grid(str(path))
 
 
-def test_read_grid_keeps_quoted_arguments_and_drops_comments(tmp_path):
+def test_read_grid_keeps_quoted_arguments_and_drops_comments(tmp_path, load_benchmark):
     path = tmp_path / "grid.txt"
     path.write_text("run_1: --method byol --ema-momentum 'constant:0.99'  # why\n")
-    assert _load("grid").read_grid(str(path)) == [
+    assert load_benchmark("vision", "grid").read_grid(str(path)) == [
         ("run_1", ["--method", "byol", "--ema-momentum", "constant:0.99"])
     ]
 
 
-def test_grid_records_a_failing_run_instead_of_stopping(tmp_path, monkeypatch):
-    grid = _load("grid")
+def test_grid_records_a_failing_run_instead_of_stopping(tmp_path, monkeypatch, load_benchmark):
+    grid = load_benchmark("vision", "grid")
     failing = tmp_path / "fail.py"
     failing.write_text("import sys\nsys.exit(3)\n")
     monkeypatch.setattr(grid, "SCRIPT", failing)
@@ -61,8 +53,8 @@ def test_grid_records_a_failing_run_instead_of_stopping(tmp_path, monkeypatch):
     assert result == {"name": "x", "error": "exit 3", "args": []}
 
 
-def test_param_groups_scale_the_predictor_and_skip_decay_on_vectors():
-    bench = _load("cifar10")
+def test_param_groups_scale_the_predictor_and_skip_decay_on_vectors(load_benchmark):
+    bench = load_benchmark("vision", "cifar10")
     method = bench.build_method("byol", bench.build_encoder("small_convnet"), 32)
     groups = bench.param_groups(method, 1e-3, predictor_lr_mult=10.0)
     predictor = {id(p) for p in method.predictor.parameters()}
@@ -75,15 +67,15 @@ def test_param_groups_scale_the_predictor_and_skip_decay_on_vectors():
         assert all(p.ndim <= 1 for p in g["params"]) == (g.get("weight_decay") == 0.0)
 
 
-def test_param_groups_refuse_a_predictor_multiplier_without_a_predictor():
-    bench = _load("cifar10")
+def test_param_groups_refuse_a_predictor_multiplier_without_a_predictor(load_benchmark):
+    bench = load_benchmark("vision", "cifar10")
     method = bench.build_method("vicreg", bench.build_encoder("small_convnet"), 32)
     with pytest.raises(ValueError, match="needs a method with a predictor, not VICReg"):
         bench.param_groups(method, 1e-3, predictor_lr_mult=3.0)
 
 
-def test_build_method_overrides_reach_the_method():
-    bench = _load("cifar10")
+def test_build_method_overrides_reach_the_method(load_benchmark):
+    bench = load_benchmark("vision", "cifar10")
     enc = bench.build_encoder("small_convnet")
     barlow = bench.build_method(
         "mixed_barlow", enc, 64, views="simclr-cifar", projection_dim=48, barlow_lambda=0.002
@@ -101,7 +93,7 @@ def test_build_method_overrides_reach_the_method():
         bench.build_method("ijepa", enc, 64, projection_dim=64)
 
 
-def test_plot_grid_draws_every_finished_run(tmp_path, monkeypatch, capsys):
+def test_plot_grid_draws_every_finished_run(tmp_path, monkeypatch, capsys, load_benchmark):
     pytest.importorskip("matplotlib")
     runs = [
         {"name": "a", "method": "barlow", "knn_acc": 0.40},
@@ -122,14 +114,14 @@ def test_plot_grid_draws_every_finished_run(tmp_path, monkeypatch, capsys):
         str(png),
     ]
     monkeypatch.setattr(sys, "argv", argv)
-    _load("plot_grid").main()
+    load_benchmark("vision", "plot_grid").main()
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["runs"] == 2 and summary["methods"] == ["barlow", "byol"]
     assert png.stat().st_size > 0
 
 
-def test_validation_images_are_stratified_disjoint_and_leave_the_subset_alone():
-    cifar = _load("cifar10")
+def test_validation_images_are_stratified_disjoint_and_leave_the_subset_alone(load_benchmark):
+    cifar = load_benchmark("vision", "cifar10")
     labels = [i % 3 for i in range(90)] + [0] * 30  # class 0: 60 images, classes 1, 2: 30 each
     pretrain, val = cifar.split_training_images(labels, train_subset=40, val_size=20, seed=5)
     same_subset, none = cifar.split_training_images(labels, train_subset=40, val_size=0, seed=5)
@@ -143,16 +135,16 @@ def test_validation_images_are_stratified_disjoint_and_leave_the_subset_alone():
     assert sorted(full + held) == list(range(len(labels)))
 
 
-def test_validation_split_refuses_more_images_than_are_left():
-    cifar = _load("cifar10")
+def test_validation_split_refuses_more_images_than_are_left(load_benchmark):
+    cifar = load_benchmark("vision", "cifar10")
     with pytest.raises(ValueError, match="lower --val-size"):
         cifar.split_training_images([0, 1] * 10, train_subset=15, val_size=6, seed=0)
     with pytest.raises(ValueError, match=">= 0"):
         cifar.split_training_images([0, 1], train_subset=None, val_size=-1, seed=0)
 
 
-def test_selection_reads_validation_only():
-    cifar = _load("cifar10")
+def test_selection_reads_validation_only(load_benchmark):
+    cifar = load_benchmark("vision", "cifar10")
     history = [
         {"epoch": 1, "val_knn_acc": 0.4, "test_knn_acc": 0.9},
         {"epoch": 2, "val_knn_acc": 0.5, "test_knn_acc": 0.1},
@@ -163,8 +155,10 @@ def test_selection_reads_validation_only():
         cifar.select_best([])
 
 
-def test_lightly_table_renders_rows_and_refuses_files_without_them(tmp_path, capsys):
-    table = _load("lightly_table")
+def test_lightly_table_renders_rows_and_refuses_files_without_them(
+    tmp_path, capsys, load_benchmark
+):
+    table = load_benchmark("vision", "lightly_table")
     row = {
         "method": "simclr",
         "table_method": "simclr",
@@ -195,8 +189,8 @@ def test_lightly_table_renders_rows_and_refuses_files_without_them(tmp_path, cap
         table.main([str(empty)])
 
 
-def test_grid_selects_on_validation_never_on_test():
-    grid = _load("grid")
+def test_grid_selects_on_validation_never_on_test(load_benchmark):
+    grid = load_benchmark("vision", "grid")
     runs = [
         {"name": "a", "method": "simclr", "knn_acc": 0.9, "linear_acc": 0.9, "val_knn_acc": 0.3},
         {"name": "b", "method": "simclr", "knn_acc": 0.1, "linear_acc": 0.1, "val_knn_acc": 0.4},

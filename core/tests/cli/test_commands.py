@@ -276,8 +276,19 @@ def test_rankme_ranks_checkpoints_by_the_effective_rank_of_their_embeddings(
     assert main(["fit", "--config", "cfg2.yaml"]) == 0
     other = str(next((tmp_path / "run2" / "checkpoints").glob("*.ckpt")))
     capsys.readouterr()
+    from selfsup.testing.boring import BoringDataModule
+
+    stages: list[str | None] = []
+    setup = BoringDataModule.setup
+
+    def counting_setup(self, stage=None):
+        stages.append(stage)
+        return setup(self, stage)
+
+    monkeypatch.setattr(BoringDataModule, "setup", counting_setup)
     argv = ["rankme", "--config", "cfg.yaml", "--ckpt_path", *ckpts, "--run", "cfg2.yaml", other]
     assert main([*argv, "--max_rows", "30", "-o", "rank.json"]) == 0
+    assert stages == ["predict"]  # the rows are set up once, not once per candidate
     out = capsys.readouterr().out
     assert "highest RankMe" in out and "docs/selection.md" in out
     table = json.loads((tmp_path / "rank.json").read_text())["ranking"]

@@ -27,8 +27,13 @@ CAVEAT = (
 )
 
 
-def embed_rows(method: Any, data: Any, max_rows: int, device: str = "cpu") -> Tensor:
+def embed_rows(
+    method: Any, data: Any, max_rows: int, device: str = "cpu", *, prepare: bool = True
+) -> Tensor:
     """The first ``max_rows`` embeddings of ``data.predict_dataloader()``: ``(N, D)`` float32.
+
+    ``prepare=False`` skips ``data.prepare_data()`` / ``data.setup("predict")`` for a data module
+    the caller already set up (``selfsup rankme`` sets it up once for all candidates).
 
     Examples:
         >>> from selfsup.testing.boring import BoringDataModule, BoringMethod
@@ -41,8 +46,9 @@ def embed_rows(method: Any, data: Any, max_rows: int, device: str = "cpu") -> Te
 
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, got {max_rows}.")
-    data.prepare_data()
-    data.setup("predict")
+    if prepare:
+        data.prepare_data()
+        data.setup("predict")
     method = method.to(device).eval()
     parts: list[Tensor] = []
     rows = 0
@@ -108,13 +114,16 @@ def rankme_main(argv: list[str]) -> int:
     from selfsup.metrics import rankme
 
     data = _data_module(args.data) if args.data else None
+    prepared = False
     table: list[dict[str, Any]] = []
     with _quiet_lightning():
         for configs, ckpt in _candidates(args):
             build = argparse.Namespace(config=configs, ckpt_path=ckpt, task=args.task)
             _, name, task = _build(build, overrides)
             data = data if data is not None else task.data
-            z = embed_rows(task.method, data, args.max_rows, args.device)
+            # every candidate embeds the same rows: scan and split the data once, not per checkpoint
+            z = embed_rows(task.method, data, args.max_rows, args.device, prepare=not prepared)
+            prepared = True
             score = float(rankme(z))
             if not math.isfinite(score):
                 raise SystemExit(f"selfsup rankme: {ckpt} gives non-finite embeddings.")
