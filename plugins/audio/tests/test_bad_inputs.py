@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from selfsup.checkpoints import read_state_dict
 from selfsup.experiment.method import MalformedBatchError
-from selfsup_audio.checkpoints import read_state_dict
 from selfsup_audio.data import AudioFolderDataModule, FSDDDataModule
 from selfsup_audio.frontends import (
     AudioLoadError,

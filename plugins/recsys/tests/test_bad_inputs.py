@@ -186,7 +186,7 @@ def test_malformed_saved_schema_and_checkpoint_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="hidden_dims must be a list of positive ints"):
         FeatureTwoTower().load_state_dict(state)
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
-    with pytest.raises(ValueError, match="holds a Tensor, not a checkpoint"):
+    with pytest.raises(ValueError, match="holds a Tensor, not a state dict"):
         load_two_tower(str(tmp_path / "tensor.pt"))
     table = FeatureTable(["a"], pd.DataFrame({"item": ["a"], "c": ["x"]}), "item", {"c": "bag"})
     config = table.to_config()

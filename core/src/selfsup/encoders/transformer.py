@@ -12,37 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.checks import check_positive
+from selfsup.encoders.pooling import masked_mean
 from selfsup.export.pretrained import exportable
 
+# masked_mean lives in selfsup.encoders.pooling; kept importable from here for older code
 __all__ = ["TransformerBlock", "TransformerTrunk", "masked_mean"]
-
-
-def masked_mean(tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
-    """Mean over the tokens that are not padding.
-
-    Args:
-        tokens: ``(B, L, D)``.
-        padding_mask: ``(B, L)`` bool, ``True`` marks **padding** (PyTorch's
-            ``key_padding_mask`` convention); ``None`` averages every token.
-
-    Returns:
-        ``(B, D)``. A row with no valid token raises instead of returning NaN.
-
-    Raises:
-        ValueError: On a mask of the wrong shape or a row that is all padding.
-    """
-    if padding_mask is None:
-        return tokens.mean(dim=1)
-    if padding_mask.shape != tokens.shape[:2]:
-        raise ValueError(
-            f"padding_mask must have shape (B, L) = {tuple(tokens.shape[:2])}, got "
-            f"{tuple(padding_mask.shape)}."
-        )
-    valid = (~padding_mask).to(tokens.dtype).unsqueeze(-1)
-    count = valid.sum(dim=1)
-    if bool((count == 0).any()):
-        raise ValueError("a row of padding_mask is all padding: nothing to pool.")
-    return (tokens * valid).sum(dim=1) / count
 
 
 class TransformerBlock(nn.Module):

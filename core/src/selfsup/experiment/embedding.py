@@ -28,6 +28,11 @@ __all__ = ["EmbeddingModule", "embed_to_file", "load_weights"]
 class EmbeddingModule(LightningModule):
     """Lightning wrapper whose ``predict_step`` turns an ``EmbeddingBatch`` into ``(ids, vectors)``.
 
+    In ``setup`` (after Lightning set up the trainer's data module) it calls
+    ``method.bind_data(datamodule, stage)``, so a data module that encodes rows with the
+    trained model's state (vocabularies, preprocessing) gets it before
+    ``predict_dataloader()`` is asked for, without looking for the model itself.
+
     Args:
         method: The trained method; its :meth:`~selfsup.experiment.Method.embed` gives the vectors.
 
@@ -42,6 +47,12 @@ class EmbeddingModule(LightningModule):
     def __init__(self, method: Method) -> None:
         super().__init__()
         self.method = method
+
+    def setup(self, stage: str) -> None:
+        # the trainer set up its data module just before this hook; loaders come later
+        data = self.trainer.datamodule
+        if data is not None:
+            self.method.bind_data(data, stage)
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
         item = check_embedding_batch(batch)
@@ -62,11 +73,11 @@ def load_weights(module: torch.nn.Module, checkpoint: str | os.PathLike[str]) ->
         ValueError: not a Lightning checkpoint, or weights that do not fit the module
             (the message lists missing and unexpected keys).
     """
+    from selfsup.checkpoints import load_checkpoint_file
+
     path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
     # weights_only: a checkpoint from a stranger can hold tensors and plain data, never code
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint_file(path)
     state = ckpt.get("state_dict") if isinstance(ckpt, Mapping) else None
     if not isinstance(state, Mapping):
         raise ValueError(
@@ -96,6 +107,9 @@ def embed_to_file(
     progress_bar: bool = True,
 ) -> Path:
     """Embed every sample of ``data.predict_dataloader()`` with ``method`` into ``output``.
+
+    Lightning's predict loop runs ``data.setup("predict")``, then
+    ``method.bind_data(data, "predict")`` (:class:`EmbeddingModule`), then reads the loader.
 
     Args:
         method: The trained method (its weights already loaded).

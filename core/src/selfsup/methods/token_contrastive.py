@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.encoders.transformer import masked_mean
+from selfsup.encoders.pooling import masked_mean
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
 from selfsup.masking import gather_tokens, padded_token_mask, random_token_mask

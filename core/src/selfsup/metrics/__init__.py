@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from selfsup.metrics.alignment_uniformity import alignment, uniformity
+from selfsup.metrics.frozen import frozen_eval
 from selfsup.metrics.knn import knn_accuracy, knn_predict
 from selfsup.metrics.linear_probe import LinearProbeResult, linear_probe
 from selfsup.metrics.ranking import average_ranks, kendall_tau, selection_regret, spearman
@@ -27,6 +28,7 @@ __all__ = [
     "RankMeMonitor",
     "alignment",
     "average_ranks",
+    "frozen_eval",
     "kendall_tau",
     "knn_accuracy",
     "knn_predict",

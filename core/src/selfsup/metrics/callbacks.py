@@ -21,34 +21,21 @@ flag is restored afterwards.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
-from torch import Tensor, nn
+from torch import Tensor
 
+from selfsup.metrics.frozen import frozen_eval
 from selfsup.metrics.knn import knn_accuracy
 from selfsup.metrics.linear_probe import linear_probe
 from selfsup.metrics.rankme import rankme
 
 __all__ = ["ProbeMonitor", "RankMeMonitor"]
-
-
-@contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """Eval mode + no_grad for the block; restores every submodule's own flag."""
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for m, training in flags:
-            m.training = training
 
 
 def _require(pl_module: LightningModule, names: tuple[str, ...], owner: str) -> None:
@@ -147,7 +134,7 @@ class RankMeMonitor(Callback):
         return steps_left < window
 
     def _collect(self, pl_module: LightningModule, batch: Any) -> None:
-        with _frozen(pl_module):
+        with frozen_eval(pl_module):
             out = pl_module.embed_batch(batch)
         if not isinstance(out, Mapping):
             raise ValueError(
@@ -319,7 +306,7 @@ class ProbeMonitor(Callback):
             if not callable(make_loaders):
                 continue
             train_loader, test_loader = make_loaders()
-            with _frozen(pl_module):
+            with frozen_eval(pl_module):
                 x_train, y_train = self._features(pl_module, task, train_loader)
                 x_test, y_test = self._features(pl_module, task, test_loader)
             values: dict[str, float] = {}

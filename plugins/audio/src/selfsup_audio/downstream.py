@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfsup.checkpoints import find_module_prefix, read_state_dict
 from selfsup.metrics import LinearProbeResult, linear_probe
 from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.checkpoints import find_prefix, read_state_dict
 from selfsup_audio.encoders.transformer import AudioEncoder
 from selfsup_audio.pooling import masked_mean
 
@@ -88,7 +88,7 @@ class AudioClassifier(nn.Module):
                 encoder = load_official_beats(checkpoint).encoder
             else:
                 encoder = AudioEncoder.from_state_dict(
-                    state, find_prefix(state, "encoder", "ffn_dim")
+                    state, find_module_prefix(state, "encoder", "ffn_dim")
                 )
         self.encoder = encoder if encoder is not None else AudioEncoder("tiny")
         self.dropout = nn.Dropout(dropout)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup_audio.checkpoints import load_checkpoint_file, read_state_dict
+from selfsup.checkpoints import load_checkpoint_file, read_state_dict
 from selfsup_audio.encoders.transformer import AudioEncoder
 
 __all__ = ["OfficialBEATs", "convert_official_state_dict", "load_official_beats"]

@@ -6,17 +6,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# one masked_mean for every plugin (an all-padding row raises); re-exported for audio code
+from selfsup.encoders.pooling import masked_mean
+
 __all__ = ["band_mean", "masked_mean", "segment_mean"]
-
-
-def masked_mean(x: Tensor, padding_mask: Tensor) -> Tensor:
-    """Mean over the non-padded positions: ``sum_t (1 - p_t) x_t / sum_t (1 - p_t)``.
-
-    Shapes:
-        x ``(B, L, D)``, padding_mask ``(B, L)`` (True = padding) -> ``(B, D)``.
-    """
-    keep = (~padding_mask).to(x.dtype)[..., None]
-    return (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
 
 
 def band_mean(x: Tensor, padding_mask: Tensor, freq_patches: int) -> Tensor:

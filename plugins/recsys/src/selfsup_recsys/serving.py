@@ -8,12 +8,12 @@ the in-Python path: a ``selfsup fit`` checkpoint without its config, both sides 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from selfsup.checkpoints import read_state_dict
 from selfsup_recsys.data.datamodule import InteractionDataModule
 from selfsup_recsys.data.retrieval_data import RetrievalData
 from selfsup_recsys.methods.feature_two_tower import FeatureTwoTower
@@ -50,16 +50,7 @@ def load_two_tower(
     Examples:
         >>> model = load_two_tower("runs/checkpoints/last.ckpt")  # doctest: +SKIP
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint {path!r} not found.")
-    state: Any = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(
-            f"{path!r} holds a {type(state).__name__}, not a checkpoint or state dict; save "
-            "method.state_dict() or use a selfsup fit .ckpt."
-        )
+    state = read_state_dict(path, wrappers=("state_dict",))
     suffix = "schema._extra_state"
     prefixes = sorted(k[: -len(suffix)] for k in state if k.endswith(suffix))
     if task is not None:

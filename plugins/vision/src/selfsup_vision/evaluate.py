@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.metrics import knn_accuracy, linear_probe
+from selfsup.metrics import frozen_eval, knn_accuracy, linear_probe
 
 __all__ = ["evaluate_encoder", "extract_features"]
 
@@ -74,15 +74,9 @@ def evaluate_encoder(
     Returns:
         ``{"knn_acc": ..., "linear_acc": ...}`` (the latter when ``linear``).
     """
-    modes = [(m, m.training) for m in encoder.modules()] if isinstance(encoder, nn.Module) else []
-    if isinstance(encoder, nn.Module):
-        encoder.eval()
-    try:
+    with frozen_eval(encoder):
         train = extract_features(encoder, train_loader, device)
         test = extract_features(encoder, test_loader, device)
-    finally:
-        for m, mode in modes:
-            m.training = mode
     out = {"knn_acc": knn_accuracy(*train, *test, k=k, temperature=temperature)}
     if linear:
         out["linear_acc"] = linear_probe(train[0], train[1], test[0], test[1]).accuracy

@@ -8,11 +8,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.checkpoints import find_module_prefix, read_state_dict
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import masked_token_cross_entropy
 from selfsup.masking import padded_token_mask
 from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.checkpoints import find_prefix, read_state_dict
 from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
@@ -178,7 +178,7 @@ class BEATs(Method):
         if init_checkpoint is not None:
             state = read_state_dict(init_checkpoint)
             self.encoder = AudioEncoder.from_state_dict(
-                state, find_prefix(state, "encoder", "ffn_dim")
+                state, find_module_prefix(state, "encoder", "ffn_dim")
             )
         else:
             self.encoder = AudioEncoder(
@@ -222,7 +222,9 @@ class BEATs(Method):
         if kind == "best_rq":
             return BestRQTokenizer(self.patch, codebook_size, code_dim, seed=seed)
         state = read_state_dict(str(path))
-        tok = AcousticTokenizer.from_state_dict(state, find_prefix(state, "tokenizer", "code_dim"))
+        tok = AcousticTokenizer.from_state_dict(
+            state, find_module_prefix(state, "tokenizer", "code_dim")
+        )
         if tok.patch != self.patch:
             raise ValueError(
                 f"the tokenizer in {path!r} uses patches {tok.patch}, the encoder {self.patch}; "

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfsup.checkpoints import find_module_prefix, read_state_dict
 from selfsup.experiment.method import Method
 from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.checkpoints import find_prefix, read_state_dict
 from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
@@ -109,7 +109,7 @@ class BEATsTokenizerTraining(Method):
         if teacher_checkpoint is not None:
             state = read_state_dict(teacher_checkpoint)
             self.teacher = AudioEncoder.from_state_dict(
-                state, find_prefix(state, "encoder", "ffn_dim")
+                state, find_module_prefix(state, "encoder", "ffn_dim")
             )
         else:
             self.teacher = AudioEncoder(teacher_size, patch=patch)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from selfsup.metrics import frozen_eval
 from selfsup_graph.evaluation.node_probe import NodeProbeResult, node_linear_probe
 
 __all__ = ["NodeProbeMonitor", "embed_nodes"]
@@ -17,14 +18,8 @@ def embed_nodes(method: Any, graph: Any) -> torch.Tensor:
 
     Every submodule's train/eval flag is restored afterwards.
     """
-    flags = [(m, m.training) for m in method.modules()]
-    method.eval()
-    try:
-        with torch.no_grad():
-            return method.embed(graph).detach()
-    finally:
-        for m, training in flags:
-            m.training = training
+    with frozen_eval(method):
+        return method.embed(graph).detach()
 
 
 class NodeProbeMonitor(Callback):

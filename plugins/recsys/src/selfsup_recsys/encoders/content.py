@@ -36,7 +36,6 @@ be an ``nn.Module`` class before it is called.
 from __future__ import annotations
 
 import importlib
-import os
 import types
 import warnings
 from collections.abc import Mapping, Sequence
@@ -45,6 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.checkpoints import load_matching, read_state_dict, select_prefix
 from selfsup.export import ExportError, exportable, is_exportable
 from selfsup.export import export_config as _export_config
 
@@ -259,25 +259,11 @@ def load_encoder_checkpoint(encoder: nn.Module, path: str, prefix: str | None = 
         FileNotFoundError: no such file.
         ValueError: the keys do not match the encoder (the message lists both sides).
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"content encoder checkpoint {path!r} not found.")
-    state: Any = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path!r} holds a {type(state).__name__}, not a state dict.")
+    state = read_state_dict(path, wrappers=("state_dict",))
     if prefix:
-        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    want = set(encoder.state_dict())
-    missing, unexpected = sorted(want - set(state)), sorted(set(state) - want)
-    if missing or unexpected:
-        hint = "" if prefix else " Pass checkpoint_prefix to select the encoder's keys."
-        raise ValueError(
-            f"checkpoint {path!r} (prefix {prefix!r}) does not fit the content encoder: missing "
-            f"{missing[:5]}, unexpected {unexpected[:5]} (of {len(missing)}/{len(unexpected)})."
-            f"{hint}"
-        )
-    encoder.load_state_dict(dict(state))
+        state = select_prefix(state, prefix)
+    hint = "" if prefix else "Pass checkpoint_prefix to select the encoder's keys."
+    load_matching(encoder, state, f"checkpoint {path!r} (prefix {prefix!r})", hint)
 
 
 @exportable("recsys:content_encoder")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from selfsup.checkpoints import read_state_dict
 from selfsup.export import exportable
 
 __all__ = ["RESNET_DEPTHS", "ResNet18Encoder", "ResNetEncoder", "load_state_dict_file"]
@@ -25,14 +25,7 @@ def load_state_dict_file(path: str) -> dict[str, Tensor]:
         FileNotFoundError: ``path`` does not exist.
         ValueError: the file holds no ``{name: tensor}`` mapping.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"weights file {path!r} not found; pass the path of a state dict saved with "
-            "torch.save(encoder.state_dict(), path) (nothing is downloaded)."
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+    state = read_state_dict(path, wrappers=("state_dict",))
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(f"{path!r} does not hold a state dict (a mapping of names to tensors).")
     return state
