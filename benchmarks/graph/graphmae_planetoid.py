@@ -3,7 +3,7 @@
 For each seed: runs the shipped Lightning config (``graph:graphmae_cora``,
 or ``graph:graphmae2_cora`` with ``--graphmae2``) through ``selfsup``'s LightningCLI with that
 seed, then fits GraphMAE's linear probe on the frozen node embeddings (train mask, best
-validation epoch, test accuracy; probe settings from the config's ``NodeProbeMonitor``).
+validation epoch, test accuracy; probe settings from the config's ``NodeProbe``).
 Prints per-seed results and the mean/std (population std, as GraphMAE reports) to stderr,
 and one JSON line last on stdout.
 
@@ -51,16 +51,26 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _probe_settings(config: dict[str, Any]) -> dict[str, Any]:
+def node_probe_args(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``NodeProbe`` arguments of a config's probe monitor (``ProbeMonitor(probes=[NodeProbe])``
+    or the deprecated ``NodeProbeMonitor``), or None when it has none."""
     for callback in config.get("trainer", {}).get("callbacks") or []:
+        args = callback.get("init_args") or {}
         if str(callback.get("class_path", "")).endswith("NodeProbeMonitor"):
-            args = callback.get("init_args", {})
-            return {
-                "lr": float(args.get("lr", 0.01)),
-                "weight_decay": float(args.get("weight_decay", 1e-4)),
-                "epochs": int(args.get("epochs", 300)),
-            }
-    return {"lr": 0.01, "weight_decay": 1e-4, "epochs": 300}
+            return {k: v for k, v in args.items() if k != "every_n_epochs"}
+        for probe in args.get("probes") or []:
+            if str(probe.get("class_path", "")).endswith("NodeProbe"):
+                return dict(probe.get("init_args") or {})
+    return None
+
+
+def _probe_settings(config: dict[str, Any]) -> dict[str, Any]:
+    args = node_probe_args(config) or {}
+    return {
+        "lr": float(args.get("lr", 0.01)),
+        "weight_decay": float(args.get("weight_decay", 1e-4)),
+        "epochs": int(args.get("epochs", 300)),
+    }
 
 
 _SET_PREFIXES = ("method.", "optimizer.", "model.", "trainer.")

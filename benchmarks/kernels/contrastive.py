@@ -8,7 +8,7 @@ to both inputs), times three paths:
 * ``chunked``: ``selfsup.losses`` with ``chunk_size`` and ``SELFSUP_KERNELS=torch``
   (streamed column blocks, O(N·chunk) memory);
 * ``triton``: ``selfsup.losses`` with ``SELFSUP_KERNELS=triton``
-  (:mod:`selfsup.kernels.contrastive`).
+  (:mod:`selfsup.kernels.lse.triton`).
 
 Time: median (and min) of ``--repeats`` runs after ``--warmup`` runs (the first compiles the
 kernels), CUDA events on CUDA, ``perf_counter`` on CPU. Memory: ``torch.cuda.max_memory_allocated``
@@ -180,7 +180,7 @@ def products(loss: str, path: str, mode: str, d: int, dtype: torch.dtype) -> int
         return 3
     if path == "chunked":
         return 3 if symmetric else 4
-    from selfsup.kernels.contrastive import matmul_count
+    from selfsup.kernels.lse.triton import matmul_count
 
     return 1 + matmul_count(d, dtype, symmetric=symmetric)["backward"]
 
@@ -239,7 +239,7 @@ def run_one(
         row["error"] = "skipped: triton needs CUDA (or TRITON_INTERPRET=1 on CPU)"
         return row
     if config:  # max_block_d changes the backward's recomputations
-        from selfsup.kernels.contrastive import override_config
+        from selfsup.kernels.lse.triton import override_config
 
         with override_config(**config):
             n_products = products(loss, path, mode, d, dtype)
@@ -267,7 +267,7 @@ def run_one(
 
     override = contextlib.nullcontext()
     if config:
-        from selfsup.kernels.contrastive import override_config
+        from selfsup.kernels.lse.triton import override_config
 
         override = override_config(**config)
     try:

@@ -1,7 +1,7 @@
 """Split a tile sweep of ``contrastive.py`` into forward and backward, and pick each one's best.
 
 ``contrastive.py --triton-configs`` applies one launch configuration to every kernel, but
-:func:`selfsup.kernels.contrastive.kernel_config` chooses the forward and the backward kernels'
+:func:`selfsup.kernels.lse.triton.kernel_config` chooses the forward and the backward kernels'
 tiles separately. For every configuration this script takes the forward time (``fwd`` row) and the
 backward time (``fwd_bwd`` minus ``fwd`` of the same configuration), then reports, per loss, N and
 D, the fastest forward, the fastest backward and their sum — the forward+backward time of a

@@ -30,10 +30,11 @@ from lightning.pytorch import seed_everything
 
 from selfsup.demo import VectorSimCLR
 from selfsup.experiment import SSLModule, Task
+from selfsup.metrics import ProbeMonitor
 from selfsup.plugins import resolve
 from selfsup.plugins.configs import find_config
 from selfsup.testing.boring import quiet_trainer
-from selfsup_graph.evaluation import NodeProbeMonitor
+from selfsup_graph.evaluation import NodeProbe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,11 +68,13 @@ def run(seed: int, condition: str, config: dict, steps: int) -> float:
         optimizer=lambda groups: torch.optim.AdamW(groups, **lr),
     )
     probe = next(
-        c.get("init_args", {})
+        p.get("init_args", {})
         for c in config["trainer"]["callbacks"]
-        if c["class_path"].endswith("NodeProbeMonitor")
+        for p in (c.get("init_args") or {}).get("probes") or []
+        if p["class_path"].endswith("NodeProbe")
     )
-    trainer = quiet_trainer(max_steps=steps, max_epochs=-1, callbacks=[NodeProbeMonitor(**probe)])
+    monitor = ProbeMonitor(probes=[NodeProbe(**probe)], every_n_epochs=0)
+    trainer = quiet_trainer(max_steps=steps, max_epochs=-1, callbacks=[monitor])
     trainer.fit(module)
     return float(trainer.callback_metrics["graph/probe_test_acc"])
 

@@ -28,7 +28,8 @@ import torch
 
 from selfsup.metrics import rankme
 from selfsup_tabular.data import TabularPreprocessor, TargetEncoder, read_table, resolve_column
-from selfsup_tabular.downstream import (
+from selfsup_tabular.encoders import NUMERICAL_EMBEDDINGS
+from selfsup_tabular.evaluation.downstream import (
     FineTuneModel,
     MLPHead,
     RawMLP,
@@ -36,7 +37,6 @@ from selfsup_tabular.downstream import (
     predict,
     score,
 )
-from selfsup_tabular.encoders import NUMERICAL_EMBEDDINGS
 from selfsup_tabular.methods import SCARF, TJEPA
 
 #: The probe head used before heads were selectable: 3 layers of 256, dropout 0.1, lr 1e-3.

@@ -18,6 +18,8 @@ from torch import Tensor
 from selfsup import distributed
 
 __all__ = [
+    "MalformedBatchError",
+    "batch_tensor",
     "check_finite",
     "check_matrix",
     "check_positive",
@@ -30,6 +32,88 @@ __all__ = [
 ]
 
 _FINITE_CHECKS = True
+
+
+class MalformedBatchError(ValueError):
+    """A batch does not have the structure a method expects."""
+
+
+def _dims(dims: Sequence[int | None]) -> str:
+    return (
+        "("
+        + ", ".join("B" if i == 0 and d is None else str(d or "*") for i, d in enumerate(dims))
+        + ")"
+    )
+
+
+def batch_tensor(
+    batch: Any,
+    owner: str,
+    dims: Sequence[int | None],
+    *,
+    what: str = "inputs",
+    min_rows: int = 1,
+    floating: bool = True,
+    finite: bool = True,
+    hint: str = "",
+) -> Tensor:
+    """The floating-point tensor of a batch, or an error that says what is wrong and how to fix it.
+
+    Accepted: the tensor itself or an ``(inputs, labels)`` pair (probe and labelled loaders),
+    whose labels are ignored. ``dims`` is the expected shape, ``None`` for any size (the batch
+    axis is usually ``None``); ``hint`` is appended to a shape error (e.g. which constructor
+    argument sets the width).
+
+    Raises:
+        MalformedBatchError: a pair of another length, not a tensor, another shape, integer
+            dtype (with ``floating``), fewer than ``min_rows`` rows, or NaN/inf values (with
+            ``finite``, listing the rows).
+
+    Examples:
+        >>> x = batch_tensor((torch.ones(4, 3), torch.zeros(4)), "MyMethod", (None, 3))
+        >>> x.shape
+        torch.Size([4, 3])
+        >>> batch_tensor(torch.ones(4, 5), "M", (None, 3), hint="set F.")
+        Traceback (most recent call last):
+        ...
+        selfsup.checks.MalformedBatchError: M expects inputs of shape (B, 3), got (4, 5); set F.
+    """
+    shape = _dims(dims)
+    x = batch
+    if isinstance(batch, list | tuple):
+        if len(batch) != 2:
+            raise MalformedBatchError(
+                f"{owner} expects {what} {shape} or an ({what}, labels) pair, got a "
+                f"{type(batch).__name__} of length {len(batch)}."
+            )
+        x = batch[0]
+    if not isinstance(x, Tensor):
+        raise MalformedBatchError(
+            f"{owner} expects {what} as a tensor {shape}, got {type(x).__name__}."
+        )
+    if x.dim() != len(dims) or any(d is not None and n != d for n, d in zip(x.shape, dims)):
+        raise MalformedBatchError(
+            f"{owner} expects {what} of shape {shape}, got {tuple(x.shape)}"
+            + (f"; {hint}" if hint else ".")
+        )
+    if floating and not x.is_floating_point():
+        raise MalformedBatchError(
+            f"{owner} expects floating-point {what}, got {x.dtype}; convert with x.float()."
+        )
+    if x.shape[0] < min_rows:
+        raise MalformedBatchError(
+            f"{owner} needs at least {min_rows} rows per batch, got {x.shape[0]}; use "
+            "drop_last=True in the DataLoader (or a larger batch size)."
+        )
+    if finite and x.is_floating_point():
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            rows = bad.flatten(1).any(dim=1).nonzero().flatten().tolist()
+            raise MalformedBatchError(
+                f"{owner} got {int(bad.sum())} NaN/inf value(s) in {what}, rows {rows[:10]} of "
+                "the batch; impute missing values (or drop those rows) before training."
+            )
+    return x
 
 
 def set_finite_checks(enabled: bool) -> None:

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 
 import selfsup.distributed as sdist
 from selfsup.imports import module_available
+from selfsup.kernels.lse import dispatch as cs
+from selfsup.kernels.lse import torch_ref
 from selfsup.losses import InfoNCELoss, dcl, info_nce, nt_xent, similarity_logsumexp
-from selfsup.losses import chunked_softmax as cs
 
 TOL = 1e-10
 F64 = torch.float64
@@ -181,13 +182,13 @@ def test_symmetric_gradcheck():
 @pytest.mark.parametrize("loss", [nt_xent, dcl])
 def test_two_view_losses_use_symmetric_backward(loss, monkeypatch):
     calls = []
-    original = cs._torch_backward
+    original = torch_ref.torch_backward
 
     def spy(*args, **kwargs):
         calls.append(kwargs.get("symmetric", False))
         return original(*args, **kwargs)
 
-    monkeypatch.setitem(cs._BACKENDS, "torch", cs.LSEBackend("torch", cs._torch_forward, spy))
+    monkeypatch.setitem(cs._BACKENDS, "torch", cs.LSEBackend("torch", torch_ref.torch_forward, spy))
     z1, z2 = leaf(5, 3, seed=12), leaf(5, 3, seed=13)
     chunked = loss(z1, z2, 0.3, chunk_size=4)
     dense = loss(z1, z2, 0.3)
@@ -248,7 +249,7 @@ def test_cpu_losses_never_import_triton_and_env_triton_falls_back():
 def test_interpreter_suite_ran():
     """test_contrastive.py needs Triton imported in interpreter mode; if this process imported
     it compiled first (so that file skipped itself), run it in a fresh process."""
-    module = sys.modules.get("selfsup.kernels.contrastive")
+    module = sys.modules.get("selfsup.kernels.lse.triton")
     if module is not None and module.interpreted():
         pytest.skip("the interpreter tests run in this process")
     env = dict(os.environ, TRITON_INTERPRET="1")

@@ -9,7 +9,16 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from selfsup.metrics import ProbeMonitor, RankMeMonitor, knn_accuracy, linear_probe, rankme
+from selfsup.metrics import (
+    ClassificationProbe,
+    Probe,
+    ProbeContext,
+    ProbeMonitor,
+    RankMeMonitor,
+    knn_accuracy,
+    linear_probe,
+    rankme,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*does not have many workers.*",
@@ -213,3 +222,48 @@ def test_bad_embeddings_and_arguments_raise() -> None:
         RankMeMonitor(every_n_steps=0)
     with pytest.raises(ValueError, match="max_samples"):
         RankMeMonitor(max_samples=1)
+
+
+class _Spy(Probe):
+    """Records the mode it ran in; scores the mean embedding norm of the probe test loader."""
+
+    def __init__(self, applies: bool = True) -> None:
+        self.applies, self.seen = applies, []
+
+    def __call__(self, ctx: ProbeContext) -> dict[str, float] | None:
+        if not self.applies:
+            return None
+        x, _ = next(iter(ctx.data.probe_dataloaders()[1]))
+        z = ctx.embed(x)
+        self.seen.append((ctx.task, torch.is_grad_enabled(), z.requires_grad))
+        return {"spy_norm": float(z.norm(dim=1).mean())}
+
+
+def test_probes_share_one_monitor_and_one_metric_scheme() -> None:
+    torch.manual_seed(0)
+    module = ToyModule(lr=0.0)
+    spy, idle = _Spy(), _Spy(applies=False)
+    monitor = ProbeMonitor(probes=[ClassificationProbe("knn", k=5), spy, idle])
+    trainer = fit(module, monitor)
+    assert set(monitor.results["toy"]) == {"knn_acc", "spy_norm"}  # idle returned None
+    assert spy.seen == [("toy", False, False)]  # frozen: no grad
+    assert module.encoder[1].training  # BatchNorm back in train mode after the probe
+    module.eval()
+    with torch.no_grad():
+        z = module.encoder(labelled_blobs(2, 30)[0][:16])
+    assert float(trainer.callback_metrics["toy/spy_norm"]) == pytest.approx(
+        float(z.norm(dim=1).mean())
+    )
+
+
+def test_every_n_epochs_zero_probes_only_at_fit_end() -> None:
+    module = ToyModule(lr=0.01)
+    fit(module, ProbeMonitor(every_n_epochs=0, k=3), max_epochs=3)
+    assert module.probe_calls == 6  # once: 4 + 2 batches
+
+
+def test_probe_list_and_period_are_checked() -> None:
+    with pytest.raises(TypeError, match="Probe instances"):
+        ProbeMonitor(probes=[lambda ctx: {}])
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        ProbeMonitor(every_n_epochs=-1)

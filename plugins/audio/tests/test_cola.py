@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from selfsup.losses import info_nce
+from selfsup_audio.augment import frequency_warp
 from selfsup_audio.frontends import LogMelSpectrogram
 from selfsup_audio.methods import COLA
 from selfsup_audio.methods.cola import random_crops
@@ -122,3 +123,118 @@ def test_embed_accepts_clips_longer_than_crops() -> None:
 def test_crop_shorter_than_window_is_rejected() -> None:
     with pytest.raises(ValueError, match="crop_samples"):
         COLA(**{**SMALL, "crop_samples": 64})
+
+
+# ---------------------------------------------------------------------------------------------
+# speaker-perturbed views (view_warp): each view's log-mel warped by its own VTLP factor
+
+
+def _encoder_inputs(method: COLA, wave: torch.Tensor, seed: int) -> tuple[torch.Tensor, dict]:
+    """The spectrograms the encoder sees in one training step, and the step's outputs."""
+    seen: list[torch.Tensor] = []
+    hook = method.encoder.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    torch.manual_seed(seed)
+    out = method.training_losses(wave)
+    hook.remove()
+    return seen[0], out
+
+
+def test_view_warp_off_is_plain_cola_step_for_step() -> None:
+    wave = torch.randn(6, 1500, generator=torch.Generator().manual_seed(1))
+    old = COLA(**SMALL)
+    off = COLA(**SMALL, view_warp=0.0)
+    off.load_state_dict(old.state_dict())
+    torch.manual_seed(3)
+    loss_old = old.training_losses(wave)["loss"]
+    after_old = torch.random.get_rng_state()
+    torch.manual_seed(3)
+    loss_off = off.training_losses(wave)["loss"]
+    assert torch.equal(loss_old, loss_off)
+    # nothing extra is drawn: the global RNG is where two crops leave it
+    assert torch.equal(torch.random.get_rng_state(), after_old)
+    torch.manual_seed(3)
+    crops = torch.cat([random_crops(wave, 800) for _ in range(2)])
+    assert torch.equal(torch.random.get_rng_state(), after_old)
+    g1, g2 = old.head(old.features(crops)).chunk(2)
+    torch.testing.assert_close(loss_old, info_nce(g1, old.bilinear(g2), 1.0, normalize=False))
+
+
+def test_view_warp_gives_the_two_views_of_a_clip_different_warps() -> None:
+    # crops as long as the clips: without the warp the two views are the same spectrogram
+    wave = torch.randn(5, 800, generator=torch.Generator().manual_seed(2))
+    plain, _ = _encoder_inputs(COLA(**SMALL), wave, seed=0)
+    torch.testing.assert_close(plain[:5], plain[5:], rtol=0, atol=0)
+
+    method = COLA(**SMALL, view_warp=0.15)
+    seen, out = _encoder_inputs(method, wave, seed=0)
+    assert seen.shape == plain.shape == (10, 16, 1 + 800 // 64)
+    differ = (seen[:5] - seen[5:]).abs().flatten(1).amax(1)
+    assert bool((differ > 1e-3).all()), differ  # every clip's two views differ
+    assert torch.isfinite(out["loss"])
+
+    # reference: the same draws (two crops, then one factor per view from U[0.85, 1.15]),
+    # frequency_warp on the (views, frames, n_mels) layout
+    torch.manual_seed(0)
+    crops = torch.cat([random_crops(wave, 800) for _ in range(2)])
+    alpha = (0.85 + 0.3 * torch.rand(10, dtype=torch.float64)).float()
+    assert bool(((alpha >= 0.85) & (alpha <= 1.15)).all())
+    assert bool((alpha[:5] != alpha[5:]).all())
+    clean = method.frontend(crops)
+    torch.testing.assert_close(plain, clean)
+    ref = frequency_warp(clean.transpose(1, 2), alpha).transpose(1, 2)
+    torch.testing.assert_close(seen, ref)
+
+
+def test_view_warp_moves_a_tone_by_its_factor() -> None:
+    sr, n_mels = 8000, 32
+    method = COLA(**{**SMALL, "n_mels": n_mels}, view_warp=0.19)
+    t = torch.arange(800) / sr
+    spec = method.frontend(torch.sin(2 * math.pi * 1000.0 * t)[None].expand(64, -1).contiguous())
+    torch.manual_seed(0)
+    warped, alpha = method.warp_views(spec)
+    peak = spec[0].mean(1).argmax().item()
+    moved = warped.mean(2).argmax(1).float()
+    assert peak < 0.8 * (n_mels - 1)  # below the knee: bin i reads bin i / alpha
+    torch.testing.assert_close(moved, (peak * alpha).round(), atol=1.0, rtol=0)
+    assert moved.min() < peak < moved.max()  # both directions drawn
+    same, ones = COLA(**SMALL).warp_views(spec)
+    assert same is spec and torch.equal(ones, torch.ones(64))
+
+
+def test_view_warp_gradient_reaches_every_parameter() -> None:
+    method = COLA(**SMALL, view_warp=0.1)
+    wave = torch.randn(6, 1500, generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(0)
+    method.training_losses(wave)["loss"].backward()
+    for name, p in method.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_view_warp_leaves_embeddings_clean() -> None:
+    warp = COLA(**SMALL, view_warp=0.1).eval()
+    plain = COLA(**SMALL).eval()
+    plain.load_state_dict(warp.state_dict())
+    x = torch.randn(3, 2000, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert torch.equal(warp.embed(x), plain.embed(x))
+        assert torch.equal(warp.representations(x), plain.representations(x))
+        assert torch.equal(warp.export_encoder()(x), plain.export_encoder()(x))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"view_warp": -0.1}, r"view_warp must be in \[0, 0.2\).*got -0.1; use e.g. 0.1"),
+        ({"view_warp": 0.2}, r"view_warp must be in \[0, 0.2\).*lower warp_cutoff"),
+        ({"view_warp": float("nan")}, r"view_warp must be in \[0, 0.2\)"),
+        ({"view_warp": 0.35, "warp_cutoff": 0.7}, r"view_warp must be in \[0, 0.3\)"),
+        ({"warp_cutoff": 1.0}, r"warp_cutoff must be in \(0, 1\).*default 0.8"),
+        ({"warp_cutoff": 0.0}, r"warp_cutoff must be in \(0, 1\)"),
+    ],
+)
+def test_bad_view_warp_arguments_say_how_to_fix_them(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        COLA(**SMALL, **kwargs)
+    assert COLA(**SMALL, view_warp=0.29, warp_cutoff=0.7).view_warp == 0.29

@@ -3,13 +3,19 @@ root, the embedding loader, the front end handed to the methods."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import warnings
 
 import pytest
 import torch
 
 from selfsup.data import DataRootError, EmbeddingBatch
-from selfsup_audio.data import BucketBatchSampler, FSDDDataModule, parse_fsdd_name
+from selfsup.experiment import SSLModule, Task
+from selfsup.testing.boring import quiet_trainer
+from selfsup_audio.data import (
+    BucketBatchSampler,
+    FSDDDataModule,
+    parse_fsdd_name,
+)
 from selfsup_audio.frontends import AUDIOSET_MEAN, AudioLoadError, num_frames
 from selfsup_audio.methods import BEATs
 
@@ -100,19 +106,25 @@ def test_predict_embeds_every_recording_once(recordings) -> None:
     assert sorted(ids) == files and len(set(ids)) == rows == 20  # train, val and test takes
 
 
-def test_data_module_hands_its_front_end_to_the_methods_it_feeds(recordings) -> None:
+def test_methods_take_the_front_end_of_the_data_module_they_are_bound_to(recordings) -> None:
+    # no trainer anywhere: the data module is set up on its own, the method binds to it
     dm = FSDDDataModule(data_root=str(recordings), normalization="dataset", sample_rate=8000)
     method = BEATs(size="tiny", depth=1, codebook_size=16, code_dim=8)
     other = BEATs(size="tiny", depth=1, codebook_size=16, code_dim=8)
-    tasks = {
-        "mine": SimpleNamespace(data=dm, method=method),
-        "other": SimpleNamespace(data=object(), method=other),
-    }
-    dm.trainer = SimpleNamespace(lightning_module=SimpleNamespace(tasks=tasks))
     dm.setup("fit")
+    assert dm.trainer is None and method.fbank_settings.mean == AUDIOSET_MEAN
+    method.bind_data(dm, "fit")
+    other.bind_data(object(), "fit")  # a data module without a front end: left alone
     settings = method.fbank_settings
     assert (settings.sample_rate, settings.mean, settings.std) == (8000, dm.mean, dm.std)
     assert dm.mean != AUDIOSET_MEAN and other.fbank_settings.mean == AUDIOSET_MEAN
+    # predict keeps the front end the model was trained with
+    other.bind_data(dm, "predict")
+    assert other.fbank_settings.mean == AUDIOSET_MEAN
+    # share_frontend(methods) still writes the settings (no methods: nothing to do)
+    dm.share_frontend()
+    dm.share_frontend(other, object())
+    assert (other.fbank_settings.sample_rate, other.fbank_settings.mean) == (8000, dm.mean)
     exported = method.export_encoder()
     assert exported.frontend.mean == dm.mean and exported.sample_rate == 8000
     # the settings travel in the state dict; checkpoints from before them still load
@@ -123,6 +135,19 @@ def test_data_module_hands_its_front_end_to_the_methods_it_feeds(recordings) -> 
     old = BEATs(size="tiny", depth=1, codebook_size=16, code_dim=8)
     assert old.load_state_dict(state, strict=True).missing_keys == []  # strict: raises if not
     assert old.fbank_settings.mean == AUDIOSET_MEAN
+
+
+def test_ssl_module_binds_each_beats_method_to_its_data_at_fit(recordings) -> None:
+    data = FSDDDataModule(
+        data_root=str(recordings), normalization="dataset", sample_rate=8000, batch_size=4
+    )
+    method = BEATs(size="tiny", depth=1, codebook_size=16, code_dim=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet_trainer(max_steps=1).fit(SSLModule([Task("clips", method, data)]))
+    settings = method.fbank_settings
+    assert (settings.sample_rate, settings.mean, settings.std) == (8000, data.mean, data.std)
+    assert data.mean != AUDIOSET_MEAN
 
 
 def test_bucket_sampler_covers_every_clip_once() -> None:

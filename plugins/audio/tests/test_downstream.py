@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from selfsup_audio.augment import mixup, spec_augment
-from selfsup_audio.downstream import AudioClassifier, probe_embeddings
 from selfsup_audio.encoders import AudioEncoder
+from selfsup_audio.evaluation.downstream import AudioClassifier, probe_embeddings
 from selfsup_audio.interop import convert_official_state_dict, load_official_beats
 from selfsup_audio.methods import BEATs
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,10 +21,9 @@ from selfsup_audio.methods import COLA, BEATs, BEATsFineTuning, BEATsTokenizerTr
 
 
 def _feed(data, method) -> None:
-    """What SSLModule does at fit: the data module is set up with the trainer attached."""
-    task = SimpleNamespace(data=data, method=method)
-    data.trainer = SimpleNamespace(lightning_module=SimpleNamespace(tasks={"t": task}))
+    """What SSLModule does at fit: set the data module up, then bind the method to it."""
     data.setup("fit")
+    method.bind_data(data, "fit")
 
 
 @pytest.mark.parametrize("normalization", ["audioset", "dataset"])

@@ -15,8 +15,9 @@ import yaml
 
 from selfsup.cli import main
 from selfsup.cli.lightning import run_lightning_cli
+from selfsup.metrics import ProbeMonitor
 from selfsup.plugins.configs import find_config, shipped_configs
-from selfsup_graph.evaluation import NodeProbeMonitor
+from selfsup_graph.evaluation import NodeProbe
 from selfsup_graph.methods import GraphMAE, GraphMAE2, GraphMAEGraphLevel
 
 # The values of the authors' files (THUDM/GraphMAE configs.yml @ b14f080, THUDM/GraphMAE2
@@ -131,7 +132,8 @@ def test_node_configs_build_the_papers_settings(name: str, no_data: Path) -> Non
     assert (method.mask_rate, method.replace_rate, method.alpha) == (mask, replace, alpha)
     assert cli.trainer.max_epochs == epochs
     assert _optimizer(name) == pytest.approx({"lr": lr, "weight_decay": wd})
-    (probe,) = [c for c in cli.trainer.callbacks if isinstance(c, NodeProbeMonitor)]
+    (monitor,) = [c for c in cli.trainer.callbacks if isinstance(c, ProbeMonitor)]
+    (probe,) = [p for p in monitor.probes if isinstance(p, NodeProbe)]
     assert (probe.lr, probe.weight_decay, probe.epochs) == pytest.approx((p_lr, p_wd, p_ep))
     if name in LATENT:
         lam, momentum = LATENT[name]

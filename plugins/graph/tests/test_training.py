@@ -14,7 +14,7 @@ from selfsup_graph.data import (
     synthetic_graph_dataset,
     synthetic_node_graph,
 )
-from selfsup_graph.evaluation import NodeProbeMonitor, mean_std, node_linear_probe
+from selfsup_graph.evaluation import NodeProbe, mean_std, node_linear_probe
 from selfsup_graph.methods import GraphMAE, GraphMAE2, GraphMAEGraphLevel
 
 
@@ -73,7 +73,8 @@ def test_graphmae2_trains_with_lightning_and_is_probed() -> None:
     method = GraphMAE2(
         in_channels=30, hidden_channels=16, num_heads=2, latent_weight=0.1, momentum=0.9
     )
-    monitor = NodeProbeMonitor(every_n_epochs=5, lr=0.5, epochs=100, seed=0)
+    probe = NodeProbe(lr=0.5, epochs=100, seed=0)
+    monitor = ProbeMonitor(probes=[probe], every_n_epochs=5)
     module = SSLModule(
         [Task("toy", method, NodeDataModule(graph))],
         optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
@@ -81,8 +82,9 @@ def test_graphmae2_trains_with_lightning_and_is_probed() -> None:
     first = [t.clone() for t in method.target_encoder.teacher_parameters()]
     trainer = _trainer(10, [monitor])
     trainer.fit(module)
-    assert monitor.results["toy"].test_acc > 0.6  # the synthetic classes are well separated
-    assert float(trainer.callback_metrics["toy/probe_test_acc"]) == monitor.results["toy"].test_acc
+    assert probe.results["toy"].test_acc > 0.6  # the synthetic classes are well separated
+    assert float(trainer.callback_metrics["toy/probe_test_acc"]) == probe.results["toy"].test_acc
+    assert monitor.results["toy"]["probe_val_acc"] == probe.results["toy"].val_acc
     moved = any(
         not torch.equal(a, b)
         for a, b in zip(first, method.target_encoder.teacher_parameters(), strict=True)

@@ -15,7 +15,7 @@ from selfsup_recsys.augment import (
     mutual_information,
     random_feature_masks,
 )
-from selfsup_recsys.features import parse_features
+from selfsup_recsys.batch import parse_features
 
 
 def _direct_mi(a: list[list[int]], b: list[list[int]]) -> float:

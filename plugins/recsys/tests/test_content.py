@@ -18,11 +18,11 @@ from lightning.pytorch import Trainer
 from torch import nn
 
 from selfsup.experiment import MalformedBatchError, SSLModule, Task
+from selfsup_recsys.batch import FeatureSpec, check_features
 from selfsup_recsys.data import InteractionDataModule, build_retrieval_data
 from selfsup_recsys.data.item_content import align_content, read_item_content
 from selfsup_recsys.data.synthetic import synthetic_interactions
 from selfsup_recsys.encoders import ContentEncoder, FeatureTower, build_content_encoder
-from selfsup_recsys.features import FeatureSpec, check_features
 from selfsup_recsys.methods import FeatureTwoTower
 from selfsup_recsys.serving import export_embeddings, load_two_tower
 

@@ -115,6 +115,38 @@ def test_embedding_uses_the_models_vocabularies_not_refitted_ones(tmp_path: Path
         embed_to_file(stale, grown, tmp_path / "stale.npy", progress_bar=False)
 
 
+def test_the_data_module_needs_no_trainer_the_method_binds_to_it(tmp_path: Path) -> None:
+    _write(tmp_path)
+    dm = _module(tmp_path)
+    dm.setup("fit")
+    assert dm.trainer is None
+    method = FeatureTwoTower(embedding_dim=4, hidden_dims=[8], output_dim=6, ssl="cfm")
+    method.bind_data(dm, "fit")  # what SSLModule.setup does after dm.setup("fit")
+    data = dm.load()
+    assert method.materialized and bool(method.feature_mi_ready)
+    assert list(method.item_tower.specs) == list(data.items.specs)
+    assert method.feature_tables == {
+        "query": data.users.to_config(),
+        "item": data.items.to_config(),
+    }
+    method.bind_data(dm, "validate")  # again: the same schema is fine
+    # a bare model rebuilds from the state dict, whose layout is unchanged
+    fresh = FeatureTwoTower(frequency_buckets=2**18)
+    fresh.load_state_dict(method.state_dict())
+    assert fresh.materialized and fresh.feature_tables == method.feature_tables
+    # predict: the model hands the data module its vocabularies and tower features
+    grown = _module(tmp_path)
+    grown.setup("predict")
+    method.eval().bind_data(grown, "predict")
+    batches = list(grown.predict_dataloader())
+    with torch.no_grad():
+        vectors = torch.cat([method.embed(b.inputs) for b in batches])
+    assert vectors.shape == (24, 6)
+    # an unbuilt model hands nothing, and the data module forgets the previous one
+    FeatureTwoTower().bind_data(grown, "predict")
+    assert grown._model_vocabularies is None and grown._model_specs is None
+
+
 def test_feature_table_encoding_survives_json(tmp_path: Path) -> None:
     meta = pd.DataFrame(
         {"item": [10, 11, 12], "tags": ["x|y", "y", None], "kind": [1.0, 2.0, None],

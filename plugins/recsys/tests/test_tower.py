@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from selfsup.experiment.method import MalformedBatchError
+from selfsup_recsys.batch import FeatureSpec, check_features, parse_features
 from selfsup_recsys.encoders import FeatureTower, LocalEmbeddingTables
-from selfsup_recsys.features import FeatureSpec, check_features, parse_features
 
 SPECS = [
     {"name": "id", "kind": "categorical", "cardinality": 7},

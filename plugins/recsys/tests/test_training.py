@@ -12,11 +12,12 @@ import torch
 from lightning.pytorch import Trainer
 
 from selfsup.experiment import SSLModule, Task
+from selfsup.metrics import ProbeMonitor
 from selfsup.plugins.configs import find_config
 from selfsup_recsys.data import InteractionDataModule
 from selfsup_recsys.data.synthetic import synthetic_interactions
+from selfsup_recsys.evaluation import RetrievalProbe
 from selfsup_recsys.methods import FeatureTwoTower
-from selfsup_recsys.monitor import RetrievalMonitor
 from selfsup_recsys.serving import export_embeddings, load_two_tower
 
 
@@ -62,7 +63,7 @@ def test_fit_monitor_checkpoint_and_serving(tmp_path: Path) -> None:
         embedding_dim=4, hidden_dims=[8], output_dim=4, ssl="cfm", frequency_buckets=64
     )
     module = SSLModule([Task("ml", method, dm)], optimizer=lambda p: torch.optim.Adam(p, lr=0.01))
-    monitor = RetrievalMonitor(head_fraction=0.2)
+    monitor = ProbeMonitor(probes=[RetrievalProbe(head_fraction=0.2)])
     trainer = Trainer(
         max_epochs=2, accelerator="cpu", logger=False, enable_progress_bar=False,
         enable_model_summary=False, limit_val_batches=0, callbacks=[monitor],
@@ -72,7 +73,10 @@ def test_fit_monitor_checkpoint_and_serving(tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         trainer.fit(module)
     assert method.materialized and bool(method.feature_mi_ready)
-    assert set(monitor.last["ml"]) >= {"recall@10", "tail/recall@50", "head/ndcg@10"}
+    assert set(monitor.results["ml"]) >= {"val/recall@10", "val/tail/recall@50", "val/head/ndcg@10"}
+    want = dm.evaluate(method, "val", head_fraction=0.2)  # the probe reports the split's metrics
+    assert monitor.results["ml"]["val/recall@50"] == pytest.approx(want["recall@50"])
+    assert trainer.callback_metrics["ml/val/recall@50"] == pytest.approx(want["recall@50"])
     assert int(method.frequency.step) == 2 * len(dm.train_dataloader())
     ckpt = glob.glob(str(tmp_path / "**" / "*.ckpt"), recursive=True)[0]
     served = load_two_tower(ckpt)
@@ -94,4 +98,4 @@ def test_shipped_config_builds(tmp_path: Path) -> None:
     task = cli.model.tasks["movielens"]
     assert isinstance(task.method, FeatureTwoTower) and task.method.ssl == "cfm"
     assert isinstance(task.data, InteractionDataModule) and task.data.train_fraction == 1.0
-    assert not task.method.materialized  # the data module materialises it in setup()
+    assert not task.method.materialized  # bind_data materialises it in SSLModule.setup

@@ -25,7 +25,7 @@ from selfsup_tabular.data import (
     TargetEncoder,
     read_table,
 )
-from selfsup_tabular.downstream import RawMLP, fit_supervised
+from selfsup_tabular.evaluation.downstream import RawMLP, fit_supervised
 from selfsup_tabular.methods import SCARF, TJEPA
 
 SMALL = dict(

@@ -110,6 +110,37 @@ def test_selfsup_fit_materialises_the_method_and_saves_the_transform(tmp_path, k
     assert state["tasks.t.method.preprocessing._extra_state"]["numerical"][0]["name"] == "age"
 
 
+@pytest.mark.parametrize("kind", ["tjepa", "scarf"])
+def test_the_data_module_needs_no_trainer_the_method_binds_to_it(tmp_path, kind) -> None:
+    _write(tmp_path / "t.csv", sep=",")
+    dm = TabularCSVDataModule(path="t.csv", target=-1, data_root=str(tmp_path), batch_size=8)
+    method = TJEPA(**SMALL) if kind == "tjepa" else SCARF(hidden_dim=8)
+    method.bind_data(dm, "fit")  # nothing fitted yet: nothing to take
+    assert not method.materialized
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dm.setup("fit")
+    assert dm.trainer is None and not method.materialized  # the data module never looks
+    method.bind_data(dm, "fit")
+    assert method.materialized and method.preprocessing.spec == dm.preprocessor.to_dict()
+    method.bind_data(dm, "validate")  # again: the same schema is fine
+    # a bare model rebuilds from the state dict, whose layout is unchanged
+    state = method.state_dict()
+    assert state["preprocessing._extra_state"] == dm.preprocessor.to_dict()
+    fresh = TJEPA(**SMALL) if kind == "tjepa" else SCARF(hidden_dim=8)
+    fresh.load_state_dict(state)
+    assert fresh.materialized and fresh.preprocessing.spec == method.preprocessing.spec
+    # predict keeps the model's own preprocessing, whatever the data module holds
+    other = TabularCSVDataModule(path="t.csv", target=-1, data_root=str(tmp_path), drop=["hours"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        other.setup("fit")
+    fresh.bind_data(other, "predict")
+    assert fresh.preprocessing.spec == method.preprocessing.spec
+    with pytest.raises(ValueError, match="schema mismatch"):
+        fresh.bind_data(other, "fit")
+
+
 @pytest.mark.parametrize(("name", "cls"), [("tjepa_adult", TJEPA), ("scarf_adult", SCARF)])
 def test_shipped_config_builds_an_unmaterialised_method(tmp_path, name, cls) -> None:
     from selfsup.cli.lightning import run_lightning_cli

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from selfsup_tabular.data import TabularPreprocessor
-from selfsup_tabular.downstream import RawMLP
 from selfsup_tabular.encoders import FeatureTokenizer, PeriodicEmbedding, TabularInput
+from selfsup_tabular.evaluation.downstream import RawMLP
 from selfsup_tabular.methods import TJEPA
 
 

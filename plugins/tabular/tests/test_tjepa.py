@@ -12,8 +12,8 @@ import torch
 
 from selfsup.experiment.method import MalformedBatchError
 from selfsup_tabular.data import TabularPreprocessor
-from selfsup_tabular.downstream import FineTuneModel, RawMLP, fit_supervised, predict
 from selfsup_tabular.encoders import FeatureTokenizer
+from selfsup_tabular.evaluation.downstream import FineTuneModel, RawMLP, fit_supervised, predict
 from selfsup_tabular.methods import TJEPA
 from selfsup_tabular.methods.tjepa import pool_tokens
 
@@ -218,7 +218,7 @@ def test_supervised_heads_train_on_val_selection() -> None:
 
 def test_supervised_training_stops_after_the_epoch_that_passes_max_seconds(monkeypatch) -> None:
     # a fake clock: 0 s when training starts, 10 s at every later reading
-    import selfsup_tabular.downstream as downstream
+    import selfsup_tabular.evaluation.downstream as downstream
 
     readings = iter([0.0])
     monkeypatch.setattr(downstream.time, "monotonic", lambda: next(readings, 10.0))

@@ -21,7 +21,7 @@ from PIL import Image
 
 from selfsup.checks import set_finite_checks
 from selfsup.experiment.method import MalformedBatchError
-from selfsup_vision.batches import parse_image_batch
+from selfsup_vision.batch import parse_image_batch
 from selfsup_vision.data import (
     BadImageError,
     ImageFolderDataModule,

@@ -16,11 +16,11 @@ import pytest
 import torch
 import yaml
 
+from selfsup.losses import mixed_barlow_regularizer
 from selfsup.plugins.configs import find_config
+from selfsup_vision.augment import PRESETS
 from selfsup_vision.encoders import SmallConvNet
-from selfsup_vision.losses import mixed_barlow_regularizer
 from selfsup_vision.methods import BYOL, BarlowTwins, DirectPredictor, SimCLR, VICReg
-from selfsup_vision.transforms import PRESETS
 
 
 def _defaults(cls: type) -> dict[str, object]:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from selfsup.losses import nt_xent
+from selfsup_vision.augment import SimCLRAugment
 from selfsup_vision.encoders import ResNet18Encoder, SmallConvNet
 from selfsup_vision.methods import SimCLR
-from selfsup_vision.transforms import SimCLRAugment
 
 NO_COLOR = {"jitter_prob": 0.0, "grayscale_prob": 0.0}
 FULL_CROP = {"crop_scale_min": 1.0, "crop_ratio_min": 1.0, "crop_ratio_max": 1.0}

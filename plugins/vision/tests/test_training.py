@@ -118,7 +118,7 @@ def test_offline_evaluation_of_exported_encoders(folder: Path, tmp_path: Path) -
 
     from selfsup.export import save_pretrained
     from selfsup_vision.encoders import ResNetEncoder, ViTEncoder
-    from selfsup_vision.evaluate import evaluate_encoder, main
+    from selfsup_vision.evaluation.encoder_probe import evaluate_encoder, main
 
     small = ["--image-size", "8", "--k", "3"]
     encoder = ResNetEncoder(18)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from selfsup_vision.transforms import (
+from selfsup_vision.augment import (
     PRESETS,
     MultiView,
     SimCLRAugment,

@@ -38,8 +38,8 @@ class TestTemplateMethod(MethodContract):
         return [
             (x[:, :4], r"shape \(B, 5\)"),
             (x.long(), "floating-point"),
-            (x[:1], "at least 2 samples"),
-            ("not a tensor", "expects a tensor"),
+            (x[:1], "at least 2 rows"),
+            ("not a tensor", "expects inputs as a tensor"),
         ]
 
     def make_embed_inputs(self, generator: torch.Generator) -> tuple[Any, int | None]:

@@ -26,3 +26,16 @@ def test_loss_is_core_nt_xent_on_the_projections() -> None:
     v1, v2 = method.views(x)
     z1, z2 = method.projector(method.encoder(v1)), method.projector(method.encoder(v2))
     torch.testing.assert_close(loss, nt_xent(z1, z2, 0.3))
+
+
+def test_views_come_from_the_augment_module_and_batches_from_the_contract() -> None:
+    import pytest
+    from selfsup_template.batch import parse_template_batch
+
+    from selfsup.checks import MalformedBatchError
+
+    method = TemplateMethod(num_features=3)
+    with pytest.raises(MalformedBatchError, match="at least 2 rows"):
+        method.training_losses(torch.randn(1, 3))
+    x = torch.randn(4, 3)
+    assert parse_template_batch((x, torch.zeros(4)), 3, "M") is x

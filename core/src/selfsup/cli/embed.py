@@ -21,7 +21,7 @@ __all__ = ["embed_main", "export_main"]
 
 
 @contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
+def quiet_lightning() -> Iterator[None]:
     # these commands build a Trainer only to load and run the model: Lightning's device report
     # and tips at INFO level say nothing here (warnings and the progress bar stay)
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
@@ -50,7 +50,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
-def _build(args: argparse.Namespace, overrides: list[str]) -> tuple[Any, str, Any]:
+def build_from_checkpoint(args: argparse.Namespace, overrides: list[str]) -> tuple[Any, str, Any]:
     """``(SSLModule with the checkpoint's weights, task name, task)``."""
     from selfsup.cli.lightning import run_lightning_cli
     from selfsup.experiment.embedding import load_weights
@@ -84,7 +84,7 @@ def _build(args: argparse.Namespace, overrides: list[str]) -> tuple[Any, str, An
     return model.eval(), name, model.tasks[name]
 
 
-def _data_module(spec: str) -> Any:
+def data_module_from_spec(spec: str) -> Any:
     """A data module from ``--data``: YAML (a file or inline) with ``class_path``/``init_args``."""
     import yaml
     from jsonargparse import ArgumentParser
@@ -132,9 +132,9 @@ def embed_main(argv: list[str]) -> int:
         "--limit_batches", type=float, default=None, help="embed only this many batches"
     )
     args, overrides = parser.parse_known_args(argv)
-    with _quiet_lightning():
-        _, name, task = _build(args, overrides)
-        data = _data_module(args.data) if args.data else task.data
+    with quiet_lightning():
+        _, name, task = build_from_checkpoint(args, overrides)
+        data = data_module_from_spec(args.data) if args.data else task.data
         out = _embed(task, data, args, name)
     print(f"wrote {out}")
     return 0
@@ -179,8 +179,8 @@ def export_main(argv: list[str]) -> int:
     args, overrides = parser.parse_known_args(argv)
     from selfsup.export import save_pretrained
 
-    with _quiet_lightning():
-        _, name, task = _build(args, overrides)
+    with quiet_lightning():
+        _, name, task = build_from_checkpoint(args, overrides)
     encoder = task.method.export_encoder()
     out = save_pretrained(
         encoder,

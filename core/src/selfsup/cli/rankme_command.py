@@ -33,7 +33,8 @@ def embed_rows(
     """The first ``max_rows`` embeddings of ``data.predict_dataloader()``: ``(N, D)`` float32.
 
     ``prepare=False`` skips ``data.prepare_data()`` / ``data.setup("predict")`` for a data module
-    the caller already set up (``selfsup rankme`` sets it up once for all candidates).
+    the caller already set up (``selfsup rankme`` sets it up once for all candidates);
+    ``method.bind_data(data, "predict")`` runs either way, before the loader is read.
 
     Examples:
         >>> from selfsup.testing.boring import BoringDataModule, BoringMethod
@@ -49,6 +50,9 @@ def embed_rows(
     if prepare:
         data.prepare_data()
         data.setup("predict")
+    # every candidate binds, also to a data module set up for an earlier one: a data module
+    # that encodes rows with the model's saved vocabularies must get this model's
+    method.bind_data(data, "predict")
     method = method.to(device).eval()
     parts: list[Tensor] = []
     rows = 0
@@ -110,16 +114,16 @@ def rankme_main(argv: list[str]) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--output", "-o", help="also write the table as JSON here")
     args, overrides = parser.parse_known_args(argv)
-    from selfsup.cli.embed import _build, _data_module, _quiet_lightning
+    from selfsup.cli.embed import build_from_checkpoint, data_module_from_spec, quiet_lightning
     from selfsup.metrics import rankme
 
-    data = _data_module(args.data) if args.data else None
+    data = data_module_from_spec(args.data) if args.data else None
     prepared = False
     table: list[dict[str, Any]] = []
-    with _quiet_lightning():
+    with quiet_lightning():
         for configs, ckpt in _candidates(args):
             build = argparse.Namespace(config=configs, ckpt_path=ckpt, task=args.task)
-            _, name, task = _build(build, overrides)
+            _, name, task = build_from_checkpoint(build, overrides)
             data = data if data is not None else task.data
             # every candidate embeds the same rows: scan and split the data once, not per checkpoint
             z = embed_rows(task.method, data, args.max_rows, args.device, prepare=not prepared)

@@ -7,7 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.checks import MalformedBatchError, batch_tensor
+from selfsup.encoders import SimCLRProjectionHead
+from selfsup.experiment.method import Method
 from selfsup.export.pretrained import exportable
 from selfsup.losses import nt_xent
 
@@ -51,7 +53,8 @@ class VectorSimCLR(Method):
     Two views of each vector are drawn by (optionally) shifting it as a small
     image by up to ``max_shift`` pixels, zeroing each entry with probability
     ``drop_prob`` and adding Gaussian noise of std ``noise_std``. An MLP encoder
-    and a projection head feed :func:`selfsup.losses.nt_xent`.
+    and a projection head (:class:`selfsup.encoders.SimCLRProjectionHead`, ``Linear-ReLU-Linear``)
+    feed :func:`selfsup.losses.nt_xent`.
 
     Args:
         in_dim: Input feature count ``F``.
@@ -96,22 +99,13 @@ class VectorSimCLR(Method):
         self.image_shape = tuple(image_shape) if image_shape is not None else None
         self.max_shift = max_shift
         self.encoder = mlp_encoder(in_dim, hidden_dim, embed_dim)
-        self.projector = nn.Sequential(
-            nn.Linear(embed_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, proj_dim)
-        )
+        # the paper's g(h) = W2 ReLU(W1 h) (no BatchNorm), as this demo always had
+        self.projector = SimCLRProjectionHead(embed_dim, hidden_dim, proj_dim, batch_norm=False)
 
     def _inputs(self, batch: Any) -> Tensor:
-        x = batch[0] if isinstance(batch, list | tuple) and len(batch) == 2 else batch
-        if not isinstance(x, Tensor):
-            raise MalformedBatchError(
-                f"{type(self).__name__} expects a (B, {self.in_dim}) tensor or an (x, labels) "
-                f"pair, got {type(batch).__name__}."
-            )
-        if x.dim() != 2 or x.shape[1] != self.in_dim:
-            raise MalformedBatchError(
-                f"{type(self).__name__} expects inputs of shape (B, {self.in_dim}), got "
-                f"{tuple(x.shape)}; set in_dim to the feature count."
-            )
+        # integer pixels are fine here (digits come as uint8-valued rows); the method casts
+        hint = "set in_dim to the feature count."
+        x = batch_tensor(batch, type(self).__name__, (None, self.in_dim), floating=False, hint=hint)
         if x.shape[0] < 2:
             raise MalformedBatchError(
                 f"{type(self).__name__} needs at least 2 samples per batch (in-batch negatives), "

@@ -1,7 +1,31 @@
-"""Modality-agnostic building blocks shared by every plugin (the shared transformer trunk)."""
+"""Modality-agnostic building blocks shared by every plugin: the transformer trunk, pooling and
+the projection / prediction heads of joint-embedding methods."""
 
+from selfsup.encoders.heads import (
+    BarlowTwinsProjectionHead,
+    BYOLPredictionHead,
+    BYOLProjectionHead,
+    HeadBlock,
+    ProjectionHead,
+    SimCLRProjectionHead,
+    VICRegProjectionHead,
+    mlp_blocks,
+)
 from selfsup.encoders.pooling import masked_mean
 from selfsup.encoders.tokenizers import VectorTokenizer
 from selfsup.encoders.transformer import TransformerBlock, TransformerTrunk
 
-__all__ = ["TransformerBlock", "TransformerTrunk", "VectorTokenizer", "masked_mean"]
+__all__ = [
+    "BYOLPredictionHead",
+    "BYOLProjectionHead",
+    "BarlowTwinsProjectionHead",
+    "HeadBlock",
+    "ProjectionHead",
+    "SimCLRProjectionHead",
+    "TransformerBlock",
+    "TransformerTrunk",
+    "VICRegProjectionHead",
+    "VectorTokenizer",
+    "masked_mean",
+    "mlp_blocks",
+]

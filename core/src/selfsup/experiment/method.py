@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import Tensor, nn
 
+# defined beside the batch checks that raise it; this is where methods have always imported it
+from selfsup.checks import MalformedBatchError
 from selfsup.teachers import EMATeacher
 
+if TYPE_CHECKING:  # the method contract itself does not need Lightning at import
+    from lightning.pytorch import LightningDataModule
+
 __all__ = ["Method", "MalformedBatchError"]
-
-
-class MalformedBatchError(ValueError):
-    """A batch does not have the structure a method expects."""
 
 
 class Method(nn.Module, ABC):
@@ -27,7 +28,9 @@ class Method(nn.Module, ABC):
 
     Subclasses implement :meth:`training_losses`; to be probed by kNN/linear
     evaluation and used by ``selfsup embed``, :meth:`embed`; to be used by
-    ``selfsup export``, :meth:`export_encoder`.
+    ``selfsup export``, :meth:`export_encoder`. A method that needs something from
+    its data (a fitted schema, vocabularies, front-end settings) takes it in
+    :meth:`bind_data`; data modules never look for the method.
     """
 
     #: The data modality this method trains on (``"graph"``, ``"vision"``, ...).
@@ -44,6 +47,49 @@ class Method(nn.Module, ABC):
 
         Raises:
             MalformedBatchError: when ``batch`` does not have the expected structure.
+        """
+
+    def bind_data(self, data: LightningDataModule, stage: str | None) -> None:
+        """Take what this method needs from its data module, or give it what it needs from us.
+
+        The data -> model hand-over runs downward: the experiment layer calls this, never the
+        data module. :class:`~selfsup.experiment.SSLModule` calls it in its ``setup`` for every
+        task, with that task's data module, right after ``data.setup(stage)`` (so the data is
+        read and fitted) and before any loader is asked for or the optimiser is built (so layers
+        created here are trained). ``selfsup embed``, ``selfsup rankme`` and
+        :func:`~selfsup.experiment.embedding.embed_to_file` call it with ``stage="predict"``
+        after the checkpoint's weights are loaded and ``data.setup("predict")`` ran, before
+        ``data.predict_dataloader()``. It may be called again (each ``fit``/``validate``/
+        ``test`` of a trainer), so it must be idempotent.
+
+        What a method may do here:
+
+        - read the data module's fitted schema, vocabularies or front-end settings and build
+          or check its layers (see :class:`~selfsup.experiment.schema.LazySchemaModule`);
+        - with ``stage="predict"``, hand the data module what encoding new rows needs from the
+          trained model (e.g. vocabularies saved in the checkpoint) through a public method
+          of the data module; such state must not be re-fitted on the rows being embedded.
+
+        A data module of a type the method does not know is left alone (duck-type on the
+        public attributes the method reads). The default does nothing.
+
+        Args:
+            data: The task's data module (already ``setup(stage)``).
+            stage: Lightning's stage: ``"fit"``, ``"validate"``, ``"test"``, ``"predict"``
+                (or ``None`` outside a trainer).
+
+        Examples:
+            >>> class Sized(Method):
+            ...     def bind_data(self, data, stage):
+            ...         if stage != "predict":
+            ...             self.in_dim = data.dim  # e.g. build the first layer here
+            ...     def training_losses(self, batch):
+            ...         raise NotImplementedError
+            >>> from types import SimpleNamespace
+            >>> method = Sized()
+            >>> method.bind_data(SimpleNamespace(dim=16), "fit")
+            >>> method.in_dim
+            16
         """
 
     def embed(self, batch: Any) -> Tensor:

@@ -241,10 +241,17 @@ class SSLModule(LightningModule):
             data.prepare_data()
 
     def setup(self, stage: str) -> None:
+        """Set up every task's data module, then let its method bind to it.
+
+        Per task, in order: ``data.setup(stage)``, then ``method.bind_data(data, stage)``
+        (:meth:`~selfsup.experiment.Method.bind_data`), so a method built from its data's
+        schema exists before the optimiser is configured and before a checkpoint is restored.
+        """
         self._use_atomic_checkpoints()
-        for data in self.task_datamodules().values():
-            data.trainer = self.trainer
-            data.setup(stage)
+        for task in self.tasks.values():
+            task.data.trainer = self.trainer
+            task.data.setup(stage)
+            task.method.bind_data(task.data, stage)
 
     def _use_atomic_checkpoints(self) -> None:
         # Lightning restores ckpt_path after this hook, so the swap covers loading too; a

@@ -290,7 +290,7 @@ def resolve_component(name: str) -> type:
         PluginNotFoundError: the plugin that provides the component is not installed.
     """
     from selfsup.plugins import component_path
-    from selfsup.plugins.registry import _import_target
+    from selfsup.plugins.registry import import_target
 
     plugin, _, component = name.partition(":")
     if plugin == "selfsup":
@@ -300,7 +300,7 @@ def resolve_component(name: str) -> type:
         target = CORE_COMPONENTS[component]
     else:
         target = component_path(name)  # raises PluginNotFoundError with the pip command
-    cls = _import_target(target)
+    cls = import_target(target)
     if not isinstance(cls, type) or not issubclass(cls, nn.Module) or not is_exportable(cls):
         raise ExportError(
             f"the component {name!r} ({target}) is not an exportable encoder class; refusing to "

@@ -6,21 +6,26 @@ One family per module:
 - :mod:`~selfsup.losses.nt_xent` — SimCLR's NT-Xent.
 - :mod:`~selfsup.losses.dcl` — DCL / DCLW.
 - :mod:`~selfsup.losses.barlow_twins` — Barlow Twins (global-batch statistics).
+- :mod:`~selfsup.losses.mixed_barlow` — Mixed Barlow Twins' mixup regulariser.
 - :mod:`~selfsup.losses.vicreg` — VICReg and its three terms.
 - :mod:`~selfsup.losses.cosine` — BYOL/SimSiam negative cosine, GraphMAE scaled cosine error.
 - :mod:`~selfsup.losses.masked_prediction` — masked-token cross-entropy, JEPA latent regression.
 - :mod:`~selfsup.losses.matryoshka` — nested-prefix wrapper for any embedding loss.
-- :mod:`~selfsup.losses.chunked_softmax` — the streamed log-sum-exp behind ``chunk_size``.
+
+The row log-sum-exp behind the softmax contrastive losses (dense, streamed with ``chunk_size``, or
+the fused Triton kernel) lives in :mod:`selfsup.kernels.lse`; its public names are re-exported
+here (``similarity_logsumexp``, ``ChunkedLogSumExp``, ``LSEBackend``, ``lse_backends``,
+``register_lse_backend``).
 """
 
-from selfsup.losses.barlow_twins import BarlowTwinsLoss, barlow_twins, cross_correlation
-from selfsup.losses.chunked_softmax import (
+from selfsup.kernels.lse import (
     ChunkedLogSumExp,
     LSEBackend,
     lse_backends,
     register_lse_backend,
     similarity_logsumexp,
 )
+from selfsup.losses.barlow_twins import BarlowTwinsLoss, barlow_twins, cross_correlation
 from selfsup.losses.cosine import (
     NegativeCosineLoss,
     ScaledCosineErrorLoss,
@@ -36,6 +41,7 @@ from selfsup.losses.masked_prediction import (
     masked_token_cross_entropy,
 )
 from selfsup.losses.matryoshka import MatryoshkaLoss, matryoshka
+from selfsup.losses.mixed_barlow import mixed_barlow_regularizer
 from selfsup.losses.nt_xent import NTXentLoss, nt_xent
 from selfsup.losses.vicreg import (
     VICRegLoss,
@@ -67,6 +73,7 @@ __all__ = [
     "latent_regression",
     "lse_backends",
     "masked_token_cross_entropy",
+    "mixed_barlow_regularizer",
     "matryoshka",
     "negative_cosine",
     "nt_xent",

@@ -8,8 +8,7 @@ from torch import Tensor, nn
 
 from selfsup import distributed as sdist
 from selfsup.checks import check_positive
-from selfsup.losses.info_nce import _check_temperature
-from selfsup.losses.nt_xent import _check_views, _two_view_lse
+from selfsup.losses._contrastive import check_temperature, check_views, two_view_lse
 from selfsup.precision import autocast_off
 
 __all__ = ["DCLLoss", "dcl", "vmf_weights"]
@@ -109,13 +108,13 @@ def dcl(
         concatenated batch.
     """
     gathering = sdist.default_gather(gather)
-    _check_views(z1, z2, gathering)
-    _check_temperature(temperature, chunk_size)
+    check_views(z1, z2, gathering)
+    check_temperature(temperature, chunk_size)
     _check_weight_fn(weight_fn, sigma)
     z1 = F.normalize(z1, dim=1)
     z2 = F.normalize(z2, dim=1)
     scale = 1.0 / temperature
-    lse = _two_view_lse(z1, z2, scale, decoupled=True, gathering=gathering, chunk_size=chunk_size)
+    lse = two_view_lse(z1, z2, scale, decoupled=True, gathering=gathering, chunk_size=chunk_size)
     positive = (z1 * z2).sum(dim=1).to(lse.dtype) * scale
     if weight_fn == "vmf":
         positive = positive * vmf_weights(z1, z2, sigma, gather=gathering).to(lse.dtype)
@@ -149,7 +148,7 @@ class DCLLoss(nn.Module):
         chunk_size: int | None = None,
     ) -> None:
         super().__init__()
-        _check_temperature(temperature, chunk_size)
+        check_temperature(temperature, chunk_size)
         _check_weight_fn(weight_fn, sigma)
         self.temperature = temperature
         self.weight_fn = weight_fn

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup import distributed as sdist
 from selfsup.checks import check_finite, check_matrix
-from selfsup.losses.chunked_softmax import check_chunk_size, similarity_logsumexp
+from selfsup.kernels.lse import similarity_logsumexp
+from selfsup.losses._contrastive import MIN_TEMPERATURE as MIN_TEMPERATURE
+from selfsup.losses._contrastive import check_temperature
 from selfsup.precision import accumulation_dtype, autocast_off
 
 __all__ = ["InfoNCELoss", "info_nce"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-#: The smallest temperature the contrastive losses accept: logits are similarities / tau, and
-#: below this their gradients (scaled by 1 / tau) overflow half precision; CLIP clamps its
-#: learned temperature at 0.01.
-MIN_TEMPERATURE = 1e-3
-
-
-def _check_temperature(temperature: float | Tensor, chunk_size: int | None) -> None:
-    if isinstance(temperature, Tensor) and temperature.numel() != 1:
-        raise ValueError(
-            f"temperature must be a float or a one-element tensor, got shape "
-            f"{tuple(temperature.shape)}."
-        )
-    value = float(temperature)
-    if not math.isfinite(value) or value < MIN_TEMPERATURE:
-        raise ValueError(
-            f"temperature must be finite and >= {MIN_TEMPERATURE} (logits are similarities / "
-            f"temperature), got {value}; typical values are 0.05-0.5."
-        )
-    check_chunk_size(chunk_size)
 
 
 @autocast_off
@@ -73,7 +52,7 @@ def info_nce(
     in ``tensorflow_recommenders``).
 
     On CUDA the log-sum-exp runs in a fused Triton kernel when Triton is installed
-    (:mod:`selfsup.kernels.contrastive`; O(N + M) memory, same values and gradients), with or
+    (:mod:`selfsup.kernels.lse`; O(N + M) memory, same values and gradients), with or
     without ``chunk_size``; ``SELFSUP_KERNELS=torch`` keeps the PyTorch paths.
 
     Args:
@@ -88,7 +67,7 @@ def info_nce(
         gather: see ``Distributed``; None gathers when ``torch.distributed`` runs with more
             than one rank.
         chunk_size: None computes the full ``N x M`` logit matrix; an int streams key blocks of
-            that size (:mod:`selfsup.losses.chunked_softmax`), O(N·chunk) extra memory, same
+            that size (:mod:`selfsup.kernels.lse`), O(N·chunk) extra memory, same
             values and gradients.
         reduction: ``"mean"`` (over queries, default), ``"sum"`` or ``"none"`` (per query).
 
@@ -126,7 +105,7 @@ def info_nce(
             f"key has {m} rows but query has {n}; key[i] is the positive of query[i], so key "
             "needs at least N rows (extra rows are negatives)."
         )
-    _check_temperature(temperature, chunk_size)
+    check_temperature(temperature, chunk_size)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
     if bias is not None:
@@ -221,7 +200,7 @@ class InfoNCELoss(nn.Module):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        _check_temperature(temperature, chunk_size)
+        check_temperature(temperature, chunk_size)
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
         self.temperature = temperature

@@ -3,68 +3,14 @@ negative."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup import distributed as sdist
-from selfsup.checks import check_two_views
-from selfsup.losses.chunked_softmax import similarity_logsumexp
-from selfsup.losses.info_nce import _check_temperature
+from selfsup.losses._contrastive import check_temperature, check_views, two_view_lse
 from selfsup.precision import autocast_off
 
 __all__ = ["NTXentLoss", "nt_xent"]
-
-
-def _check_views(z1: Tensor, z2: Tensor, gathering: bool) -> None:
-    """Validate two ``(N, D)`` views; a two-view contrastive loss needs a global N >= 2."""
-    check_two_views(
-        z1,
-        z2,
-        gathering=gathering,
-        need="this loss needs at least 2: with one sample there is no negative "
-        "(check drop_last / the batch size).",
-    )
-
-
-def _two_view_lse(
-    z1: Tensor,
-    z2: Tensor,
-    scale: float | Tensor,
-    *,
-    decoupled: bool,
-    gathering: bool,
-    chunk_size: int | None,
-) -> Tensor:
-    """Row log-sum-exp of the 2N anchors ``[z1; z2]`` against all (gathered) ``2W·N`` rows.
-
-    Anchor ``a`` excludes itself and, with ``decoupled``, its positive (the other view).
-    Column layout: ``[gather(z1); gather(z2)]``, so local sample ``i`` of view 1 sits at
-    ``rank·N + i`` and of view 2 at ``W·N + rank·N + i``. Returns ``(2N,)``. Without gathering
-    the rows are the columns and the mask is symmetric, so the log-sum-exp runs with
-    ``symmetric=True`` (one backward pass for rows and columns).
-    """
-    n = z1.shape[0]
-    anchors = torch.cat([z1, z2])
-    if gathering:
-        cols = torch.cat([sdist.gather(z1), sdist.gather(z2)])
-        n_global, offset = cols.shape[0] // 2, sdist.rank() * n
-    else:
-        cols, n_global, offset = anchors, n, 0
-    idx = torch.arange(n, device=z1.device) + offset
-    self_col = torch.cat([idx, idx + n_global])
-    exclude = self_col[:, None]
-    if decoupled:
-        positive_col = torch.cat([idx + n_global, idx])
-        exclude = torch.stack([self_col, positive_col], dim=1)
-    return similarity_logsumexp(
-        anchors,
-        cols,
-        scale,
-        exclude=exclude,
-        symmetric=cols is anchors,
-        chunk_size=chunk_size,
-    )
 
 
 @autocast_off
@@ -94,7 +40,7 @@ def nt_xent(
     ``decoupled=True`` also drops the positive from the sum (DCL, arXiv 2110.06848; see
     :func:`selfsup.losses.dcl` for the weighted variant). On CUDA the log-sum-exp runs in a
     fused Triton kernel when Triton is installed (symmetric form: one backward pass), with or
-    without ``chunk_size`` (:mod:`selfsup.kernels.contrastive`).
+    without ``chunk_size`` (:mod:`selfsup.kernels.lse`).
 
     Args:
         z1: first view embeddings.
@@ -122,13 +68,13 @@ def nt_xent(
         batch (lightly #1528 and solo-learn #206 broke exactly this).
     """
     gathering = sdist.default_gather(gather)
-    _check_views(z1, z2, gathering)
-    _check_temperature(temperature, chunk_size)
+    check_views(z1, z2, gathering)
+    check_temperature(temperature, chunk_size)
     if normalize:
         z1 = F.normalize(z1, dim=1)
         z2 = F.normalize(z2, dim=1)
     scale = 1.0 / temperature
-    lse = _two_view_lse(
+    lse = two_view_lse(
         z1, z2, scale, decoupled=decoupled, gathering=gathering, chunk_size=chunk_size
     )
     positive = (z1 * z2).sum(dim=1).to(lse.dtype) * scale
@@ -162,7 +108,7 @@ class NTXentLoss(nn.Module):
         chunk_size: int | None = None,
     ) -> None:
         super().__init__()
-        _check_temperature(temperature, chunk_size)
+        check_temperature(temperature, chunk_size)
         self.temperature = temperature
         self.decoupled = decoupled
         self.normalize = normalize

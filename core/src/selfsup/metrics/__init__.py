@@ -1,5 +1,6 @@
-"""Representation-quality metrics: RankMe, alignment/uniformity, kNN and linear probes, and
-rank correlations that measure whether a label-free score selects runs as a probe would.
+"""Representation-quality metrics: RankMe, alignment/uniformity, kNN and linear probes, the
+:class:`Probe` protocol the probe monitor runs, and rank correlations that measure whether a
+label-free score selects runs as a probe would.
 
 Pure functions on feature tensors plus Lightning callbacks
 (:class:`RankMeMonitor`, :class:`ProbeMonitor`) that log them during training.
@@ -14,6 +15,7 @@ from selfsup.metrics.alignment_uniformity import alignment, uniformity
 from selfsup.metrics.frozen import frozen_eval
 from selfsup.metrics.knn import knn_accuracy, knn_predict
 from selfsup.metrics.linear_probe import LinearProbeResult, linear_probe
+from selfsup.metrics.probes import ClassificationProbe, Probe, ProbeContext
 from selfsup.metrics.ranking import average_ranks, kendall_tau, selection_regret, spearman
 from selfsup.metrics.rankme import rankme
 
@@ -22,7 +24,10 @@ if TYPE_CHECKING:
     from selfsup.metrics.rankme_checkpoint import RankMeCheckpoint
 
 __all__ = [
+    "ClassificationProbe",
     "LinearProbeResult",
+    "Probe",
+    "ProbeContext",
     "ProbeMonitor",
     "RankMeCheckpoint",
     "RankMeMonitor",

@@ -25,14 +25,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from selfsup.metrics.frozen import frozen_eval
-from selfsup.metrics.knn import knn_accuracy
-from selfsup.metrics.linear_probe import linear_probe
+from selfsup.metrics.probes import ClassificationProbe, Probe, ProbeContext, check_features
 from selfsup.metrics.rankme import rankme
 
 __all__ = ["ProbeMonitor", "RankMeMonitor"]
@@ -46,17 +44,6 @@ def _require(pl_module: LightningModule, names: tuple[str, ...], owner: str) -> 
             f"{type(pl_module).__name__} does not. Train with selfsup.experiment.SSLModule "
             "or implement these methods (see selfsup.metrics.callbacks)."
         )
-
-
-def _check_features(where: str, x: Any) -> Tensor:
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(
-            f"{where} must return a (B, D) tensor, got {shape}; "
-            "pool or flatten token/node features to one vector per sample."
-        )
-    x = x.detach()
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 class RankMeMonitor(Callback):
@@ -143,7 +130,7 @@ class RankMeMonitor(Callback):
             )
         rows = []
         for task, z in out.items():
-            z = _check_features(f"embed_batch()[{task!r}]", z)
+            z = check_features(f"embed_batch()[{task!r}]", z)
             buffer = self._buffers.setdefault(task, [])
             buffer.append(z)
             if sum(b.shape[0] for b in buffer) > self.max_samples:
@@ -188,50 +175,51 @@ class RankMeMonitor(Callback):
 
 
 class ProbeMonitor(Callback):
-    """Evaluate frozen features with kNN and/or linear probes, per task.
+    """Score frozen embeddings with probes, per task, during and after training.
 
-    For every task of ``pl_module.task_datamodules()`` whose data module defines
-    ``probe_dataloaders() -> (train_loader, test_loader)`` (batches
-    ``(inputs, labels)``), features ``pl_module.embed_inputs(task, inputs)`` of both
-    loaders are computed in eval mode without gradients, then
+    For every task of ``pl_module.task_datamodules()`` and every probe in ``probes``
+    (:class:`~selfsup.metrics.probes.Probe`: classification kNN/linear, the graph plugin's node
+    probe, the recsys plugin's retrieval probe, ...), the probe gets the task's method, data
+    module and ``pl_module.embed_inputs`` and returns ``{metric: value}`` (or ``None`` when it
+    does not apply to that task). Probes run under :func:`~selfsup.metrics.frozen_eval` (eval
+    mode, no gradients, modes restored). Every value is logged as ``"{task}/{metric}"``.
 
-    - ``"{task}/knn_acc"``: :func:`~selfsup.metrics.knn_accuracy` (cosine
-      similarity, votes ``exp(s / T)``; Wu et al. 2018, DINO);
-    - ``"{task}/linear_acc"``: :func:`~selfsup.metrics.linear_probe` accuracy
-      (L2-regularised multinomial logistic regression on standardised features)
+    When: at the end of validation every ``every_n_epochs`` epochs; without a validation loop, at
+    the end of those training epochs; ``every_n_epochs=0`` probes only at the end of fit. At fit
+    end the final weights are probed once more if they have not been (values go to the loggers
+    and ``trainer.callback_metrics``) and rank zero prints a one-line summary. The latest values
+    are kept in :attr:`results`.
 
-    are logged. Probes run at the end of validation every ``every_n_epochs``
-    epochs; without a validation loop, at the end of those training epochs.
-    At fit end the final weights are probed once more if they have not been
-    (values go to the loggers and ``trainer.callback_metrics``) and rank zero
-    prints a one-line summary. The latest values are kept in :attr:`results`.
+    Without ``probes``, one :class:`~selfsup.metrics.probes.ClassificationProbe` is built from
+    ``probe``, ``k``, ``temperature``, ``linear_kwargs`` and ``chunk_size`` (the arguments this
+    monitor always had), so ``ProbeMonitor(probe="both")`` keeps logging ``"{task}/knn_acc"``
+    and ``"{task}/linear_acc"``.
 
-    Distributed: every rank probes the full probe loaders (they are not sharded),
-    so all ranks log the same value.
+    Distributed: every rank probes the full probe data (it is not sharded), so all ranks log
+    the same value.
 
     Args:
-        every_n_epochs: Probe every this many epochs (default 1).
-        k: Neighbours of the kNN probe (default 20).
-        probe: ``"knn"`` (default), ``"linear"`` or ``"both"``.
-        temperature: kNN vote temperature (default 0.07).
-        linear_kwargs: Keyword arguments forwarded to
-            :func:`~selfsup.metrics.linear_probe` (``epochs``, ``weight_decay``, ...).
-        chunk_size: Query rows per chunk of the kNN probe (default 1024).
-
-    Shapes:
-        - ``embed_inputs(task, inputs)``: ``(B, D)``; labels: ``(B,)`` integers.
+        probes: The probes to run (default: the classification probe below).
+        every_n_epochs: Probe every this many epochs; 0 only at the end of fit (default 1).
+        k: Neighbours of the default kNN probe (default 20).
+        probe: The default probe's kind: ``"knn"`` (default), ``"linear"`` or ``"both"``.
+        temperature: kNN vote temperature of the default probe (default 0.07).
+        linear_kwargs: Forwarded to :func:`~selfsup.metrics.linear_probe` by the default probe.
+        chunk_size: Query rows per chunk of the default kNN probe (default 1024).
 
     Raises:
-        ValueError: for a bad ``probe``/``every_n_epochs``/``k``, or probe batches
-            that are not ``(inputs, labels)`` pairs.
-        TypeError: at fit start when the module lacks ``task_datamodules`` or
-            ``embed_inputs``.
-    """
+        ValueError: for a bad ``probe``/``every_n_epochs``/``k``, or probe batches that are not
+            ``(inputs, labels)`` pairs.
+        TypeError: at fit start when the module lacks ``task_datamodules`` or ``embed_inputs``.
 
-    _PROBES = ("knn", "linear", "both")
+    Examples:
+        >>> from selfsup.metrics.probes import ClassificationProbe
+        >>> monitor = ProbeMonitor(probes=[ClassificationProbe("both", k=10)], every_n_epochs=5)
+    """
 
     def __init__(
         self,
+        probes: list[Probe] | None = None,
         every_n_epochs: int = 1,
         k: int = 20,
         probe: str = "knn",
@@ -240,29 +228,28 @@ class ProbeMonitor(Callback):
         chunk_size: int = 1024,
     ) -> None:
         super().__init__()
-        if probe not in self._PROBES:
-            raise ValueError(f"probe must be one of {self._PROBES}, got {probe!r}.")
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}.")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}.")
+        if every_n_epochs < 0:
+            raise ValueError(f"every_n_epochs must be >= 0, got {every_n_epochs}.")
+        default = ClassificationProbe(probe, k, temperature, linear_kwargs, chunk_size)
+        self.probes: list[Probe] = list(probes) if probes else [default]
+        for p in self.probes:
+            if not isinstance(p, Probe):
+                raise TypeError(
+                    f"probes must be selfsup.metrics.probes.Probe instances, got "
+                    f"{type(p).__name__}; wrap your scoring function in a Probe subclass."
+                )
         self.every_n_epochs = int(every_n_epochs)
-        self.k = int(k)
-        self.probe = probe
-        self.temperature = float(temperature)
-        self.linear_kwargs = dict(linear_kwargs or {})
-        self.chunk_size = int(chunk_size)
-        #: Latest probe values: task -> {"knn_acc": ..., "linear_acc": ...}.
+        #: Latest probe values: task -> {metric: value}.
         self.results: dict[str, dict[str, float]] = {}
         self._last_probed_step: int | None = None
         self._warned_no_probe = False
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        _require(pl_module, ("task_datamodules", "embed_inputs"), "ProbeMonitor")
+        _require(pl_module, ("task_datamodules", "embed_inputs"), type(self).__name__)
         self._last_probed_step = None
 
     def _due(self, trainer: Trainer) -> bool:
-        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        return self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or not self._due(trainer):
@@ -276,7 +263,7 @@ class ProbeMonitor(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._last_probed_step != trainer.global_step:
-            metrics = self._flat(self._probe(trainer, pl_module))
+            metrics = self._flat(self.probe_now(trainer, pl_module))
             if metrics:
                 for logger in trainer.loggers:
                     logger.log_metrics(metrics, step=trainer.global_step)
@@ -286,7 +273,7 @@ class ProbeMonitor(Callback):
                 f"{task}: " + " ".join(f"{name}={value:.4f}" for name, value in values.items())
                 for task, values in self.results.items()
             ]
-            print(f"[ProbeMonitor] step {trainer.global_step} | " + " | ".join(parts))
+            print(f"[{type(self).__name__}] step {trainer.global_step} | " + " | ".join(parts))
 
     @staticmethod
     def _flat(results: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -295,60 +282,37 @@ class ProbeMonitor(Callback):
         }
 
     def _probe_and_log(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        for name, value in self._flat(self._probe(trainer, pl_module)).items():
+        for name, value in self._flat(self.probe_now(trainer, pl_module)).items():
             pl_module.log(name, value, on_step=False, on_epoch=True, batch_size=1)
 
-    def _probe(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, dict[str, float]]:
+    def probe_now(
+        self, trainer: Trainer, pl_module: LightningModule
+    ) -> dict[str, dict[str, float]]:
+        """Run every probe on every task now; returns and stores ``{task: {metric: value}}``."""
         self._last_probed_step = trainer.global_step
+        tasks = getattr(pl_module, "tasks", None) or {}
         results: dict[str, dict[str, float]] = {}
-        for task, datamodule in pl_module.task_datamodules().items():
-            make_loaders = getattr(datamodule, "probe_dataloaders", None)
-            if not callable(make_loaders):
-                continue
-            train_loader, test_loader = make_loaders()
-            with frozen_eval(pl_module):
-                x_train, y_train = self._features(pl_module, task, train_loader)
-                x_test, y_test = self._features(pl_module, task, test_loader)
-            values: dict[str, float] = {}
-            if self.probe in ("knn", "both"):
-                values["knn_acc"] = knn_accuracy(
-                    x_train,
-                    y_train,
-                    x_test,
-                    y_test,
-                    k=self.k,
-                    temperature=self.temperature,
-                    chunk_size=self.chunk_size,
+        with frozen_eval(pl_module):
+            for task, data in pl_module.task_datamodules().items():
+                ctx = ProbeContext(
+                    task=task,
+                    method=tasks[task].method if task in tasks else None,
+                    data=data,
+                    embed=lambda inputs, t=task: pl_module.embed_inputs(t, inputs),
+                    device=pl_module.device,
                 )
-            if self.probe in ("linear", "both"):
-                values["linear_acc"] = linear_probe(
-                    x_train, y_train, x_test, y_test, **self.linear_kwargs
-                ).accuracy
-            results[task] = values
+                values: dict[str, float] = {}
+                for probe in self.probes:
+                    out = probe(ctx)
+                    if out:
+                        values.update({name: float(v) for name, v in out.items()})
+                if values:
+                    results[task] = values
         if not results and not self._warned_no_probe:
             self._warned_no_probe = True
             rank_zero_warn(
-                "ProbeMonitor: no task data module defines probe_dataloaders(); nothing to probe."
+                f"{type(self).__name__}: no probe applies to any task (e.g. no data module "
+                "defines probe_dataloaders()); nothing to probe."
             )
         self.results.update(results)
         return results
-
-    @staticmethod
-    def _features(pl_module: LightningModule, task: str, loader: Any) -> tuple[Tensor, Tensor]:
-        features, labels = [], []
-        for batch in loader:
-            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-                raise ValueError(
-                    f"probe_dataloaders() of task {task!r} must yield (inputs, labels) pairs, "
-                    f"got {type(batch).__name__}."
-                )
-            inputs, y = batch
-            inputs = move_data_to_device(inputs, pl_module.device)
-            z = _check_features(
-                f"embed_inputs({task!r}, ...)", pl_module.embed_inputs(task, inputs)
-            )
-            features.append(z)
-            labels.append(torch.as_tensor(y).reshape(-1).to(device=z.device, dtype=torch.long))
-        if not features:
-            raise ValueError(f"a probe dataloader of task {task!r} is empty.")
-        return torch.cat(features), torch.cat(labels)

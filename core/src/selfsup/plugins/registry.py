@@ -87,10 +87,10 @@ class Plugin:
             raise PluginNotFoundError(
                 f"plugin {self.name!r} has no component {component!r}; it provides: {known}."
             )
-        return _import_target(self.components[component])
+        return import_target(self.components[component])
 
 
-def _import_target(target: str) -> Any:
+def import_target(target: str) -> Any:
     """Import ``"package.module:Attribute.sub"`` and return the attribute."""
     module, _, attr = target.partition(":")
     obj: Any = importlib.import_module(module)
@@ -181,4 +181,4 @@ def component_path(name: str, plugins: Mapping[str, Plugin] | None = None) -> st
 
 def resolve(name: str, plugins: Mapping[str, Plugin] | None = None) -> Any:
     """Import the object a short name refers to (``"graphmae"`` or ``"graph:graphmae"``)."""
-    return _import_target(component_path(name, plugins))
+    return import_target(component_path(name, plugins))

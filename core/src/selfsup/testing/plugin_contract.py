@@ -7,11 +7,13 @@ import re
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, entry_points
 from importlib.metadata import distribution as _distribution
+from pathlib import Path
 from typing import Any, ClassVar
 
 from selfsup.experiment.method import Method
 from selfsup.imports import HEAVY_DOMAIN_MODULES
 from selfsup.plugins import ENTRY_POINT_GROUP, Plugin, discover, resolve
+from selfsup.plugins.layout import layout_problems
 from selfsup.testing._contract_base import (
     _Contract,
     _fail,
@@ -236,3 +238,25 @@ class PluginContract(_Contract):
         eager = sorted(self._component_modules(plugin) & mods)
         if eager:
             _fail(f"discover() imports {plugin.name}'s component modules {eager}.")
+
+    def readme(self) -> str:
+        """The plugin's README: the source tree's (``<project>/README.md`` next to ``src/``) when
+        the package runs from one, else the installed distribution's long description."""
+        _, dist_name, _ = self._config()
+        package_dir = Path(import_module(_top(self.plugin_module())).__file__).parent
+        project = package_dir.parent.parent
+        if (project / "README.md").is_file() and (project / "pyproject.toml").is_file():
+            return (project / "README.md").read_text(encoding="utf-8")
+        try:
+            meta = _distribution(dist_name).metadata
+        except PackageNotFoundError:
+            return ""
+        return meta.get("Description") or meta.get_payload() or ""
+
+    def test_package_follows_the_skeleton(self) -> None:
+        """The package has the skeleton's places and declares every other top-level entry in
+        its README's ``## Layout`` section (:mod:`selfsup.plugins.layout`)."""
+        package_dir = Path(import_module(_top(self.plugin_module())).__file__).parent
+        problems = layout_problems(package_dir, self.readme())
+        if problems:
+            _fail(f"{package_dir.name} does not follow the plugin skeleton: " + "; ".join(problems))

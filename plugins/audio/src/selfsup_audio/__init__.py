@@ -3,7 +3,7 @@
 Importing this package is cheap (no torch, no torchaudio); components live in
 :mod:`selfsup_audio.methods` (BEATs, BEATs tokenizer training, COLA), :mod:`selfsup_audio.encoders`,
 :mod:`selfsup_audio.tokenizers`, :mod:`selfsup_audio.frontends`, :mod:`selfsup_audio.data` and
-:mod:`selfsup_audio.downstream`, and are imported on demand.
+:mod:`selfsup_audio.evaluation.downstream`, and are imported on demand.
 """
 
 __version__ = "0.1.0"

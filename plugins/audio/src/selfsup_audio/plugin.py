@@ -30,7 +30,7 @@ PLUGIN = Plugin(
         ),
         "best_rq_tokenizer": "selfsup_audio.tokenizers.random_projection:BestRQTokenizer",
         "acoustic_tokenizer": "selfsup_audio.tokenizers.trained:AcousticTokenizer",
-        "audio_classifier": "selfsup_audio.downstream:AudioClassifier",
+        "audio_classifier": "selfsup_audio.evaluation.downstream:AudioClassifier",
     },
     description=(
         "Audio: BEATs-style iterative pre-training (random-projection / BEST-RQ / distilled "

@@ -37,6 +37,8 @@ PLUGIN = Plugin(
         "graph_data": "selfsup_graph.data.graphs:GraphDataModule",
         # evaluation
         "node_probe": "selfsup_graph.evaluation.node_probe:node_linear_probe",
+        "node_classification_probe": "selfsup_graph.evaluation.probe:NodeProbe",
+        # deprecated (one release): ProbeMonitor(probes=[node_classification_probe]) replaces it
         "node_probe_monitor": "selfsup_graph.evaluation.monitor:NodeProbeMonitor",
     },
     description=(

@@ -26,7 +26,9 @@ PLUGIN = Plugin(
         "feature_mutual_information": (
             "selfsup_recsys.augment.mutual_information:feature_mutual_information"
         ),
-        "retrieval_monitor": "selfsup_recsys.monitor:RetrievalMonitor",
+        "retrieval_probe": "selfsup_recsys.evaluation.probe:RetrievalProbe",
+        # deprecated (one release): ProbeMonitor(probes=[retrieval_probe]) replaces it
+        "retrieval_monitor": "selfsup_recsys.evaluation.monitor:RetrievalMonitor",
     },
     description=(
         "Recommendation: feature two-tower retrieval (in-batch softmax, streaming logQ, "

@@ -21,10 +21,10 @@ PLUGIN = Plugin(
         "resnet18": "selfsup_vision.encoders.resnet:ResNet18Encoder",
         "resnet": "selfsup_vision.encoders.resnet:ResNetEncoder",
         "vit": "selfsup_vision.encoders.vit:ViTEncoder",
-        "simclr_augment": "selfsup_vision.transforms.simclr:SimCLRAugment",
-        "multi_view": "selfsup_vision.transforms.views:MultiView",
+        "simclr_augment": "selfsup_vision.augment.simclr:SimCLRAugment",
+        "multi_view": "selfsup_vision.augment.views:MultiView",
         "image_folder": "selfsup_vision.data.folder:ImageFolderDataModule",
-        "torchvision_dataset": "selfsup_vision.data.folder:TorchvisionDataModule",
+        "torchvision_dataset": "selfsup_vision.data.torchvision_dataset:TorchvisionDataModule",
     },
     description=(
         "Images: SimCLR/DCL, BYOL/DirectPred, Barlow Twins/Mixed, VICReg, MAE/GMML, I-JEPA; "

@@ -2,8 +2,8 @@
 
 Splits of cached, normalised fbanks; length-bucketed training batches; probe loaders; the
 ``selfsup embed`` loader over every clip; and the hand-over of the front-end settings (sample
-rate, normalisation) to the methods they feed, so that an exported encoder reads waveforms the
-way the data module did.
+rate, normalisation) as public attributes, which the methods they feed take in
+``Method.bind_data`` so that an exported encoder reads waveforms the way the data module did.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from selfsup_audio.frontends.fbank import (
     AUDIOSET_MEAN,
     AUDIOSET_STD,
     FbankSettings,
+    bind_fbank_settings,
     fbank_statistics,
     normalize_fbank,
     pad_features,
@@ -68,8 +69,9 @@ class FbankClipsDataModule(LightningDataModule):
 
     A subclass reads or generates its clips in ``setup`` and hands them, unnormalised, to
     :meth:`store_splits`, which normalises them (``(F - mean) / (2 std)`` with BEATs' AudioSet
-    constants, or with the scalar mean/std of the ``"train"`` split) and gives the
-    methods it feeds the sample rate and statistics (:meth:`share_frontend`).
+    constants, or with the scalar mean/std of the ``"train"`` split). ``sample_rate``, ``mean``
+    and ``std`` are what the methods it feeds record in their ``fbank_settings`` (their
+    ``bind_data``, which ``SSLModule`` calls after ``setup``); this module never looks for them.
 
     Batches: ``{"fbank": (B, T, n_mels), "padding_mask": (B, T), "label": (B,)}`` (no
     ``"label"`` for unlabelled clips), padded to a multiple of ``patch_frames``; the training
@@ -182,21 +184,25 @@ class FbankClipsDataModule(LightningDataModule):
                     None if labels is None else torch.tensor(labels, dtype=torch.long),
                     list(names),
                 )
-        self.share_frontend()
 
-    def share_frontend(self) -> None:
-        """Write this module's sample rate and normalisation into the ``fbank_settings`` of the
-        methods it feeds (tasks of the attached trainer's ``SSLModule``), so their checkpoints
-        and exported encoders (:class:`~selfsup_audio.encoders.AudioEmbedder`) carry them."""
-        trainer = getattr(self, "trainer", None)
-        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
-        tasks = getattr(module, "tasks", None)  # an EmbeddingModule (selfsup embed) has none
-        if tasks is None:
-            return
-        for task in tasks.values():
-            settings = getattr(task.method, "fbank_settings", None)
-            if task.data is self and isinstance(settings, FbankSettings):
-                settings.update(self.sample_rate, self.mean, self.std)
+    def share_frontend(self, *methods: Any) -> None:
+        """Write this module's sample rate and normalisation into the ``fbank_settings`` of
+        ``methods`` (those without one are skipped), e.g. for a hand-written training loop.
+
+        ``selfsup fit`` needs no call: each method takes the settings itself in
+        ``Method.bind_data`` once this module is set up. Without ``methods`` this does nothing
+        (it used to find the methods through the attached trainer).
+
+        Examples:
+            >>> dm.setup("fit")  # doctest: +SKIP
+            >>> dm.share_frontend(method)  # doctest: +SKIP
+            >>> method.fbank_settings.mean == dm.mean  # doctest: +SKIP
+            True
+        """
+        for method in methods:
+            settings = getattr(method, "fbank_settings", None)
+            if isinstance(settings, FbankSettings):
+                bind_fbank_settings(settings, self, "fit")
 
     # -- loaders ---------------------------------------------------------------------------
     def _split(self, name: str) -> FbankSplit:

@@ -418,7 +418,6 @@ class AudioFolderDataModule(FbankClipsDataModule):
     # -- setup -----------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
-            self.share_frontend()
             return
         base, entries = self.clip_list()
         self.skipped_files = []

@@ -146,7 +146,6 @@ class FSDDDataModule(FbankClipsDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
-            self.share_frontend()
             return
         folder = self.directory()
         files = sorted(f for f in os.listdir(folder) if parse_fsdd_name(f) is not None)

@@ -134,7 +134,6 @@ class SyntheticClipsDataModule(FbankClipsDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
-            self.share_frontend()
             return
         gen = torch.Generator().manual_seed(self.seed)
         labels = torch.arange(self.num_clips) % self.num_classes

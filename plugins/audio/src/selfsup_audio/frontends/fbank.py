@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ __all__ = [
     "BEATS_FBANK_ARGS",
     "Fbank",
     "FbankSettings",
+    "bind_fbank_settings",
     "fbank_statistics",
     "kaldi_fbank",
     "normalize_fbank",
@@ -287,9 +289,9 @@ class FbankSettings(nn.Module):
     """The front end a model was trained with: sample rate and normalisation statistics.
 
     Kept as a buffer ``values = (sample_rate, mean, std)`` (float64) so that checkpoints carry
-    it. The methods that read fbank batches hold one (``method.fbank_settings``); the audio data
-    module that feeds a method writes its own rate and statistics into it at setup
-    (:meth:`~selfsup_audio.data.FbankClipsDataModule.share_frontend`), and ``export_encoder``
+    it. The methods that read fbank batches hold one (``method.fbank_settings``) and take the
+    rate and statistics of the audio data module that feeds them once it is set up
+    (:func:`bind_fbank_settings`, from their ``Method.bind_data``), and ``export_encoder``
     builds the exported :class:`Fbank` front end from it, so an exported encoder normalises
     waveforms as training did. Checkpoints written before it existed load with the defaults
     (16 kHz, BEATs' AudioSet statistics).
@@ -348,3 +350,27 @@ class FbankSettings(nn.Module):
         key = prefix + "values"
         if key in missing_keys:  # a checkpoint from before these settings: keep the defaults
             missing_keys.remove(key)
+
+
+def bind_fbank_settings(settings: FbankSettings, data: Any, stage: str | None) -> None:
+    """Record a set-up data module's front end in a method's ``fbank_settings``.
+
+    What the fbank methods' ``Method.bind_data`` does: copy ``data.sample_rate``, ``data.mean``
+    and ``data.std`` (an :class:`~selfsup_audio.data.FbankClipsDataModule` after ``setup``:
+    the rate it resampled to and the statistics it normalised with) into ``settings``, so
+    checkpoints and exported encoders read waveforms the way the data module did. With
+    ``stage="predict"`` nothing changes: the model keeps the front end it was trained with.
+    A data module without those three numbers is left alone.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> settings, data = FbankSettings(), SimpleNamespace(sample_rate=8000, mean=1.0, std=2.0)
+        >>> bind_fbank_settings(settings, data, "fit")
+        >>> settings.sample_rate, settings.mean, settings.std
+        (8000, 1.0, 2.0)
+    """
+    if stage == "predict":
+        return
+    values = [getattr(data, name, None) for name in ("sample_rate", "mean", "std")]
+    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        settings.update(int(values[0]), float(values[1]), float(values[2]))

@@ -16,7 +16,7 @@ from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
-from selfsup_audio.frontends.fbank import FbankSettings
+from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
 from selfsup_audio.pooling import band_mean, masked_mean
 from selfsup_audio.tokenizers.random_projection import BestRQTokenizer, RandomProjectionTokenizer
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
@@ -82,8 +82,8 @@ class BEATs(Method):
     :meth:`export_encoder` gives that encoder with its fbank front end and pooling as an
     :class:`~selfsup_audio.encoders.AudioEmbedder` (waveforms in, :meth:`embed`'s vectors out);
     the label predictor and the tokenizer stay behind. ``fbank_settings`` holds the sample rate
-    and normalisation of the training data (written by the audio data modules at setup), which
-    the exported front end uses.
+    and normalisation of the training data (taken from the audio data module by
+    :meth:`bind_data`), which the exported front end uses.
 
     Args:
         size: Encoder preset ``tiny|mini|small|base`` (default ``"tiny"``).
@@ -283,6 +283,12 @@ class BEATs(Method):
         """Unmasked encoder outputs ``(B, N, dim)`` and the patch padding mask ``(B, N)``."""
         fbank, frame_mask = self._inputs(batch)
         return self.encoder(fbank, frame_mask)
+
+    def bind_data(self, data: Any, stage: str | None) -> None:
+        """Record the set-up data module's sample rate and normalisation in ``fbank_settings``
+        (:func:`~selfsup_audio.frontends.fbank.bind_fbank_settings`; not in ``"predict"``), so
+        checkpoints and :meth:`export_encoder` read waveforms as the data module did."""
+        bind_fbank_settings(self.fbank_settings, data, stage)
 
     def embed(self, batch: Any) -> Tensor:
         """Clip embeddings of the unmasked encoder: the mean over non-padded patches

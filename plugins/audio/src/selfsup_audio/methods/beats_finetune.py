@@ -13,10 +13,10 @@ from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.optim import layer_decay_param_groups
 from selfsup_audio.augment.spec_augment import mixup, spec_augment
 from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.downstream import AudioClassifier
 from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.transformer import AudioEncoder
-from selfsup_audio.frontends.fbank import FbankSettings
+from selfsup_audio.evaluation.downstream import AudioClassifier
+from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
 
 __all__ = ["BEATsFineTuning", "encoder_layer_id"]
 
@@ -204,6 +204,12 @@ class BEATsFineTuning(Method):
             else:
                 correct = logits.argmax(-1) == targets
         return {"loss": loss, "accuracy": correct.float().mean()}
+
+    def bind_data(self, data: Any, stage: str | None) -> None:
+        """Record the set-up data module's sample rate and normalisation in ``fbank_settings``
+        (:func:`~selfsup_audio.frontends.fbank.bind_fbank_settings`; not in ``"predict"``), so
+        checkpoints and :meth:`export_encoder` read waveforms as the data module did."""
+        bind_fbank_settings(self.fbank_settings, data, stage)
 
     def embed(self, batch: Any) -> Tensor:
         """Mean of the encoder's outputs over the non-padded patches ``(B, D)``."""

@@ -14,7 +14,7 @@ from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
-from selfsup_audio.frontends.fbank import FbankSettings
+from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
 
 __all__ = ["BEATsTokenizerTraining", "Estimator"]
@@ -152,6 +152,12 @@ class BEATsTokenizerTraining(Method):
             "perplexity": q.perplexity,
             "codes_used": q.used.float(),
         }
+
+    def bind_data(self, data: Any, stage: str | None) -> None:
+        """Record the set-up data module's sample rate and normalisation in ``fbank_settings``
+        (:func:`~selfsup_audio.frontends.fbank.bind_fbank_settings`; not in ``"predict"``), so
+        checkpoints and :meth:`export_encoder` read waveforms as the data module did."""
+        bind_fbank_settings(self.fbank_settings, data, stage)
 
     def embed(self, batch: Any) -> Tensor:
         """Mean of the tokenizer backbone's outputs over non-padded patches ``(B, dim)``."""

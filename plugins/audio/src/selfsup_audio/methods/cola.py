@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import info_nce
+from selfsup_audio.augment.speaker import random_frequency_warp
 from selfsup_audio.batch import check_finite_rows
 from selfsup_audio.encoders.convnet import AudioConvNet, LogMelConvNet, waveform_features
 from selfsup_audio.frontends.log_mel import LogMelSpectrogram
@@ -42,6 +43,16 @@ class COLA(Method):
     where ``a_i, p_i`` are two crops of clip ``i`` and the other clips' crops ``p_j`` are the
     negatives (computed as :func:`selfsup.losses.info_nce` of ``g(a)`` against ``W g(p)`` with
     ``normalize=False`` and temperature 1). Crop offsets come from torch's global RNG.
+
+    Speaker-perturbed views (``view_warp = a > 0``): the log-mel spectrogram of every crop (both
+    views of every clip) is frequency-warped by its own factor drawn from ``U[1 - a, 1 + a]``
+    (:func:`~selfsup_audio.augment.random_frequency_warp`, vocal-tract-length perturbation on
+    the mel-bin axis, from torch's global RNG after the crop offsets), so the two views of a
+    clip carry different formant scales and the loss, which must match them, rewards features
+    that ignore that scale. Only training is perturbed: :meth:`embed`, :meth:`representations`
+    and the exported encoder see the clean spectrogram. ``view_warp = 0`` (the default) draws
+    nothing and is the plain COLA above, step for step.
+
     Evaluation features (:meth:`embed`) are the encoder output ``f`` of the whole clip; for
     ``{"waveform", "lengths"}`` batches (``AudioFolderDataModule(features="waveform")``) of each
     clip's own samples, so padding does not change a clip's vector. :meth:`export_encoder` gives
@@ -62,6 +73,11 @@ class COLA(Method):
         projection_dim: Size of ``g`` (default 512, the paper's value).
         chunk_size: Stream the loss's score matrix in blocks of this many columns
             (default None: dense).
+        view_warp: Half-width ``a`` of each view's frequency-warp factor ``U[1 - a, 1 + a]``
+            (default 0: no warp); ``0 <= a < 1 - warp_cutoff`` (< 0.2 at the default cutoff)
+            so that the warp stays monotone. 0.1 is VTLP's usual +-10 %.
+        warp_cutoff: Knee of the piecewise-linear warp as a fraction of the mel axis
+            (default 0.8; see :func:`~selfsup_audio.augment.frequency_warp`).
 
     Shapes:
         batch: waveforms ``(B, T)`` floating point, ``B >= 2``, ``T >= crop_samples``, or a
@@ -71,8 +87,20 @@ class COLA(Method):
             with labels -> ``(B, feature_dim)``.
 
     Raises:
+        ValueError: at construction, ``crop_samples < win_length``, or ``view_warp`` /
+            ``warp_cutoff`` out of range (the message gives the allowed range).
         MalformedBatchError: the batch is not a floating ``(B, T)`` tensor with ``B >= 2`` and
             ``T >= crop_samples``.
+
+    Examples:
+        >>> cola = COLA(sample_rate=8000, crop_samples=800, n_fft=128, win_length=128,
+        ...             hop_length=64, n_mels=16, f_min=0.0, f_max=None, width=4,
+        ...             feature_dim=16, projection_dim=8, view_warp=0.1)
+        >>> out = cola.training_losses(torch.randn(4, 1200))
+        >>> sorted(out), out["loss"].shape
+        (['accuracy', 'loss'], torch.Size([]))
+        >>> cola.eval().embed(torch.randn(2, 1600)).shape  # clean clips, no warp
+        torch.Size([2, 16])
     """
 
     modality = "audio"
@@ -91,11 +119,27 @@ class COLA(Method):
         feature_dim: int = 512,
         projection_dim: int = 512,
         chunk_size: int | None = None,
+        view_warp: float = 0.0,
+        warp_cutoff: float = 0.8,
     ) -> None:
         super().__init__()
         if crop_samples < win_length:
             raise ValueError(f"crop_samples ({crop_samples}) must be >= win_length ({win_length}).")
+        if not 0.0 < warp_cutoff < 1.0:
+            raise ValueError(
+                f"warp_cutoff must be in (0, 1), got {warp_cutoff}; the default 0.8 puts the "
+                "warp's knee at 80 % of the mel axis."
+            )
+        if not 0.0 <= view_warp < 1.0 - warp_cutoff:
+            raise ValueError(
+                f"view_warp must be in [0, {1.0 - warp_cutoff:.4g}) (below 1 - warp_cutoff, so "
+                f"every factor U[1 - view_warp, 1 + view_warp] keeps the warp monotone), got "
+                f"{view_warp}; use e.g. 0.1 (VTLP's +-10 %), 0 to turn the warp off, or lower "
+                "warp_cutoff to allow a wider range."
+            )
         self.crop_samples = crop_samples
+        self.view_warp = float(view_warp)
+        self.warp_cutoff = float(warp_cutoff)
         self.win_length = win_length
         self.chunk_size = chunk_size
         self.frontend = LogMelSpectrogram(
@@ -206,7 +250,41 @@ class COLA(Method):
         """Encoder features ``f(logmel(x))`` ``(B, feature_dim)``."""
         return self.encoder(self.frontend(waveform))
 
+    def warp_views(self, spectrogram: Tensor) -> tuple[Tensor, Tensor]:
+        """Frequency-warp every row of a log-mel batch by its own factor from
+        ``U[1 - view_warp, 1 + view_warp]`` (torch's global RNG); the identity, with factors 1
+        and nothing drawn, when ``view_warp == 0``.
+
+        Shapes:
+            spectrogram ``(N, n_mels, frames)`` (the front end's layout) -> warped
+            ``(N, n_mels, frames)``, factors ``(N,)``.
+
+        Examples:
+            >>> cola = COLA(sample_rate=8000, crop_samples=800, n_fft=128, win_length=128,
+            ...             hop_length=64, n_mels=16, f_min=0.0, f_max=None, width=4,
+            ...             feature_dim=16, projection_dim=8, view_warp=0.1)
+            >>> warped, alpha = cola.warp_views(torch.randn(6, 16, 13))
+            >>> warped.shape, bool(((alpha >= 0.9) & (alpha <= 1.1)).all())
+            (torch.Size([6, 16, 13]), True)
+        """
+        if self.view_warp == 0:
+            return spectrogram, spectrogram.new_ones(spectrogram.shape[0])
+        warped, alpha = random_frequency_warp(
+            spectrogram.transpose(1, 2),  # (N, frames, n_mels): the warp's (B, T, F)
+            low=1.0 - self.view_warp,
+            high=1.0 + self.view_warp,
+            cutoff=self.warp_cutoff,
+        )
+        return warped.transpose(1, 2), alpha
+
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        """The bilinear InfoNCE loss between two crops of every clip (each view
+        frequency-warped on its own when ``view_warp > 0``) and its top-1 accuracy.
+
+        Shapes:
+            batch: ``(B, T)`` waveforms (or as the class says) -> ``{"loss": (), "accuracy":
+            ()}``.
+        """
         wave = self.waveforms(batch, min_samples=self.crop_samples)
         if wave.shape[0] < 2:
             raise MalformedBatchError(
@@ -214,7 +292,8 @@ class COLA(Method):
                 f"got {wave.shape[0]}; use drop_last=True in the DataLoader."
             )
         crops = torch.cat([random_crops(wave, self.crop_samples) for _ in range(2)])
-        anchor, positive = self.head(self.features(crops)).chunk(2)
+        spectrogram, _ = self.warp_views(self.frontend(crops))
+        anchor, positive = self.head(self.encoder(spectrogram)).chunk(2)
         key = self.bilinear(positive)
         loss = info_nce(anchor, key, 1.0, normalize=False, chunk_size=self.chunk_size)
         with torch.no_grad():

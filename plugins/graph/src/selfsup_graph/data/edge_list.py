@@ -53,6 +53,16 @@ def _rows(path: Path, what: str) -> Iterator[tuple[int, list[str]]]:
             yield number, [c.strip() for c in cells]
 
 
+def _header(rows: Iterator[tuple[int, list[str]]], path: Path, needs: str) -> list[str]:
+    """The header cells of :func:`_rows` (its first row); ``needs`` says what it must hold."""
+    try:
+        return next(rows)[1]
+    except StopIteration:
+        raise ValueError(
+            f"EdgeListDataModule: {path} is empty; it needs a header row {needs}."
+        ) from None
+
+
 def _column(header: list[str], name: str, path: Path) -> int:
     if name not in header:
         raise ValueError(
@@ -113,13 +123,7 @@ def read_edge_list_graph(
     """
     nodes, edges = Path(nodes), Path(edges)
     rows = _rows(nodes, "node-feature")
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise ValueError(
-            f"EdgeListDataModule: {nodes} is empty; it needs a header row "
-            f"({node_column},<feature columns...>) and one row per node."
-        ) from None
+    header = _header(rows, nodes, f"({node_column},<feature columns...>) and one row per node")
     name_at = _column(header, node_column, nodes)
     if feature_columns is None:
         feature_at = [i for i in range(len(header)) if i != name_at]
@@ -175,13 +179,7 @@ def read_edge_list_graph(
         raise ValueError(f"EdgeListDataModule: {nodes} has a header but no node rows.")
 
     rows = _rows(edges, "edge-list")
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise ValueError(
-            f"EdgeListDataModule: {edges} is empty; it needs a header row "
-            f"({source_column},{target_column})."
-        ) from None
+    header = _header(rows, edges, f"({source_column},{target_column})")
     src_at = _column(header, source_column, edges)
     dst_at = _column(header, target_column, edges)
     need = max(src_at, dst_at) + 1

@@ -13,8 +13,8 @@ from torch_geometric.data import Batch, Data, Dataset
 from torch_geometric.loader import DataLoader
 
 from selfsup.data.embedding import EmbeddingBatch
+from selfsup_graph.batch import nonfinite_features
 from selfsup_graph.data.node import add_missing_features, check_missing_features
-from selfsup_graph.methods.graph_batch import nonfinite_features
 
 __all__ = ["GraphDataModule"]
 

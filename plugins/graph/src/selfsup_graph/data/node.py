@@ -18,8 +18,8 @@ from torch_geometric.data import Data, Dataset
 from torch_geometric.utils import degree
 
 from selfsup.data.embedding import EmbeddingBatch
+from selfsup_graph.batch import nonfinite_features
 from selfsup_graph.data.sampling import neighbor_loader
-from selfsup_graph.methods.graph_batch import nonfinite_features
 
 __all__ = [
     "MISSING_FEATURES",

@@ -29,6 +29,70 @@ class NodeWise(nn.Module):
         return self.module(x)
 
 
+def _gnn(
+    kind: str,
+    in_channels: int,
+    hidden_channels: int,
+    out_channels: int,
+    num_layers: int,
+    *,
+    encoding: bool,
+    heads: int,
+    out_heads: int,
+    concat_out: bool,
+    in_drop: float,
+    attn_drop: float,
+    negative_slope: float,
+    residual: bool,
+    norm: str | None,
+    activation: str,
+) -> nn.Module | None:
+    """The ``gat``/``gcn``/``gin`` stack (None for another ``kind``); ``encoding=False`` leaves
+    residual, norm and activation out of the last layer (GraphMAE's decoder)."""
+    if kind == "gat":
+        return GATEncoder(
+            in_channels,
+            hidden_channels,
+            out_channels,
+            num_layers=num_layers,
+            heads=heads,
+            out_heads=out_heads,
+            concat_out=concat_out,
+            in_drop=in_drop,
+            attn_drop=attn_drop,
+            negative_slope=negative_slope,
+            residual=residual,
+            norm=norm,
+            activation=activation,
+            encoding=encoding,
+        )
+    if kind == "gcn":
+        return GCNEncoder(
+            in_channels,
+            hidden_channels,
+            out_channels,
+            num_layers=num_layers,
+            activation=activation,
+            dropout=in_drop,
+            norm=norm,
+            residual=residual,
+            last_activation=encoding,
+        )
+    if kind == "gin":
+        return GINEncoder(
+            in_channels,
+            hidden_channels,
+            out_channels,
+            num_layers=num_layers,
+            in_drop=in_drop,
+            activation=activation,
+            norm=norm,
+            residual=residual,
+            encoding=encoding,
+        )
+    return None
+
+
 def build_encoder(
     kind: str,
     in_channels: int,
@@ -50,50 +114,36 @@ def build_encoder(
     ``hidden_channels``. Every layer, the last included, has residual (optional), norm and
     activation.
 
+    Shapes:
+        ``(x (N, in_channels), edge_index (2, E)) -> (N, hidden_channels)``.
+
     Raises:
         ValueError: On an unknown ``kind`` or inconsistent widths.
+
+    Examples:
+        >>> type(build_encoder("gin", 6, 8, num_layers=2)).__name__
+        'GINEncoder'
     """
-    if kind == "gat":
-        return GATEncoder(
-            in_channels,
-            hidden_channels,
-            hidden_channels,
-            num_layers=num_layers,
-            heads=heads,
-            out_heads=heads,
-            in_drop=in_drop,
-            attn_drop=attn_drop,
-            negative_slope=negative_slope,
-            residual=residual,
-            norm=norm,
-            activation=activation,
-            encoding=True,
-        )
-    if kind == "gcn":
-        return GCNEncoder(
-            in_channels,
-            hidden_channels,
-            hidden_channels,
-            num_layers=num_layers,
-            activation=activation,
-            dropout=in_drop,
-            norm=norm,
-            residual=residual,
-            last_activation=True,
-        )
-    if kind == "gin":
-        return GINEncoder(
-            in_channels,
-            hidden_channels,
-            hidden_channels,
-            num_layers=num_layers,
-            in_drop=in_drop,
-            activation=activation,
-            norm=norm,
-            residual=residual,
-            encoding=True,
-        )
-    raise ValueError(f"encoder must be one of {ENCODERS}, got {kind!r}.")
+    module = _gnn(
+        kind,
+        in_channels,
+        hidden_channels,
+        hidden_channels,
+        num_layers,
+        encoding=True,
+        heads=heads,
+        out_heads=heads,
+        concat_out=True,
+        in_drop=in_drop,
+        attn_drop=attn_drop,
+        negative_slope=negative_slope,
+        residual=residual,
+        norm=norm,
+        activation=activation,
+    )
+    if module is None:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {kind!r}.")
+    return module
 
 
 def build_decoder(
@@ -117,50 +167,35 @@ def build_decoder(
     or residual. ``gcn``/``gin``: one layer without activation/norm/residual. ``mlp``:
     ``Linear-PReLU-Dropout(0.2)-Linear``; ``linear``: one ``Linear``.
 
+    Shapes:
+        ``(x (N, hidden_channels), edge_index (2, E)) -> (N, out_channels)``.
+
     Raises:
         ValueError: On an unknown ``kind``.
+
+    Examples:
+        >>> type(build_decoder("mlp", 8, 6)).__name__
+        'NodeWise'
     """
-    if kind == "gat":
-        return GATEncoder(
-            hidden_channels,
-            hidden_channels,
-            out_channels,
-            num_layers=1,
-            heads=heads,
-            out_heads=out_heads,
-            concat_out=out_heads == 1,
-            in_drop=in_drop,
-            attn_drop=attn_drop,
-            negative_slope=negative_slope,
-            residual=residual,
-            norm=norm,
-            activation=activation,
-            encoding=False,
-        )
-    if kind == "gcn":
-        return GCNEncoder(
-            hidden_channels,
-            hidden_channels,
-            out_channels,
-            num_layers=1,
-            activation=activation,
-            dropout=in_drop,
-            norm=norm,
-            residual=residual,
-            last_activation=False,
-        )
-    if kind == "gin":
-        return GINEncoder(
-            hidden_channels,
-            hidden_channels,
-            out_channels,
-            num_layers=1,
-            in_drop=in_drop,
-            activation=activation,
-            norm=norm,
-            residual=residual,
-            encoding=False,
-        )
+    module = _gnn(
+        kind,
+        hidden_channels,
+        hidden_channels,
+        out_channels,
+        1,
+        encoding=False,
+        heads=heads,
+        out_heads=out_heads,
+        concat_out=out_heads == 1,
+        in_drop=in_drop,
+        attn_drop=attn_drop,
+        negative_slope=negative_slope,
+        residual=residual,
+        norm=norm,
+        activation=activation,
+    )
+    if module is not None:
+        return module
     if kind == "mlp":
         return NodeWise(
             nn.Sequential(

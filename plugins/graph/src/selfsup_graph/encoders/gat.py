@@ -292,11 +292,18 @@ class GATEncoder(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
 
+    @property
+    def reads_csr(self) -> bool:
+        """True when the layers are fused: :meth:`forward` then reads a :class:`CSRGraph`, and a
+        caller running several modules on one batch sorts it once for all of them
+        (:mod:`selfsup_graph.encoders.edges`)."""
+        return bool(self.layers[0].fused)
+
     def forward(
         self, x: Tensor, edge_index: Tensor | CSRGraph, target_nodes: Tensor | None = None
     ) -> Tensor:
         """Node outputs; with ``target_nodes`` the last layer computes only those rows."""
-        if self.layers[0].fused and not isinstance(edge_index, CSRGraph):
+        if self.reads_csr and not isinstance(edge_index, CSRGraph):
             edge_index = csr_graph(edge_index, x.shape[0])  # sorted once for all layers
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):

@@ -1,6 +1,19 @@
 """Self-supervised methods for graphs."""
 
+from typing import TYPE_CHECKING, Any
+
+from selfsup.deprecation import moved_attribute
 from selfsup_graph.methods.grace import GRACE
-from selfsup_graph.methods.graphmae import GraphInput, GraphMAE, GraphMAE2, GraphMAEGraphLevel
+from selfsup_graph.methods.graphmae import GraphMAE, GraphMAE2, GraphMAEGraphLevel
+
+if TYPE_CHECKING:
+    from selfsup_graph.batch import GraphInput
 
 __all__ = ["GRACE", "GraphInput", "GraphMAE", "GraphMAE2", "GraphMAEGraphLevel"]
+
+# moved to selfsup_graph.batch; forwarded with a DeprecationWarning for one release
+_MOVED = {"GraphInput": "selfsup_graph.batch"}
+
+
+def __getattr__(name: str) -> Any:
+    return moved_attribute(__name__, _MOVED, name)

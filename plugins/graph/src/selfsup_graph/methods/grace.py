@@ -10,8 +10,8 @@ from selfsup.checks import check_positive, check_probability
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
 from selfsup_graph.augment.views import drop_edges, drop_feature_columns
+from selfsup_graph.batch import node_features_and_edges
 from selfsup_graph.encoders.gcn import GCNEncoder
-from selfsup_graph.methods.graph_batch import node_features_and_edges
 
 __all__ = ["GRACE"]
 

@@ -1,77 +1,61 @@
 """GraphMAE (Hou et al., KDD 2022, arXiv 2205.10803) and GraphMAE2 (Hou et al., WWW 2023,
-arXiv 2304.04779): masked graph autoencoders on PyTorch Geometric."""
+arXiv 2304.04779): masked graph autoencoders on PyTorch Geometric.
+
+:class:`GraphMAE` is the method; :class:`GraphMAE2` and :class:`GraphMAEGraphLevel` are presets of
+it. Design (issue 20): a preset stays a class, because configs, the registry (``graphmae2``,
+``graphmae_graph``), saved hyperparameters and Python code name it
+(``class_path: selfsup_graph.methods.GraphMAE2``, ``GraphMAE2()``), and moving its defaults into
+the YAML configs alone would change what those paths build. It no longer re-lists the 29
+arguments: :func:`~selfsup_graph.methods.presets.preset` gives it GraphMAE's own ``__init__``
+with other defaults, so jsonargparse/LightningCLI see the full typed signature (and the help of
+GraphMAE's docstring), ``isinstance(m, GraphMAE)`` holds, and the shipped configs still spell out
+every paper value. Batch pre-processing (:class:`~selfsup_graph.batch.GraphInput`) lives in
+:mod:`selfsup_graph.batch`; which edge format (``edge_index`` or the fused GAT's CSR) a module
+reads is the encoders' business (:mod:`selfsup_graph.encoders.edges`).
+
+Over 400 lines: one method, whose 29 hyper-parameters are documented (LightningCLI's help) here.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
-from torch_geometric.utils import coalesce, dropout_edge, remove_self_loops, to_undirected
+from torch_geometric.utils import dropout_edge
 
+from selfsup.deprecation import moved_attribute
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import scaled_cosine_error
 from selfsup.masking import apply_node_mask, node_mask
 from selfsup.teachers import EMATeacher
+from selfsup_graph.batch import graph_input
 from selfsup_graph.encoders.blocks import check_choice
 from selfsup_graph.encoders.build import DECODERS, ENCODERS, build_decoder, build_encoder
 from selfsup_graph.encoders.gat import GATEncoder
-from selfsup_graph.encoders.sparse_attention import CSRGraph, csr_graph
-from selfsup_graph.methods.graph_batch import node_features_and_edges
+from selfsup_graph.methods.graphmae_latent import (
+    check_latent_arguments,
+    ema_targets,
+    latent_heads,
+    update_in_forward,
+)
+from selfsup_graph.methods.presets import preset
+
+if TYPE_CHECKING:
+    from selfsup_graph.batch import GraphInput
 
 __all__ = ["GraphInput", "GraphMAE", "GraphMAE2", "GraphMAEGraphLevel"]
+
+# moved to selfsup_graph.batch; forwarded with a DeprecationWarning for one release
+_MOVED = {"GraphInput": "selfsup_graph.batch"}
 
 _POOLS = {"mean": global_mean_pool, "max": global_max_pool, "sum": global_add_pool}
 
 
-class GraphInput(NamedTuple):
-    """A validated, pre-processed batch (see :meth:`GraphMAE.graph`).
-
-    Attributes:
-        x: Node features ``(N, F)``.
-        edge_index: ``(2, E)`` without self-loops (the convolutions add one per node),
-            symmetrised unless the method was built with ``undirected=False``.
-        batch: Graph id of every node ``(N,)`` (zeros for a single graph).
-        num_graphs: Number of graphs in the batch.
-        seed_nodes: For neighbour-sampled batches (``NeighborLoader``), the number of seed
-            nodes (the first rows); None otherwise.
-        csr: ``edge_index`` sorted for the fused GAT layers (with one self-loop per node), built
-            once per batch when the encoder or decoder is a fused GAT; None otherwise.
-    """
-
-    x: Tensor
-    edge_index: Tensor
-    batch: Tensor
-    num_graphs: int
-    seed_nodes: int | None
-    csr: CSRGraph | None = None
-
-    def edges_for(self, module: nn.Module) -> Tensor | CSRGraph:
-        """The pre-sorted :class:`CSRGraph` for fused GAT modules, else ``edge_index``."""
-        if self.csr is not None and _is_fused_gat(module):
-            return self.csr
-        return self.edge_index
-
-
-def _is_fused_gat(module: nn.Module) -> bool:
-    return isinstance(module, GATEncoder) and bool(module.layers[0].fused)
-
-
-class _ForwardEMATeacher(EMATeacher):
-    """An :class:`EMATeacher` moved inside the training forward pass (``ema_timing="forward"``).
-
-    Its :meth:`update` is a no-op, so the experiment layer's after-step update (which walks every
-    ``EMATeacher``) leaves it alone; :meth:`update_in_forward` applies GraphMAE2's update.
-    """
-
-    def update(self, step: int, total_steps: int) -> float | None:
-        return None
-
-    def update_in_forward(self, step: int) -> float | None:
-        # constant momentum only (checked in GraphMAE.__init__), so total_steps is irrelevant
-        return EMATeacher.update(self, step, step + 1)
+def __getattr__(name: str) -> Any:
+    return moved_attribute(__name__, _MOVED, name)
 
 
 class GraphMAE(Method):
@@ -102,17 +86,14 @@ class GraphMAE(Method):
     - ``remask="random"``: ``num_remask`` decoding views; in each, a ``remask_rate`` share of
       **all** nodes gets a second learnable token (``dec_mask_token``, zero-initialised) instead
       of its code; the views' reconstruction losses (on the originally masked nodes) are summed.
-    - ``latent_weight = lambda > 0``: latent prediction. An EMA copy of the encoder (core's
-      :class:`~selfsup.teachers.EMATeacher`, momentum ``momentum``, updated after each optimiser
-      step, starting after ``ema_delay_steps`` steps) encodes the **unmasked** graph; its EMA
-      projector gives targets ``t``; the student predicts ``p = predictor(projector(H))`` and
-      ``L = L_rec + lambda * SCE_{alpha=1}(p, t)`` over ``latent_nodes`` (``"all"`` nodes — or
-      the seed nodes of a neighbour-sampled batch — as GraphMAE2's full-batch script, or the
-      unmasked ``"keep"`` nodes). Projector ``Linear(h, 256)-PReLU-Linear(256, h)``, predictor
-      ``PReLU-Linear(h, h)``. ``ema_timing="forward"`` moves the EMA update into the training
-      forward pass, after the targets are computed, as GraphMAE2's ``mask_attr_prediction``
-      does: the targets of step ``t`` then come from the student of step ``t - 1`` (momentum 0),
-      not from the current student.
+    - ``latent_weight = lambda > 0``: latent prediction
+      (:mod:`~selfsup_graph.methods.graphmae_latent`): an EMA copy of the encoder and projector
+      (momentum ``momentum``, moving after ``ema_delay_steps`` steps) gives targets from the
+      **unmasked** graph; ``L = L_rec + lambda * SCE_{alpha=1}(predictor(projector(H)), t)``
+      over ``latent_nodes`` (``"all"`` nodes — or the seed nodes of a neighbour-sampled batch —
+      as GraphMAE2's full-batch script, or the unmasked ``"keep"`` nodes).
+      ``ema_timing="forward"`` updates the EMA inside the training forward, after the targets,
+      as GraphMAE2 does: the targets of step ``t`` then come from the student of step ``t - 1``.
 
     Randomness comes from torch's global RNG. ``embed`` is the encoder on the unmasked graph in
     eval mode (no dropout), pooled per graph when ``pooling`` is set (graph-level pre-training).
@@ -204,28 +185,14 @@ class GraphMAE(Method):
         ema_timing: Literal["after_step", "forward"] = "after_step",
     ) -> None:
         super().__init__()
-        check_choice("ema_timing", ema_timing, ("after_step", "forward"))
-        if ema_timing == "forward" and (
-            isinstance(momentum, bool) or not isinstance(momentum, int | float)
-        ):
-            raise ValueError(
-                f"ema_timing='forward' (GraphMAE2's in-forward update) needs a constant numeric "
-                f"momentum, got {momentum!r}: a schedule needs the run's total step count."
-            )
+        check_latent_arguments(latent_weight, momentum, ema_delay_steps, ema_timing, latent_nodes)
         check_choice("encoder", encoder, ENCODERS)
         check_choice("decoder", decoder, DECODERS)
         check_choice("remask", remask, ("fixed", "random"))
-        check_choice("latent_nodes", latent_nodes, ("all", "keep"))
         check_choice("pooling", pooling, (None, *_POOLS))
         for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        if (
-            isinstance(ema_delay_steps, bool)
-            or not isinstance(ema_delay_steps, int)
-            or ema_delay_steps < 0
-        ):
-            raise ValueError(f"ema_delay_steps must be an int >= 0, got {ema_delay_steps!r}.")
         if not 0.0 < mask_rate < 1.0:
             raise ValueError(
                 f"mask_rate must lie strictly between 0 and 1, got {mask_rate}: 0 masks nothing "
@@ -244,8 +211,6 @@ class GraphMAE(Method):
             raise ValueError(f"remask_rate must lie in (0, 1], got {remask_rate}.")
         if isinstance(num_remask, bool) or not isinstance(num_remask, int) or num_remask < 1:
             raise ValueError(f"num_remask must be an int >= 1, got {num_remask!r}.")
-        if not (math.isfinite(latent_weight) and latent_weight >= 0.0):
-            raise ValueError(f"latent_weight must be >= 0, got {latent_weight}.")
         if encoder == "gat" and encoder_module is None and hidden_channels % num_heads:
             raise ValueError(
                 f"hidden_channels ({hidden_channels}) must be divisible by num_heads "
@@ -306,64 +271,36 @@ class GraphMAE(Method):
         self.target_encoder: EMATeacher | None = None
         self.target_projector: EMATeacher | None = None
         if latent_weight > 0:
-            self.projector = nn.Sequential(
-                nn.Linear(hidden_channels, projector_hidden),
-                nn.PReLU(),
-                nn.Linear(projector_hidden, hidden_channels),
+            self.projector, self.predictor = latent_heads(hidden_channels, projector_hidden)
+            self.target_encoder, self.target_projector = ema_targets(
+                self.encoder, self.projector, momentum, ema_delay_steps, ema_timing
             )
-            self.predictor = nn.Sequential(nn.PReLU(), nn.Linear(hidden_channels, hidden_channels))
-            # GraphMAE2's delayed_ema_epoch: the target holds still for ema_delay_steps steps.
             if ema_timing == "forward":
-                # GraphMAE2 updates when epoch >= delayed_ema_epoch, counting forwards from 0
-                delayed = {"momentum": momentum, "start_step": ema_delay_steps}
-                self.target_encoder = _ForwardEMATeacher(self.encoder, **delayed)
-                self.target_projector = _ForwardEMATeacher(self.projector, **delayed)
                 # training forwards so far; a buffer, so a resumed run continues the count
                 self.register_buffer("ema_forward_steps", torch.zeros((), dtype=torch.long))
-            else:
-                delayed = {"momentum": momentum, "start_step": ema_delay_steps + 1}
-                self.target_encoder = EMATeacher(self.encoder, **delayed)
-                self.target_projector = EMATeacher(self.projector, **delayed)
 
     # -- input ---------------------------------------------------------------------------------
     def graph(self, batch: Any) -> GraphInput:
-        """Validate a batch and return its :class:`GraphInput`.
+        """Validate a batch and return its :class:`~selfsup_graph.batch.GraphInput`.
 
-        Self-loops are removed (the convolutions add exactly one per node), directed edges are
-        symmetrised (unless ``undirected=False``) and duplicates merged. Isolated nodes are fine:
-        their self-loop carries their own features. A graph too small to mask a node is refused
-        by :meth:`training_losses` only; :meth:`embed` takes any graph with at least one node.
+        :func:`~selfsup_graph.batch.graph_input`: self-loops removed, edges symmetrised (unless
+        ``undirected=False``), duplicates merged; the CSR form built once when the encoder or
+        decoder reads it. A graph too small to mask a node is refused by
+        :meth:`training_losses` only; :meth:`embed` takes any graph with at least one node.
 
         Raises:
             MalformedBatchError: See the class docstring.
         """
-        name = type(self).__name__
-        x, edge_index = node_features_and_edges(
+        return graph_input(
             batch,
             self.in_channels,
-            name,
+            type(self).__name__,
+            undirected=self.undirected,
+            edge_readers=(self.encoder, self.decoder),
             no_features_hint=" GraphMAE reconstructs node features: add some, e.g. one-hot "
             "degrees with torch_geometric.transforms.OneHotDegree(max_degree) (GraphMAE's choice "
             "for social graphs), then set in_channels to their width.",
         )
-        n = x.shape[0]
-        edge_index, _ = remove_self_loops(edge_index)
-        if self.undirected:
-            edge_index = to_undirected(edge_index, num_nodes=n)  # also merges duplicates
-        else:
-            edge_index = coalesce(edge_index, num_nodes=n)
-        graph_batch = getattr(batch, "batch", None)
-        if isinstance(graph_batch, Tensor) and graph_batch.shape == (n,):
-            num_graphs = int(getattr(batch, "num_graphs", 0) or int(graph_batch.max()) + 1)
-        else:
-            graph_batch = torch.zeros(n, dtype=torch.long, device=x.device)
-            num_graphs = 1
-        seeds = getattr(batch, "batch_size", None)
-        seeds = int(seeds) if isinstance(seeds, int) and 0 < seeds <= n else None
-        csr = None
-        if _is_fused_gat(self.encoder) or _is_fused_gat(self.decoder):
-            csr = csr_graph(edge_index, n)
-        return GraphInput(x, edge_index, graph_batch, num_graphs, seeds, csr)
 
     # -- training ------------------------------------------------------------------------------
     def reconstruction_loss(self, rep: Tensor, g: GraphInput, mask_nodes: Tensor) -> Tensor:
@@ -417,11 +354,7 @@ class GraphMAE(Method):
         target = self.target_projector(target)
         if self.ema_timing == "forward" and self.training:
             # GraphMAE2's order: targets first, then the EMA step, then (outside) backward
-            step = int(self.ema_forward_steps)
-            for teacher in (self.target_encoder, self.target_projector):
-                assert isinstance(teacher, _ForwardEMATeacher)
-                teacher.update_in_forward(step)
-            self.ema_forward_steps.add_(1)
+            update_in_forward((self.target_encoder, self.target_projector), self.ema_forward_steps)
         pred = self.predictor(self.projector(pred))
         return scaled_cosine_error(pred, target, 1.0)
 
@@ -493,6 +426,7 @@ class GraphMAE(Method):
         return self.encoder
 
 
+@preset(hidden_channels=1024, num_heads=8, replace_rate=0.0, latent_weight=0.15, momentum=0.0)
 class GraphMAE2(GraphMAE):
     """:class:`GraphMAE` with GraphMAE2's options on (arXiv 2304.04779).
 
@@ -502,73 +436,26 @@ class GraphMAE2(GraphMAE):
     ``replace_rate`` but never uses it). For large graphs GraphMAE2 uses ``remask="random"``
     (3 views, rate 0.5), ``latent_weight`` 5-10, ``momentum`` 0.996, ``drop_edge_rate`` 0.5
     and ``norm="layernorm"``, ``residual=True``. Arguments as :class:`GraphMAE`.
+
+    Examples:
+        >>> method = GraphMAE2(in_channels=6, hidden_channels=8, num_heads=2)
+        >>> isinstance(method, GraphMAE), method.latent_weight, method.target_encoder is None
+        (True, 0.15, False)
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1433,
-        hidden_channels: int = 1024,
-        num_layers: int = 2,
-        num_heads: int = 8,
-        num_out_heads: int = 1,
-        encoder: Literal["gat", "gcn", "gin"] = "gat",
-        decoder: Literal["gat", "gcn", "gin", "mlp", "linear"] = "gat",
-        encoder_module: nn.Module | None = None,
-        activation: str = "prelu",
-        in_drop: float = 0.2,
-        attn_drop: float = 0.1,
-        negative_slope: float = 0.2,
-        residual: bool = False,
-        norm: str | None = None,
-        mask_rate: float = 0.5,
-        replace_rate: float = 0.0,
-        alpha: float = 3.0,
-        drop_edge_rate: float = 0.0,
-        remask: Literal["fixed", "random"] = "fixed",
-        num_remask: int = 3,
-        remask_rate: float = 0.5,
-        latent_weight: float = 0.15,
-        momentum: float | str = 0.0,
-        ema_delay_steps: int = 0,
-        latent_nodes: Literal["all", "keep"] = "all",
-        projector_hidden: int = 256,
-        pooling: Literal["mean", "max", "sum"] | None = None,
-        undirected: bool = True,
-        ema_timing: Literal["after_step", "forward"] = "after_step",
-    ) -> None:
-        super().__init__(
-            in_channels=in_channels,
-            hidden_channels=hidden_channels,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            num_out_heads=num_out_heads,
-            encoder=encoder,
-            decoder=decoder,
-            encoder_module=encoder_module,
-            activation=activation,
-            in_drop=in_drop,
-            attn_drop=attn_drop,
-            negative_slope=negative_slope,
-            residual=residual,
-            norm=norm,
-            mask_rate=mask_rate,
-            replace_rate=replace_rate,
-            alpha=alpha,
-            drop_edge_rate=drop_edge_rate,
-            remask=remask,
-            num_remask=num_remask,
-            remask_rate=remask_rate,
-            latent_weight=latent_weight,
-            momentum=momentum,
-            ema_delay_steps=ema_delay_steps,
-            latent_nodes=latent_nodes,
-            projector_hidden=projector_hidden,
-            pooling=pooling,
-            undirected=undirected,
-            ema_timing=ema_timing,
-        )
 
-
+@preset(
+    in_channels=7,
+    hidden_channels=32,
+    num_layers=5,
+    encoder="gin",
+    decoder="gin",
+    norm="batchnorm",
+    mask_rate=0.75,
+    replace_rate=0.1,
+    alpha=2.0,
+    pooling="sum",
+)
 class GraphMAEGraphLevel(GraphMAE):
     """:class:`GraphMAE` for graph-level pre-training (graph classification), GIN by default.
 
@@ -578,68 +465,9 @@ class GraphMAEGraphLevel(GraphMAE):
     GraphMAE's MUTAG config (``configs.yml``): 7 one-hot node labels, GIN encoder and decoder,
     hidden 32, 5 layers, batch norm, PReLU, mask 0.75, replace 0.1, ``alpha_l`` 2, sum pooling
     (train with Adam lr 5e-4, batch 64, 20 epochs). Arguments as :class:`GraphMAE`.
-    """
 
-    def __init__(
-        self,
-        in_channels: int = 7,
-        hidden_channels: int = 32,
-        num_layers: int = 5,
-        num_heads: int = 4,
-        num_out_heads: int = 1,
-        encoder: Literal["gat", "gcn", "gin"] = "gin",
-        decoder: Literal["gat", "gcn", "gin", "mlp", "linear"] = "gin",
-        encoder_module: nn.Module | None = None,
-        activation: str = "prelu",
-        in_drop: float = 0.2,
-        attn_drop: float = 0.1,
-        negative_slope: float = 0.2,
-        residual: bool = False,
-        norm: str | None = "batchnorm",
-        mask_rate: float = 0.75,
-        replace_rate: float = 0.1,
-        alpha: float = 2.0,
-        drop_edge_rate: float = 0.0,
-        remask: Literal["fixed", "random"] = "fixed",
-        num_remask: int = 3,
-        remask_rate: float = 0.5,
-        latent_weight: float = 0.0,
-        momentum: float | str = 0.996,
-        ema_delay_steps: int = 0,
-        latent_nodes: Literal["all", "keep"] = "all",
-        projector_hidden: int = 256,
-        pooling: Literal["mean", "max", "sum"] | None = "sum",
-        undirected: bool = True,
-        ema_timing: Literal["after_step", "forward"] = "after_step",
-    ) -> None:
-        super().__init__(
-            in_channels=in_channels,
-            hidden_channels=hidden_channels,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            num_out_heads=num_out_heads,
-            encoder=encoder,
-            decoder=decoder,
-            encoder_module=encoder_module,
-            activation=activation,
-            in_drop=in_drop,
-            attn_drop=attn_drop,
-            negative_slope=negative_slope,
-            residual=residual,
-            norm=norm,
-            mask_rate=mask_rate,
-            replace_rate=replace_rate,
-            alpha=alpha,
-            drop_edge_rate=drop_edge_rate,
-            remask=remask,
-            num_remask=num_remask,
-            remask_rate=remask_rate,
-            latent_weight=latent_weight,
-            momentum=momentum,
-            ema_delay_steps=ema_delay_steps,
-            latent_nodes=latent_nodes,
-            projector_hidden=projector_hidden,
-            pooling=pooling,
-            undirected=undirected,
-            ema_timing=ema_timing,
-        )
+    Examples:
+        >>> method = GraphMAEGraphLevel()
+        >>> method.encoder_name, method.pooling, type(method.export_encoder()).__name__
+        ('gin', 'sum', 'GINEncoder')
+    """

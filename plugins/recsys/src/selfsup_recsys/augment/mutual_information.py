@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from selfsup_recsys.features import FeatureSpec
+from selfsup_recsys.batch import FeatureSpec
 
 __all__ = ["feature_mutual_information", "mutual_information"]
 

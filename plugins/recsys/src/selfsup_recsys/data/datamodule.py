@@ -59,10 +59,11 @@ class _Collate:
 class InteractionDataModule(LightningDataModule):
     """Leave-last-out two-tower data: MovieLens-100K or any interaction table.
 
-    ``setup`` loads and encodes the data (:func:`~selfsup_recsys.data.build_retrieval_data`) and,
-    when attached to a ``selfsup fit`` run, hands the feature declarations, the item-feature
-    mutual information and the fitted encodings (vocabularies) to its task's method
-    (``method.materialize``). Training batches are shuffled (user, item) pairs plus
+    ``setup`` loads and encodes the data (:func:`~selfsup_recsys.data.build_retrieval_data`);
+    :meth:`feature_schema` then gives the feature declarations, the item-feature mutual
+    information and the fitted encodings (vocabularies), which a ``selfsup fit`` task's method
+    takes in ``Method.bind_data`` (``FeatureTwoTower.materialize``). The module never looks for
+    the method: it needs no trainer. Training batches are shuffled (user, item) pairs plus
     ``"ssl_item"``: ``ssl_batch_size`` catalog items drawn uniformly (without replacement),
     independently of the pairs — the SSL distribution of Yao et al. Validation batches hold the
     (user, second-to-last item) pairs; :meth:`evaluate` gives full-corpus Recall/NDCG.
@@ -71,10 +72,11 @@ class InteractionDataModule(LightningDataModule):
     :class:`~selfsup.data.EmbeddingBatch` es over every item of the files (``predict_side=
     "item"``: ids = the raw item ids, inputs ``{"item": features}``) or every user
     (``"query"``: raw user ids, ``{"query": features}``), in sorted id order, each once. The
-    features are encoded with the vocabularies saved in the model being embedded (the
-    ``EmbeddingModule``'s method, rebuilt from its checkpoint), never re-fitted: items or users
-    added to the files since training get the unknown-id code and are embedded from their other
-    features. Outside a trainer, :meth:`embedding_loader` takes the vocabularies explicitly.
+    features are encoded with the vocabularies saved in the model being embedded, which its
+    ``bind_data(dm, "predict")`` hands over (:meth:`use_model_vocabularies`; ``selfsup embed``
+    calls it after loading the checkpoint), never re-fitted: items or users added to the files
+    since training get the unknown-id code and are embedded from their other features.
+    :meth:`embedding_loader` takes the vocabularies explicitly.
 
     Args:
         dataset: ``"movielens-100k"`` (default; ``path`` = the ``ml-100k`` folder) or
@@ -171,6 +173,9 @@ class InteractionDataModule(LightningDataModule):
         self.predict_side = predict_side
         self.data: RetrievalData | None = None
         self._epoch = 0
+        # what predict encodes with, handed over by the embedded model (use_model_vocabularies)
+        self._model_vocabularies: dict[str, dict[str, Any]] | None = None
+        self._model_specs: dict[str, tuple[Any, ...]] | None = None
 
     def resolve(self, path: str) -> str:
         """Absolute path: as is, or under the data folder (``data_root``, else ``SELFSUP_DATA``).
@@ -217,33 +222,56 @@ class InteractionDataModule(LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage == "predict":
-            # `selfsup embed` rebuilt the model from its checkpoint: nothing to materialise, and
+            # `selfsup embed` rebuilt the model from its checkpoint: nothing to fit, and
             # predict_dataloader encodes with the model's saved vocabularies, not re-fitted ones
             return
+        self.load()
+
+    def feature_schema(self) -> dict[str, Any]:
+        """What a feature-based model is built from, fitted on the files (:meth:`load`).
+
+        ``FeatureTwoTower.bind_data`` passes it to ``FeatureTwoTower.materialize``.
+
+        Returns:
+            ``{"query_features": [FeatureSpec, ...], "item_features": [...],
+            "mutual_information": (k, k) tensor over the k item features, "tables": {"query":
+            ..., "item": ...}}`` with :meth:`FeatureTable.to_config
+            <selfsup_recsys.data.FeatureTable.to_config>` encodings (JSON data).
+
+        Examples:
+            >>> schema = dm.feature_schema()  # doctest: +SKIP
+            >>> FeatureTwoTower().materialize(**schema).materialized  # doctest: +SKIP
+            True
+        """
         data = self.load()
-        trainer = getattr(self, "trainer", None)
-        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
-        tables = None
-        for task in (getattr(module, "tasks", None) or {}).values():
-            if task.data is self and hasattr(task.method, "materialize"):
-                if tables is None:
-                    tables = {"query": data.users.to_config(), "item": data.items.to_config()}
-                task.method.materialize(
-                    data.users.specs, data.items.specs, data.item_mi, tables=tables
-                )
+        return {
+            "query_features": list(data.users.specs),
+            "item_features": list(data.items.specs),
+            "mutual_information": data.item_mi,
+            "tables": {"query": data.users.to_config(), "item": data.items.to_config()},
+        }
 
     # -- embedding -------------------------------------------------------------------------------
-    def _embedded_method(self) -> Any:
-        """The method a trainer runs on this data module (``selfsup embed``'s or a task's)."""
-        trainer = getattr(self, "trainer", None)
-        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
-        method = getattr(module, "method", None)  # selfsup's EmbeddingModule
-        if method is not None:
-            return method
-        for task in (getattr(module, "tasks", None) or {}).values():
-            if task.data is self:
-                return task.method
-        return None
+    def use_model_vocabularies(
+        self,
+        vocabularies: Mapping[str, Mapping[str, Any]] | None,
+        specs: Mapping[str, Sequence[Any]] | None = None,
+    ) -> None:
+        """Encode :meth:`predict_dataloader`'s rows as the model being embedded was trained.
+
+        ``vocabularies`` are its saved ``{"query": ..., "item": ...}`` encodings (a
+        ``FeatureTwoTower``'s :attr:`~selfsup_recsys.methods.FeatureTwoTower.feature_tables`;
+        ``None`` for a model without them: the tables fitted on the files are used), ``specs``
+        its towers' feature declarations ``{"query": [...], "item": [...]}`` (checked against
+        the fitted ones when there are no vocabularies). ``FeatureTwoTower.bind_data(dm,
+        "predict")`` calls this; the last call wins.
+
+        Examples:
+            >>> dm.use_model_vocabularies(method.feature_tables)  # doctest: +SKIP
+            >>> batches = list(dm.predict_dataloader())  # doctest: +SKIP
+        """
+        self._model_vocabularies = None if vocabularies is None else dict(vocabularies)
+        self._model_specs = None if specs is None else {side: tuple(v) for side, v in specs.items()}
 
     def embedding_features(
         self, side: str, vocabularies: Mapping[str, Mapping[str, Any]] | None = None
@@ -345,19 +373,16 @@ class InteractionDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         """Every item (``predict_side="item"``) or user (``"query"``) once, as
-        :class:`~selfsup.data.EmbeddingBatch` es encoded with the embedded model's vocabularies.
+        :class:`~selfsup.data.EmbeddingBatch` es encoded with the embedded model's vocabularies
+        (:meth:`use_model_vocabularies`; without them, the tables fitted on the files).
 
         Raises:
             ValueError: a model without saved vocabularies whose features differ from those
                 fitted on these files.
         """
-        method = self._embedded_method()
-        vocabularies = getattr(method, "feature_tables", None)
+        vocabularies = self._model_vocabularies
         keys, features, specs = self.embedding_features(self.predict_side, vocabularies)
-        tower = getattr(
-            method, "item_tower" if self.predict_side == "item" else "query_tower", None
-        )
-        expected = getattr(tower, "specs", None)
+        expected = (self._model_specs or {}).get(self.predict_side)
         if vocabularies is None and expected is not None and tuple(specs) != tuple(expected):
             raise ValueError(
                 f"the {self.predict_side} features fitted on these files {specs} differ from the "

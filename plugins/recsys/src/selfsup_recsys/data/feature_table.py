@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from selfsup_recsys.batch import FeatureSpec
 from selfsup_recsys.data.interactions import NA_STRINGS, row_label, source_name
-from selfsup_recsys.features import FeatureSpec
 
 __all__ = ["FeatureTable", "numeric_values", "plain_key", "prepare_metadata"]
 

@@ -1,6 +1,6 @@
 """Content encoders: raw per-item content (attributes, audio clips, ...) -> one vector per item.
 
-A ``content`` feature (:mod:`selfsup_recsys.features`) holds each item's raw input, e.g. a row of
+A ``content`` feature (:mod:`selfsup_recsys.batch`) holds each item's raw input, e.g. a row of
 tabular attributes ``(F,)`` or an fbank clip ``(T, n_mels)``. Its :class:`ContentEncoder` runs
 any ``torch.nn.Module`` on it — typically another plugin's encoder, named in YAML by
 ``class_path`` — so a recommender's item tower consumes item content end to end. This module

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from selfsup_recsys.features import FeatureSpec
+from selfsup_recsys.batch import FeatureSpec
 
 __all__ = ["EmbeddingTables", "LocalEmbeddingTables"]
 

@@ -16,9 +16,9 @@ from torch.nn import functional as F
 
 from selfsup.export import ExportError, exportable
 from selfsup.export import export_config as _export_config
+from selfsup_recsys.batch import FeatureSpec, parse_features, specs_to_dicts
 from selfsup_recsys.encoders.content import ContentEncoder
 from selfsup_recsys.encoders.embedding_tables import EmbeddingTables, LocalEmbeddingTables
-from selfsup_recsys.features import FeatureSpec, parse_features, specs_to_dicts
 
 __all__ = ["FeatureTower", "IdTower"]
 
@@ -44,7 +44,7 @@ class FeatureTower(nn.Module):
     skips its encoder.
 
     Args:
-        features: The declared features (:class:`~selfsup_recsys.features.FeatureSpec` or
+        features: The declared features (:class:`~selfsup_recsys.batch.FeatureSpec` or
             dicts).
         embedding_dim: ``d``, width of every per-feature vector (default 32).
         hidden_dims: Hidden widths of the MLP (default ``[128]``).
@@ -56,7 +56,7 @@ class FeatureTower(nn.Module):
             (wrapped as a trainable one) or a ``ContentEncoder``'s export config (a dict).
 
     Shapes:
-        features: ``{name: tensor}`` as in :mod:`selfsup_recsys.features`, ``B`` rows.
+        features: ``{name: tensor}`` as in :mod:`selfsup_recsys.batch`, ``B`` rows.
         mask: ``None``, ``(F,)`` (one pattern for the batch) or ``(B, F)`` bool, feature order
         as declared.
         Output: ``(B, output_dim)``.

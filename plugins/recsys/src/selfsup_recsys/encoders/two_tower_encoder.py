@@ -26,8 +26,8 @@ from torch.nn import functional as F
 from selfsup.experiment.method import MalformedBatchError
 from selfsup.export import ExportError, exportable
 from selfsup.export import export_config as _export_config
+from selfsup_recsys.batch import check_features
 from selfsup_recsys.encoders.tower import FeatureTower, IdTower
-from selfsup_recsys.features import check_features
 
 __all__ = ["SIDES", "TwoTowerEncoder"]
 
@@ -70,7 +70,7 @@ class TwoTowerEncoder(nn.Module):
             ``None``.
 
     Shapes:
-        FeatureTower inputs: ``{name: tensor}`` of ``B`` rows (:mod:`selfsup_recsys.features`);
+        FeatureTower inputs: ``{name: tensor}`` of ``B`` rows (:mod:`selfsup_recsys.batch`);
         IdTower inputs: ``(B,)`` int64 ids. Output: ``(B, D)``.
 
     Raises:

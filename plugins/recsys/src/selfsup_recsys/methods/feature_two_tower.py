@@ -10,36 +10,23 @@ from torch import Tensor, nn
 
 from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.experiment.schema import LazySchemaModule, SchemaState
 from selfsup.losses import info_nce
 from selfsup_recsys.augment.feature_masking import (
     bag_dropout,
     correlated_feature_masks,
     random_feature_masks,
 )
+from selfsup_recsys.batch import FeatureSpec, check_features, parse_features, specs_to_dicts
 from selfsup_recsys.encoders.content import build_content_encoder, saved_content_config
 from selfsup_recsys.encoders.tower import FeatureTower
 from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
-from selfsup_recsys.features import FeatureSpec, check_features, parse_features, specs_to_dicts
 from selfsup_recsys.frequency import StreamingFrequencyEstimator
 
 __all__ = ["FeatureTwoTower"]
 
 _LOGQ = ("none", "streaming", "batch")
 _SSL = ("none", "rfm", "cfm")
-
-
-class _Schema(nn.Module):
-    """Holds the towers' feature declarations as extra state (saved in every state dict)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spec: dict[str, Any] = {}
-
-    def get_extra_state(self) -> Any:
-        return self.spec
-
-    def set_extra_state(self, state: Any) -> None:
-        self.spec = dict(state or {})
 
 
 def _schema_settings(spec: Any) -> dict[str, Any]:
@@ -78,7 +65,7 @@ def _schema_settings(spec: Any) -> dict[str, Any]:
     return out
 
 
-class FeatureTwoTower(Method):
+class FeatureTwoTower(LazySchemaModule, Method):
     """Query and item towers over declared features, in-batch softmax + optional item SSL.
 
     **Main task** (Yi et al., RecSys 2019): for ``B`` (query, item) pairs with L2-normalised tower
@@ -114,7 +101,8 @@ class FeatureTwoTower(Method):
 
     Args:
         query_features, item_features: Feature declarations (dicts ``{"name", "kind",
-            "cardinality", "dim"}``); None until :meth:`materialize` (the data module calls it).
+            "cardinality", "dim"}``); None until :meth:`materialize` (:meth:`bind_data` calls
+            it with the data module's fitted features).
         embedding_dim: Per-feature embedding width (default 32).
         hidden_dims: Tower MLP hidden widths (default ``[128]``).
         output_dim: Embedding size (default 64).
@@ -140,7 +128,7 @@ class FeatureTwoTower(Method):
     Shapes:
         batch: ``{"query": {name: tensor}, "item": {name: tensor}, "item_ids": (B,) int64 >= 0,
         "item_log_prob": (B,) optional, "ssl_item": {name: tensor} optional}``, ``B >= 2``;
-        feature layouts as in :mod:`selfsup_recsys.features`.
+        feature layouts as in :mod:`selfsup_recsys.batch`.
         embed: ``{"query": {...}}`` -> ``(B, output_dim)`` query vectors, or ``{"item": {...}}``
         -> item vectors (L2-normalised).
 
@@ -160,6 +148,11 @@ class FeatureTwoTower(Method):
     modality = "recsys"
     # an all-NaN content row means "this item has no content"; training_losses checks the rest
     nan_inputs_allowed = True
+    # the schema (features, architecture, vocabularies) is saved as "schema._extra_state"
+    build_hint = (
+        "pass query_features/item_features, call materialize(...), or train it with "
+        "InteractionDataModule."
+    )
 
     def __init__(
         self,
@@ -214,16 +207,12 @@ class FeatureTwoTower(Method):
         self.content_encoders = dict(content_encoders or {})
         # configs read from a state dict (a stranger's file): rebuilt with saved=True only
         self._restored_encoders: dict[str, dict[str, Any]] = {}
-        self.schema = _Schema()
+        self.schema = SchemaState()
         self.frequency = StreamingFrequencyEstimator(frequency_buckets, frequency_alpha)
         if query_features is not None and item_features is not None:
             self.materialize(query_features, item_features)
 
     # -- schema ----------------------------------------------------------------------------------
-    @property
-    def materialized(self) -> bool:
-        return hasattr(self, "item_tower")
-
     def materialize(
         self,
         query_features: list[FeatureSpec | Mapping[str, Any]],
@@ -269,17 +258,21 @@ class FeatureTwoTower(Method):
                 **kw,
             )
             # the architecture travels with the schema: a bare FeatureTwoTower() can load it
-            self.schema.spec = {
-                **spec,
-                "embedding_dim": self.embedding_dim,
-                "hidden_dims": list(self.hidden_dims),
-                "output_dim": self.output_dim,
-                "content_encoders": self._saved_encoder_configs(),
-            }
+            self.schema.set(
+                {
+                    **spec,
+                    "embedding_dim": self.embedding_dim,
+                    "hidden_dims": list(self.hidden_dims),
+                    "output_dim": self.output_dim,
+                    "content_encoders": self._saved_encoder_configs(),
+                }
+            )
             self.register_buffer("feature_mi", torch.zeros(len(i), len(i), dtype=torch.float64))
             self.register_buffer("feature_mi_ready", torch.zeros((), dtype=torch.bool))
+            self.schema.built = True
         if tables is not None:
-            self.schema.spec["tables"] = {side: dict(tables[side]) for side in ("query", "item")}
+            saved = {side: dict(tables[side]) for side in ("query", "item")}
+            self.schema.set({**self.schema.spec, "tables": saved})
         if mutual_information is not None:
             self.set_feature_correlation(mutual_information)
         return self
@@ -327,7 +320,7 @@ class FeatureTwoTower(Method):
 
     def set_feature_correlation(self, mi: Tensor) -> None:
         """Store the ``(k, k)`` item-feature mutual information used by CFM."""
-        self._require_built()
+        self.require_built()
         k = len(self.item_tower.specs)
         if not isinstance(mi, Tensor) or mi.shape != (k, k):
             got = tuple(mi.shape) if isinstance(mi, Tensor) else type(mi).__name__
@@ -335,41 +328,56 @@ class FeatureTwoTower(Method):
         self.feature_mi.copy_(mi.double())
         self.feature_mi_ready.fill_(True)
 
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        spec = state_dict.get(prefix + "schema._extra_state")
-        if spec and not self.materialized:
-            settings = _schema_settings(spec)
-            self.embedding_dim = settings.get("embedding_dim", self.embedding_dim)
-            self.hidden_dims = settings.get("hidden_dims", self.hidden_dims)
-            self.output_dim = settings.get("output_dim", self.output_dim)
-            # encoders given at construction win (live modules are not saved); the saved ones
-            # are rebuilt through the registry / torch.nn only, and no encoder checkpoint is
-            # read again: the trained weights come from the state dict
-            self._restored_encoders = {
-                k: v
-                for k, v in settings["content_encoders"].items()
-                if k not in self.content_encoders
-            }
-            self.materialize(spec["query"], spec["item"], load_checkpoints=False)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
+    def rebuild_from_schema(self, spec: Any) -> None:
+        """Build the towers from a schema read from a state dict (checked first: sizes, feature
+        declarations, and content encoders rebuilt through the registry / ``torch.nn`` only).
 
-    def _require_built(self) -> None:
-        if not self.materialized:
-            raise RuntimeError(
-                "FeatureTwoTower has no feature schema yet: pass query_features/item_features, "
-                "call materialize(...), or train it with InteractionDataModule."
-            )
+        Raises:
+            ValueError: not a FeatureTwoTower schema, or a malformed one.
+        """
+        settings = _schema_settings(spec)
+        self.embedding_dim = settings.get("embedding_dim", self.embedding_dim)
+        self.hidden_dims = settings.get("hidden_dims", self.hidden_dims)
+        self.output_dim = settings.get("output_dim", self.output_dim)
+        # encoders given at construction win (live modules are not saved); the saved ones are
+        # rebuilt through the registry / torch.nn only, and no encoder checkpoint is read
+        # again: the trained weights come from the state dict
+        self._restored_encoders = {
+            k: v for k, v in settings["content_encoders"].items() if k not in self.content_encoders
+        }
+        self.materialize(spec["query"], spec["item"], load_checkpoints=False)
+
+    def bind_data(self, data: Any, stage: str | None) -> None:
+        """Take the schema from the data module, or give it this model's vocabularies.
+
+        Outside ``"predict"``, a data module with ``feature_schema()`` (e.g.
+        :class:`~selfsup_recsys.data.InteractionDataModule`) gives the fitted feature
+        declarations, item-feature mutual information and encodings: the towers are built from
+        them (or checked against them) by :meth:`materialize`. With ``"predict"``
+        (``selfsup embed``), a data module with ``use_model_vocabularies(...)`` gets this model's
+        saved vocabularies (:attr:`feature_tables`) and tower features, so new rows are encoded
+        as at training time. Other data modules are left alone.
+
+        Examples:
+            >>> dm = InteractionDataModule(data_root="my_data")  # doctest: +SKIP
+            >>> dm.setup("fit")  # doctest: +SKIP
+            >>> method = FeatureTwoTower(ssl="cfm")  # doctest: +SKIP
+            >>> method.bind_data(dm, "fit")  # doctest: +SKIP
+            >>> method.materialized, bool(method.feature_mi_ready)  # doctest: +SKIP
+            (True, True)
+        """
+        if stage == "predict":
+            hand = getattr(data, "use_model_vocabularies", None)
+            if callable(hand):
+                # also when unbuilt (None): a data module bound to an earlier model forgets it
+                specs = None
+                if self.materialized:
+                    specs = {"query": self.query_tower.specs, "item": self.item_tower.specs}
+                hand(self.feature_tables, specs)
+            return
+        schema = getattr(data, "feature_schema", None)
+        if callable(schema):
+            self.materialize(**schema())
 
     # -- batches ---------------------------------------------------------------------------------
     def _mapping(self, batch: Any) -> Mapping[str, Any]:
@@ -414,13 +422,13 @@ class FeatureTwoTower(Method):
     # -- towers ----------------------------------------------------------------------------------
     def query_embeddings(self, features: Mapping[str, Tensor]) -> Tensor:
         """L2-normalised query vectors ``(B, output_dim)``."""
-        self._require_built()
+        self.require_built()
         check_features(features, self.query_tower.specs, "query features")
         return self.query_tower(features)
 
     def item_embeddings(self, features: Mapping[str, Tensor]) -> Tensor:
         """L2-normalised item vectors ``(B, output_dim)``."""
-        self._require_built()
+        self.require_built()
         check_features(features, self.item_tower.specs, "item features")
         return self.item_tower(features)
 
@@ -447,7 +455,7 @@ class FeatureTwoTower(Method):
 
     # -- Method ----------------------------------------------------------------------------------
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        self._require_built()
+        self.require_built()
         batch = self._mapping(batch)
         rows = check_features(self._key(batch, "query"), self.query_tower.specs, "batch['query']")
         check_features(self._key(batch, "item"), self.item_tower.specs, "batch['item']", rows)
@@ -517,5 +525,5 @@ class FeatureTwoTower(Method):
         Raises:
             RuntimeError: no feature schema yet.
         """
-        self._require_built()
+        self.require_built()
         return TwoTowerEncoder(self.query_tower, self.item_tower, vocabularies=self.feature_tables)

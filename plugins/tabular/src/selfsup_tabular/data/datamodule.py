@@ -69,10 +69,11 @@ class TabularCSVDataModule(LightningDataModule):
     seeded validation split (``val_fraction``) from it, fits a
     :class:`~selfsup_tabular.data.TabularPreprocessor` (and, with a ``target``, a
     :class:`~selfsup_tabular.data.TargetEncoder`) on the remaining training rows and encodes all
-    splits. The label column and the ``id_column`` are never features. When attached to a
-    ``selfsup fit`` run it hands the fitted preprocessing to its task's method
-    (``method.materialize(preprocessor)``), so the model is built with the right schema and
-    saves the transform in its checkpoints.
+    splits. The label column and the ``id_column`` are never features. The fitted
+    :attr:`preprocessor` is public: in a ``selfsup fit`` run the task's method takes it in
+    ``Method.bind_data`` (``TJEPA`` / ``SCARF`` materialise from it), so the model is built with
+    the right schema and saves the transform in its checkpoints. This module never looks for
+    the method (it needs no trainer).
 
     Batches are dicts ``{"x_num", "num_missing", "x_cat"[, "y"]}``. ``probe_dataloaders`` gives
     ``(train, validation)`` loaders of ``(inputs, labels)`` for :class:`selfsup.metrics.
@@ -277,7 +278,6 @@ class TabularCSVDataModule(LightningDataModule):
             # here, on the rows to embed, would be a different transform
             return
         if self.splits:
-            self._materialize_method()
             return
         df = self._read(self.path)
         if self.id_column is not None:
@@ -314,18 +314,6 @@ class TabularCSVDataModule(LightningDataModule):
             if self.labels is not None:
                 tensors["y"] = self.labels.transform(frame[label])
             self.splits[name] = tensors
-        self._materialize_method()
-
-    def _materialize_method(self) -> None:
-        """Hand the fitted preprocessing to the method of the task this module feeds."""
-        trainer = getattr(self, "trainer", None)
-        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
-        tasks = getattr(module, "tasks", None)
-        if tasks is None:
-            return
-        for task in tasks.values():
-            if task.data is self and hasattr(task.method, "materialize"):
-                task.method.materialize(self.preprocessor)
 
     def _loader(self, split: str, shuffle: bool, pairs: bool = False) -> DataLoader:
         if split not in self.splits:

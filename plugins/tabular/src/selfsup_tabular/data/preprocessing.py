@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from selfsup.experiment.schema import SchemaState
 from selfsup.imports import require
 from selfsup_tabular.data.tables import (
     check_unique_names,
@@ -34,6 +35,7 @@ __all__ = [
     "TabularPreprocessor",
     "TargetEncoder",
     "detect_delimiter",
+    "fitted_preprocessor",
     "read_table",
     "resolve_column",
 ]
@@ -603,13 +605,14 @@ class TargetEncoder:
         return len(self.classes)
 
 
-class PreprocessingState(nn.Module):
+class PreprocessingState(SchemaState):
     """Keeps a fitted :class:`TabularPreprocessor` in a method's ``state_dict``.
 
     The state is the JSON-serialisable :meth:`TabularPreprocessor.to_dict` (``{}`` while the
-    method has no fitted preprocessing), saved as this module's extra state so that it travels
-    with checkpoints and loads with ``torch.load(weights_only=True)``. Exported encoders carry
-    the same dict in ``config.json`` instead (safetensors holds tensors only).
+    method has no fitted preprocessing), saved as this module's extra state (a
+    :class:`~selfsup.experiment.SchemaState`) so that it travels with checkpoints and loads with
+    ``torch.load(weights_only=True)``. Exported encoders carry the same dict in ``config.json``
+    instead (safetensors holds tensors only).
 
     Examples:
         >>> import pandas as pd
@@ -621,13 +624,12 @@ class PreprocessingState(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.spec: dict[str, Any] = {}
         self._preprocessor: TabularPreprocessor | None = None
 
     @property
     def fitted(self) -> bool:
         """Whether a fitted preprocessing is held."""
-        return bool(self.spec)
+        return self.is_set
 
     @property
     def preprocessor(self) -> TabularPreprocessor:
@@ -646,13 +648,23 @@ class PreprocessingState(nn.Module):
             self._preprocessor = TabularPreprocessor.from_dict(self.spec)
         return self._preprocessor
 
-    def set(self, spec: dict[str, Any]) -> None:
+    def set(self, spec: Mapping[str, Any]) -> None:
         """Hold ``spec`` (a :meth:`TabularPreprocessor.to_dict`, or ``{}`` for none)."""
-        self.spec = dict(spec)
+        super().set(spec)
         self._preprocessor = None
 
-    def get_extra_state(self) -> Any:
-        return self.spec
 
-    def set_extra_state(self, state: Any) -> None:
-        self.set(state or {})
+def fitted_preprocessor(data: Any) -> TabularPreprocessor | None:
+    """The fitted :class:`TabularPreprocessor` a data module exposes as ``data.preprocessor``
+    (e.g. :class:`~selfsup_tabular.data.TabularCSVDataModule` after ``setup("fit")``), else
+    ``None``. What the tabular methods' ``bind_data`` materialise from.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> fitted_preprocessor(SimpleNamespace(preprocessor=TabularPreprocessor())) is None
+        True
+    """
+    pre = getattr(data, "preprocessor", None)
+    if isinstance(pre, TabularPreprocessor) and pre.fitted:
+        return pre
+    return None

@@ -8,50 +8,30 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.checks import check_positive, check_probability
+from selfsup.checks import batch_tensor, check_positive, check_probability
 from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.experiment.schema import LazySchemaModule
 from selfsup.export import exportable
 from selfsup.losses import info_nce
 from selfsup_tabular.augment.corruption import scarf_corrupt, scarf_corrupt_columns
-from selfsup_tabular.data.preprocessing import PreprocessingState, TabularPreprocessor
+from selfsup_tabular.batch import encode_rows, is_frame
+from selfsup_tabular.data.preprocessing import (
+    PreprocessingState,
+    TabularPreprocessor,
+    fitted_preprocessor,
+)
 from selfsup_tabular.encoders.mlp import TabularInput, TabularMLP
-from selfsup_tabular.encoders.tokenizer import encode_rows, is_frame
 
 __all__ = ["SCARF", "SCARFEncoder"]
 
 
 def _check_features(x: Any, num_features: int, owner: str) -> Tensor:
     """Tensor-mode rows: a finite floating ``(B, num_features)`` tensor (or ``(x, y)`` pair)."""
-    if isinstance(x, list | tuple):
-        if len(x) != 2:
-            raise MalformedBatchError(
-                f"{owner} expects features (B, F) or an (x, y) pair, got a "
-                f"{type(x).__name__} of length {len(x)}."
-            )
-        x = x[0]
-    if not isinstance(x, Tensor):
-        raise MalformedBatchError(
-            f"{owner} expects features as a tensor (B, {num_features}), got {type(x).__name__}."
-        )
-    if x.dim() != 2 or x.shape[1] != num_features:
-        raise MalformedBatchError(
-            f"{owner} expects features of shape (B, {num_features}), got "
-            f"{tuple(x.shape)}; set num_features to the column count."
-        )
-    if not x.is_floating_point():
-        raise MalformedBatchError(
-            f"{owner} expects floating-point features, got {x.dtype}; use x.float() "
-            "(encode categorical columns numerically first)."
-        )
-    if not bool(torch.isfinite(x).all()):
-        raise MalformedBatchError(
-            f"{owner} got {int((~torch.isfinite(x)).sum())} NaN/inf feature value(s); impute "
-            "missing values before training."
-        )
-    return x
+    hint = "set num_features to the column count (encode categorical columns numerically first)."
+    return batch_tensor(x, owner, (None, num_features), what="features", hint=hint)
 
 
-class SCARF(Method):
+class SCARF(LazySchemaModule, Method):
     """SCARF: contrast each row with a corrupted copy of itself.
 
     The corrupted view ``\\tilde x`` replaces ``int(c F)`` random features of each row by values
@@ -90,10 +70,11 @@ class SCARF(Method):
     missing flag, a category code is swapped whole) and :class:`~selfsup_tabular.encoders.
     TabularInput` (values, missing flags, categorical embeddings) feeds the encoder. Without
     ``num_numerical`` / ``cardinalities`` the model is *unmaterialised* until
-    :meth:`materialize` gives it a fitted preprocessor (``TabularCSVDataModule`` does this in
-    ``setup``); the preprocessing is then saved in ``state_dict`` (extra state) and ``embed``
-    accepts raw rows (a ``DataFrame``). A checkpoint holding it materialises a fresh model on
-    ``load_state_dict``.
+    :meth:`materialize` gives it a fitted preprocessor (``selfsup fit`` does this through
+    :meth:`bind_data` once the ``TabularCSVDataModule`` is set up); the preprocessing is then
+    saved in ``state_dict`` (extra state) and ``embed`` accepts raw rows (a ``DataFrame``). A
+    checkpoint holding it materialises a fresh model on ``load_state_dict``
+    (:class:`~selfsup.experiment.LazySchemaModule`).
 
     **Marginals**: by default replacements come from other rows of the batch (a uniform sample
     of the training set when batches are shuffled). :meth:`set_marginals` gives a donor pool
@@ -117,6 +98,12 @@ class SCARF(Method):
     """
 
     modality = "tabular"
+    # the preprocessing is the schema: its checkpoint key stays "preprocessing._extra_state"
+    schema_attribute = "preprocessing"
+    build_hint = (
+        "pass num_features (tensor mode) or num_numerical/cardinalities, call "
+        "materialize(fitted_preprocessor), or train it with TabularCSVDataModule."
+    )
 
     def __init__(
         self,
@@ -160,15 +147,11 @@ class SCARF(Method):
             self._build_table(int(num_numerical), [int(c) for c in cardinalities or []])
 
     # -- construction --------------------------------------------------------------------------
-    @property
-    def materialized(self) -> bool:
-        """Whether the networks exist (tensor mode, or table mode with a schema)."""
-        return hasattr(self, "encoder")
-
     def _build(self, inputs: nn.Module, in_dim: int) -> None:
         self.input = inputs
         self.encoder = TabularMLP(in_dim, self.hidden_dim, num_layers=self.encoder_layers)
         self.head = TabularMLP(self.hidden_dim, self.hidden_dim, num_layers=self.head_layers)
+        self.preprocessing.built = True  # tensor mode, or table mode with a schema
 
     def _build_table(self, num_numerical: int, cardinalities: list[int]) -> None:
         self.num_numerical, self.cardinalities = num_numerical, cardinalities
@@ -207,30 +190,32 @@ class SCARF(Method):
         self.preprocessing.set(spec)
         return self
 
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        spec = state_dict.get(prefix + "preprocessing._extra_state")
-        if spec and not self.materialized:
-            self.materialize(spec)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
+    def rebuild_from_schema(self, spec: Any) -> None:
+        """Materialise from a preprocessing state read from a state dict.
 
-    def _require_built(self) -> None:
-        if not self.materialized:
-            raise RuntimeError(
-                "SCARF has no feature schema yet: pass num_features (tensor mode) or "
-                "num_numerical/cardinalities, call materialize(fitted_preprocessor), or train it "
-                "with TabularCSVDataModule."
-            )
+        Raises:
+            ValueError: not a preprocessing state, or a malformed one.
+        """
+        # from_dict checks the state (a stranger's file) before anything is built from it
+        self.materialize(TabularPreprocessor.from_dict(spec))
+
+    def bind_data(self, data: Any, stage: str | None) -> None:
+        """In table mode, materialise from the data module's fitted ``preprocessor`` (a
+        :class:`~selfsup_tabular.data.TabularCSVDataModule` after ``setup``), or check that it
+        matches; a tensor-mode model refuses a table (see :meth:`materialize`). In
+        ``"predict"`` the model keeps the preprocessing it was trained with.
+
+        Examples:
+            >>> dm = TabularCSVDataModule(path="adult.csv", target=-1)  # doctest: +SKIP
+            >>> dm.setup("fit")  # doctest: +SKIP
+            >>> method = SCARF(hidden_dim=64)  # doctest: +SKIP
+            >>> method.bind_data(dm, "fit")  # doctest: +SKIP
+            >>> method.materialized  # doctest: +SKIP
+            True
+        """
+        pre = fitted_preprocessor(data) if stage != "predict" else None
+        if pre is not None:
+            self.materialize(pre)
 
     def set_marginals(self, pool: Any) -> None:
         """Draw corruption values from ``pool`` (``(N, F)`` tensor, or an encoded dict in table
@@ -244,7 +229,7 @@ class SCARF(Method):
         In table mode a ``DataFrame`` goes through the saved preprocessing.
         """
         name = type(self).__name__
-        self._require_built()
+        self.require_built()
         if self.table_mode:
             frame = is_frame(batch)
             return encode_rows(
@@ -291,7 +276,7 @@ class SCARF(Method):
         Raises:
             RuntimeError: the model has no feature schema yet (unmaterialised).
         """
-        self._require_built()
+        self.require_built()
         encoder = SCARFEncoder(
             num_features=0 if self.table_mode else self.num_features,
             hidden_dim=self.hidden_dim,

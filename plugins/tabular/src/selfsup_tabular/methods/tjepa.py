@@ -9,13 +9,18 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.experiment.schema import LazySchemaModule
 from selfsup.export import exportable
 from selfsup.losses import latent_regression
 from selfsup.masking import feature_subset_mask
 from selfsup.metrics import rankme
 from selfsup.teachers import EMATeacher
-from selfsup_tabular.data.preprocessing import PreprocessingState, TabularPreprocessor
-from selfsup_tabular.encoders.tokenizer import encode_rows, is_frame
+from selfsup_tabular.batch import encode_rows, is_frame
+from selfsup_tabular.data.preprocessing import (
+    PreprocessingState,
+    TabularPreprocessor,
+    fitted_preprocessor,
+)
 from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
 
 __all__ = [
@@ -86,7 +91,7 @@ class TJEPAPredictor(nn.Module):
         return self.out(out).reshape(b, t, n_t, -1)
 
 
-class TJEPA(Method):
+class TJEPA(LazySchemaModule, Method):
     """T-JEPA: from a context subset of a row's features, predict the target encoder's latents
     of other feature subsets of the same row; no augmentation.
 
@@ -109,9 +114,11 @@ class TJEPA(Method):
     embeddings (:func:`selfsup.metrics.rankme`) is returned for logging (collapse monitor).
 
     The feature schema comes from ``num_numerical`` / ``cardinalities`` or from a fitted
-    :class:`~selfsup_tabular.data.TabularPreprocessor` via :meth:`materialize` (the data module
-    does this in ``setup``); a model built without either is *unmaterialised* until then. A
-    checkpoint holding a preprocessing state materialises a fresh model on ``load_state_dict``.
+    :class:`~selfsup_tabular.data.TabularPreprocessor` via :meth:`materialize` (``selfsup fit``
+    does this through :meth:`bind_data` once the data module is set up); a model built without
+    either is *unmaterialised* until then. A checkpoint holding a preprocessing state
+    materialises a fresh model on ``load_state_dict``
+    (:class:`~selfsup.experiment.LazySchemaModule`).
     :meth:`export_encoder` gives the downstream encoder (the EMA target encoder, pooling and
     the saved preprocessing) as a :class:`TJEPAEncoder` for ``selfsup export``.
 
@@ -159,6 +166,12 @@ class TJEPA(Method):
     """
 
     modality = "tabular"
+    # the preprocessing is the schema: its checkpoint key stays "preprocessing._extra_state"
+    schema_attribute = "preprocessing"
+    build_hint = (
+        "pass num_numerical/cardinalities, call materialize(fitted_preprocessor), or train it "
+        "with TabularCSVDataModule."
+    )
 
     def __init__(
         self,
@@ -221,10 +234,6 @@ class TJEPA(Method):
 
     # -- construction --------------------------------------------------------------------------
     @property
-    def materialized(self) -> bool:
-        return hasattr(self, "encoder")
-
-    @property
     def num_features(self) -> int:
         return self.num_numerical + len(self.cardinalities)
 
@@ -235,6 +244,7 @@ class TJEPA(Method):
         dim, layers, heads = self.predictor_config
         positions = self.num_registers + self.num_features
         self.predictor = TJEPAPredictor(self.config["d_token"], positions, dim, layers, heads)
+        self.preprocessing.built = True
 
     def materialize(self, preprocessor: Any) -> TJEPA:
         """Take the schema (and the saved transform) from a fitted preprocessor.
@@ -261,34 +271,36 @@ class TJEPA(Method):
         self.preprocessing.set(spec)
         return self
 
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        spec = state_dict.get(prefix + "preprocessing._extra_state")
-        if spec and not self.materialized:
-            self.materialize(spec)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
+    def rebuild_from_schema(self, spec: Any) -> None:
+        """Materialise from a preprocessing state read from a state dict.
 
-    def _require_built(self) -> None:
-        if not self.materialized:
-            raise RuntimeError(
-                "TJEPA has no feature schema yet: pass num_numerical/cardinalities, call "
-                "materialize(fitted_preprocessor), or train it with TabularCSVDataModule."
-            )
+        Raises:
+            ValueError: not a preprocessing state, or a malformed one.
+        """
+        # from_dict checks the state (a stranger's file) before anything is built from it
+        self.materialize(TabularPreprocessor.from_dict(spec))
+
+    def bind_data(self, data: Any, stage: str | None) -> None:
+        """Materialise from the data module's fitted ``preprocessor`` (a
+        :class:`~selfsup_tabular.data.TabularCSVDataModule` after ``setup``), or check that it
+        matches. In ``"predict"`` the model keeps the preprocessing it was trained with.
+
+        Examples:
+            >>> dm = TabularCSVDataModule(path="adult.csv", target=-1)  # doctest: +SKIP
+            >>> dm.setup("fit")  # doctest: +SKIP
+            >>> method = TJEPA()  # doctest: +SKIP
+            >>> method.bind_data(dm, "fit")  # doctest: +SKIP
+            >>> method.materialized  # doctest: +SKIP
+            True
+        """
+        pre = fitted_preprocessor(data) if stage != "predict" else None
+        if pre is not None:
+            self.materialize(pre)
 
     # -- batches -------------------------------------------------------------------------------
     def encoded(self, batch: Any) -> dict[str, Tensor]:
         """Validated encoded batch; a ``DataFrame`` goes through the saved preprocessing."""
-        self._require_built()
+        self.require_built()
         frame = is_frame(batch)
         return encode_rows(
             batch,
@@ -341,7 +353,7 @@ class TJEPA(Method):
 
     def update_teacher(self, step: int, total_steps: int) -> float | None:
         """EMA step for hand-written loops (``SSLModule`` does this itself)."""
-        self._require_built()
+        self.require_built()
         return super().update_teacher(step, total_steps)
 
     # -- downstream ----------------------------------------------------------------------------
@@ -378,7 +390,7 @@ class TJEPA(Method):
         Raises:
             RuntimeError: the model has no feature schema yet (unmaterialised).
         """
-        self._require_built()
+        self.require_built()
         encoder = TJEPAEncoder(
             num_numerical=self.num_numerical,
             cardinalities=list(self.cardinalities),

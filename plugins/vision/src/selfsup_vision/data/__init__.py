@@ -1,11 +1,7 @@
 """Image data: folders and torchvision datasets as Lightning data modules, RGB policy."""
 
-from selfsup_vision.data.folder import (
-    PREDICT_SPLITS,
-    ImageFiles,
-    ImageFolderDataModule,
-    TorchvisionDataModule,
-)
+from selfsup_vision.data._datasets import ImageFiles
+from selfsup_vision.data.folder import ImageFolderDataModule
 from selfsup_vision.data.images import (
     BAD_FILE_POLICIES,
     FOLDER_LAYOUTS,
@@ -16,6 +12,7 @@ from selfsup_vision.data.images import (
     to_rgb,
     to_tensor,
 )
+from selfsup_vision.data.torchvision_dataset import PREDICT_SPLITS, TorchvisionDataModule
 
 __all__ = [
     "BAD_FILE_POLICIES",

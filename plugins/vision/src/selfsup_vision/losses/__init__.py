@@ -1,5 +1,7 @@
-"""Vision-specific loss terms not (yet) in :mod:`selfsup.losses`."""
+"""Deprecated: moved to :mod:`selfsup.losses.mixed_barlow` (kept for one release)."""
 
-from selfsup_vision.losses.mixed_barlow import mixed_barlow_regularizer, standardize
+from selfsup.deprecation import forwarder
 
-__all__ = ["mixed_barlow_regularizer", "standardize"]
+_MOVED = ("mixed_barlow_regularizer", "standardize")
+__all__ = list(_MOVED)
+__getattr__ = forwarder(__name__, "selfsup.losses.mixed_barlow", _MOVED)

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.losses import barlow_twins
-from selfsup_vision.losses.mixed_barlow import mixed_barlow_regularizer
-from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod, mlp
+from selfsup.encoders import BarlowTwinsProjectionHead
+from selfsup.losses import barlow_twins, mixed_barlow_regularizer
+from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 
 __all__ = ["BarlowTwins"]
 
@@ -25,9 +25,10 @@ class BarlowTwins(JointEmbeddingMethod):
 
     (:func:`selfsup.losses.barlow_twins`, global-batch statistics) on a projector of
     ``projector_layers`` Linear layers (default 3: ``Linear-BN-ReLU-Linear-BN-ReLU-Linear``, the
-    paper's; 2: ``Linear-BN-ReLU-Linear``, ``wgcban/mix-bt``'s CIFAR projector).
+    paper's; 2: ``Linear-BN-ReLU-Linear``, ``wgcban/mix-bt``'s CIFAR projector;
+    :class:`selfsup.encoders.BarlowTwinsProjectionHead`).
     ``mixup=True`` adds the Mixed Barlow Twins regulariser (Bandara et al., arXiv 2312.02151,
-    :func:`selfsup_vision.losses.mixed_barlow_regularizer`): the two global views are mixed,
+    :func:`selfsup.losses.mixed_barlow_regularizer`): the two global views are mixed,
     ``x_mix = alpha x_1 + (1 - alpha) x_2[perm]`` with ``alpha ~ Beta(mix_beta, mix_beta)`` and a
     random permutation, and the cross-correlation of ``z_mix`` with each view must equal the same
     mixture of the views' cross-correlations (one extra forward pass of ``B`` images).
@@ -82,8 +83,9 @@ class BarlowTwins(JointEmbeddingMethod):
         if projector_layers < 2:
             raise ValueError(f"projector_layers must be >= 2, got {projector_layers}.")
         self._setup(encoder, in_channels, views, matryoshka_dims, projection_dim)
-        hidden = [hidden_dim] * (projector_layers - 1)
-        self.projector = mlp([self.feature_dim, *hidden, projection_dim])
+        self.projector = BarlowTwinsProjectionHead(
+            self.feature_dim, hidden_dim, projection_dim, num_layers=projector_layers
+        )
         self.lambda_offdiag = lambda_offdiag
         self.loss_scale = loss_scale
         self.mixup = mixup

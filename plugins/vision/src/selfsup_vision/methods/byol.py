@@ -8,10 +8,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from selfsup.encoders import BYOLPredictionHead, BYOLProjectionHead
 from selfsup.losses import negative_cosine
 from selfsup.teachers import EMATeacher
 from selfsup_vision.methods.directpred import DirectPredictor
-from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod, mlp
+from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 
 __all__ = ["BYOL"]
 
@@ -27,9 +28,11 @@ class BYOL(JointEmbeddingMethod):
     over ``(a, b) in {(1, 2), (2, 1)}`` (:func:`selfsup.losses.negative_cosine`, target detached
     inside); with multi-crop views every local crop also predicts both global targets, and the
     sum is rescaled to two terms. ``f`` encoder, ``g`` projector, ``q`` predictor (MLPs
-    ``Linear-BN-ReLU-Linear``); ``\\bar f, \\bar g`` are :class:`selfsup.teachers.EMATeacher`
-    copies updated after each optimiser step with momentum ``tau`` (default cosine 0.99 -> 1,
-    solo-learn's CIFAR value; the paper uses 0.996 on ImageNet).
+    ``Linear-BN-ReLU-Linear``: :class:`selfsup.encoders.BYOLProjectionHead` and
+    :class:`~selfsup.encoders.BYOLPredictionHead`); ``\\bar f, \\bar g`` are
+    :class:`selfsup.teachers.EMATeacher` copies updated after each optimiser step with momentum
+    ``tau`` (default cosine 0.99 -> 1, solo-learn's CIFAR value; the paper uses 0.996 on
+    ImageNet).
 
     ``predictor="directpred"`` replaces ``q`` by :class:`DirectPredictor` (Tian et al., arXiv
     2102.06810): a linear map set from the eigen-decomposition of the running correlation of
@@ -48,7 +51,7 @@ class BYOL(JointEmbeddingMethod):
         directpred_trainable: Also train the DirectPred weight by gradient between two
             refreshes (default True, as luckmatters; only matters for ``freq > 1``).
         momentum: EMA schedule (default ``"cosine:0.99:1.0"``).
-        views: View preset of :data:`selfsup_vision.transforms.PRESETS` (default
+        views: View preset of :data:`selfsup_vision.augment.PRESETS` (default
             ``"byol-cifar"``: asymmetric solarisation, no blur).
         matryoshka_dims: Nested prefix sizes for the Matryoshka loss (default None: off).
 
@@ -58,7 +61,7 @@ class BYOL(JointEmbeddingMethod):
         embed: ``(B, C, H, W)`` -> ``(B, encoder.out_dim)`` (online encoder).
 
     Raises:
-        MalformedBatchError: malformed batches (see :func:`selfsup_vision.batches.
+        MalformedBatchError: malformed batches (see :func:`selfsup_vision.batch.
             parse_image_batch`).
         ValueError: unknown predictor or view preset, bad momentum.
     """
@@ -80,9 +83,11 @@ class BYOL(JointEmbeddingMethod):
     ) -> None:
         super().__init__()
         self._setup(encoder, in_channels, views, matryoshka_dims, projection_dim)
-        self.projector = mlp([self.feature_dim, hidden_dim, projection_dim])
+        self.projector = BYOLProjectionHead(self.feature_dim, hidden_dim, projection_dim)
         if predictor == "mlp":
-            self.predictor: nn.Module = mlp([projection_dim, hidden_dim, projection_dim])
+            self.predictor: nn.Module = BYOLPredictionHead(
+                projection_dim, hidden_dim, projection_dim
+            )
         elif predictor == "directpred":
             self.predictor = DirectPredictor(
                 projection_dim,

@@ -1,7 +1,11 @@
-"""Shared plumbing of the two-view (joint-embedding) image methods: batches, views, heads."""
+"""Shared plumbing of the two-view (joint-embedding) image methods: batches, views, encoders.
+
+The projection / prediction heads live in :mod:`selfsup.encoders` (``heads.py``).
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,8 +14,8 @@ from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import matryoshka
-from selfsup_vision.batches import ImageBatch, parse_image_batch
-from selfsup_vision.transforms.presets import device_augments
+from selfsup_vision.augment.presets import device_augments
+from selfsup_vision.batch import ImageBatch, parse_image_batch
 
 __all__ = ["JointEmbeddingMethod", "default_encoder", "mlp", "view_pairs"]
 
@@ -36,11 +40,20 @@ def default_encoder(encoder: nn.Module | None, in_channels: int) -> nn.Module:
 
 
 def mlp(dims: Sequence[int], *, last_bn: bool = False, last_bias: bool = True) -> nn.Sequential:
-    """``Linear-BN-ReLU`` blocks between ``dims``; the last Linear has no BN/ReLU.
+    """Deprecated: use :mod:`selfsup.encoders` heads (removed in the next release).
 
-    ``last_bn`` appends an affine-free BatchNorm (SimCLR v2 / BYOL-style heads do not; Barlow
-    Twins' reference feeds the projector output into an affine-free BN inside the loss).
+    ``mlp(dims)`` is ``ProjectionHead(mlp_blocks(dims))`` (same layers, same ``state_dict``
+    keys), or the paper presets ``SimCLRProjectionHead``, ``BYOLProjectionHead``, ... built the
+    same way. ``last_bn`` appends an affine-free BatchNorm; ``last_bias=False`` drops the last
+    bias (kept as they were, for callers of this function).
     """
+    warnings.warn(
+        "selfsup_vision.methods.joint_embedding.mlp is deprecated: use "
+        "selfsup.encoders.ProjectionHead(mlp_blocks(dims)) or a preset such as "
+        "selfsup.encoders.SimCLRProjectionHead (mlp is removed in the next release).",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     if len(dims) < 2:
         raise ValueError(f"an MLP needs at least input and output sizes, got {list(dims)}.")
     layers: list[nn.Module] = []
@@ -148,8 +161,7 @@ class JointEmbeddingMethod(Method):
 
     # -- evaluation ---------------------------------------------------------------------------
     def _plain(self, batch: Any) -> Tensor:
-        parsed = parse_image_batch(batch, self.in_channels, type(self).__name__)
-        return parsed.images if parsed.images is not None else parsed.views[0]  # type: ignore
+        return parse_image_batch(batch, self.in_channels, type(self).__name__).first
 
     def representations(self, batch: Any) -> Tensor:
         """Encoder features of the un-augmented training images (first view), detached."""

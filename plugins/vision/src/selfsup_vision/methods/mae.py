@@ -7,14 +7,14 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.experiment.method import Method
 from selfsup.losses import latent_regression
 from selfsup.masking import TokenMask, block_mask, random_token_mask, restore_tokens
-from selfsup_vision.batches import parse_image_batch
+from selfsup_vision.augment.simclr import SimCLRAugment
+from selfsup_vision.batch import parse_vit_images
 from selfsup_vision.encoders.transformer import TokenTransformer
 from selfsup_vision.encoders.vit import ViTEncoder, require_vit
 from selfsup_vision.patches import host_generator, pixel_targets, token_mask_from_bool
-from selfsup_vision.transforms.simclr import SimCLRAugment
 
 __all__ = ["MAE", "MAEDecoder"]
 
@@ -137,15 +137,10 @@ class MAE(Method):
         )
 
     def images(self, batch: Any) -> Tensor:
-        parsed = parse_image_batch(batch, self.in_channels, type(self).__name__)
-        images = parsed.images if parsed.images is not None else parsed.views[0]  # type: ignore
-        size = self.encoder.image_size
-        if tuple(images.shape[-2:]) != (size, size):
-            raise MalformedBatchError(
-                f"MAE's ViT takes {size}x{size} images, got {tuple(images.shape[-2:])}; resize in "
-                "the data module or build the ViTEncoder with image_size matching the data."
-            )
-        return images
+        """The batch's plain images (or first view), checked against the ViT's image size."""
+        return parse_vit_images(
+            batch, self.in_channels, type(self).__name__, self.encoder.image_size
+        )
 
     def draw_mask(self, batch_size: int, device: torch.device) -> TokenMask:
         """This step's mask (``"random"`` on device; ``"group"`` on the CPU, moved once)."""

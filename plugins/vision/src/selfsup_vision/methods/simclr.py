@@ -9,11 +9,12 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from selfsup.checks import check_positive
+from selfsup.encoders import SimCLRProjectionHead
 from selfsup.losses import dcl, nt_xent
+from selfsup_vision.augment.simclr import SimCLRAugment
 from selfsup_vision.encoders.convnet import SmallConvNet
 from selfsup_vision.encoders.resnet import ResNet18Encoder
-from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod, mlp
-from selfsup_vision.transforms.simclr import SimCLRAugment
+from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 
 __all__ = ["SimCLR"]
 
@@ -28,14 +29,15 @@ class SimCLR(JointEmbeddingMethod):
         h = f(\\tilde x), \\quad z = g(h) = W_2\\, \\mathrm{ReLU}(\\mathrm{BN}(W_1 h)), \\quad
         L = \\mathrm{NT\\text{-}Xent}_\\tau(z^{(1)}, z^{(2)})
 
-    (:func:`selfsup.losses.nt_xent`: for each of the ``2B`` views the positive is the other
-    view of the same image and the negatives are the ``2(B-1)`` views of the other images.)
+    (``g``: :class:`selfsup.encoders.SimCLRProjectionHead`; :func:`selfsup.losses.nt_xent`: for
+    each of the ``2B`` views the positive is the other view of the same image and the negatives
+    are the ``2(B-1)`` views of the other images.)
     ``loss="dcl"`` uses decoupled contrastive learning instead (Yeh et al., arXiv 2110.06848,
     :func:`selfsup.losses.dcl`: the positive is removed from the denominator, **one**
     log-sum-exp over the ``2B - 2`` negatives — lightly's pre-#1827 two-log-sum-exp form is
     wrong); ``"dclw"`` adds the von Mises-Fisher positive weights ``w_i = 2 - B softmax_i(s_ii /
     sigma)``. Both views are drawn on the images' device by
-    :class:`~selfsup_vision.transforms.SimCLRAugment` (crop, flip, colour jitter of strength
+    :class:`~selfsup_vision.augment.SimCLRAugment` (crop, flip, colour jitter of strength
     ``s``, grayscale) and encoded in one forward pass, unless the batch brings its own views
     (``{"views": [...]}``, multi-crop allowed: local crops are contrasted with each global view).
     Evaluation features (:meth:`embed`) are the encoder output ``h`` of un-augmented images.
@@ -132,7 +134,7 @@ class SimCLR(JointEmbeddingMethod):
                 )
             ]
         )
-        self.projector = mlp([self.feature_dim, hidden_dim, projection_dim])
+        self.projector = SimCLRProjectionHead(self.feature_dim, hidden_dim, projection_dim)
 
     @property
     def augment(self) -> SimCLRAugment:

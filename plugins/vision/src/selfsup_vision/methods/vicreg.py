@@ -7,8 +7,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from selfsup.encoders import VICRegProjectionHead
 from selfsup.losses import vicreg
-from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod, mlp
+from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 
 __all__ = ["VICReg"]
 
@@ -21,7 +22,7 @@ class VICReg(JointEmbeddingMethod):
         L = \\lambda\\, s(Z, Z') + \\mu \\frac{v(Z) + v(Z')}{2} + \\nu (c(Z) + c(Z'))
 
     (:func:`selfsup.losses.vicreg`, the reference's conventions) on a 3-layer expander
-    ``Linear-BN-ReLU-Linear-BN-ReLU-Linear``.
+    ``Linear-BN-ReLU-Linear-BN-ReLU-Linear`` (:class:`selfsup.encoders.VICRegProjectionHead`).
 
     Args:
         encoder: Encoder with ``out_dim`` (default None: CIFAR-stem ResNet-18).
@@ -57,7 +58,7 @@ class VICReg(JointEmbeddingMethod):
     ) -> None:
         super().__init__()
         self._setup(encoder, in_channels, views, matryoshka_dims, projection_dim)
-        self.projector = mlp([self.feature_dim, hidden_dim, hidden_dim, projection_dim])
+        self.projector = VICRegProjectionHead(self.feature_dim, hidden_dim, projection_dim)
         self.coeffs = (float(sim_coeff), float(std_coeff), float(cov_coeff))
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:

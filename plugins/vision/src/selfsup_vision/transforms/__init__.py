@@ -1,16 +1,8 @@
-"""Image augmentations: batched on-device (:class:`SimCLRAugment`) and data-loader pipelines
-(:mod:`selfsup_vision.transforms.views`, torchvision.transforms.v2), from shared presets."""
+"""Deprecated: moved to :mod:`selfsup_vision.augment` (kept for one release)."""
 
-from selfsup_vision.transforms.presets import PRESETS, ViewSpec, device_augments, preset
-from selfsup_vision.transforms.simclr import SimCLRAugment
-from selfsup_vision.transforms.views import (
-    MultiView,
-    multicrop_views,
-    view_transform,
-    views_collate,
-)
+from selfsup.deprecation import forwarder
 
-__all__ = [
+_MOVED = (
     "PRESETS",
     "MultiView",
     "SimCLRAugment",
@@ -20,4 +12,6 @@ __all__ = [
     "preset",
     "view_transform",
     "views_collate",
-]
+)
+__all__ = list(_MOVED)
+__getattr__ = forwarder(__name__, "selfsup_vision.augment", _MOVED)

@@ -5,21 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from selfsup.checks import check_positive
-from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.encoders import SimCLRProjectionHead
+from selfsup.experiment.method import Method
 from selfsup.losses import nt_xent
+from selfsup_template.augment import gaussian_noise_views
+from selfsup_template.batch import parse_template_batch
 from selfsup_template.encoders.template_encoder import TemplateEncoder
 from selfsup_template.plugin import MODALITY
 
 __all__ = ["TemplateMethod"]
-
-
-def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim)
-    )
 
 
 class TemplateMethod(Method):
@@ -31,8 +28,10 @@ class TemplateMethod(Method):
         z^{(k)} = g(f(\\tilde x^{(k)})), \\quad
         L = \\mathrm{NT\\text{-}Xent}_\\tau(z^{(1)}, z^{(2)})
 
-    (:func:`selfsup.losses.nt_xent`, SimCLR, arXiv 2002.05709.) Replace the noise by your
-    domain's augmentations and the MLPs by your encoder. Evaluation features are ``f(x)``.
+    (:func:`selfsup.losses.nt_xent`, SimCLR, arXiv 2002.05709; ``g`` is
+    :class:`selfsup.encoders.SimCLRProjectionHead` without BatchNorm, ``Linear-ReLU-Linear``.)
+    Replace the noise by your domain's augmentations and the MLP ``f`` by your encoder.
+    Evaluation features are ``f(x)``.
 
     Args:
         num_features: Input size ``F`` (default 16).
@@ -69,37 +68,22 @@ class TemplateMethod(Method):
         self.noise_std = noise_std
         self.temperature = temperature
         self.encoder = TemplateEncoder(num_features, hidden_dim, embed_dim)
-        self.projector = _mlp(embed_dim, hidden_dim, projection_dim)
+        # the head ``g`` comes from core's zoo (selfsup.encoders): pick the preset of the method
+        # you follow rather than writing the MLP again
+        self.projector = SimCLRProjectionHead(
+            embed_dim, hidden_dim, projection_dim, batch_norm=False
+        )
 
-    def inputs(self, batch: Any) -> Tensor:
-        """The ``(B, F)`` vectors of a batch, validated (say what is wrong and how to fix it)."""
-        name = type(self).__name__
-        x = batch[0] if isinstance(batch, list | tuple) and len(batch) == 2 else batch
-        if not isinstance(x, Tensor):
-            raise MalformedBatchError(
-                f"{name} expects a tensor (B, {self.num_features}) or an (x, y) pair, got "
-                f"{type(batch).__name__}."
-            )
-        if x.dim() != 2 or x.shape[1] != self.num_features:
-            raise MalformedBatchError(
-                f"{name} expects inputs of shape (B, {self.num_features}), got "
-                f"{tuple(x.shape)}; set num_features to the feature count."
-            )
-        if not x.is_floating_point():
-            raise MalformedBatchError(f"{name} expects floating-point inputs, got {x.dtype}.")
-        return x
+    def inputs(self, batch: Any, min_rows: int = 1) -> Tensor:
+        """The ``(B, F)`` vectors of a batch, validated (:mod:`selfsup_template.batch`)."""
+        return parse_template_batch(batch, self.num_features, type(self).__name__, min_rows)
 
     def views(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Two noisy copies of ``x`` (torch's global RNG)."""
-        return x + self.noise_std * torch.randn_like(x), x + self.noise_std * torch.randn_like(x)
+        """Two noisy copies of ``x`` (torch's global RNG; :mod:`selfsup_template.augment`)."""
+        return gaussian_noise_views(x, self.noise_std)
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        x = self.inputs(batch)
-        if x.shape[0] < 2:
-            raise MalformedBatchError(
-                f"{type(self).__name__} needs at least 2 samples per batch (in-batch negatives), "
-                f"got {x.shape[0]}; use drop_last=True in the DataLoader."
-            )
+        x = self.inputs(batch, min_rows=2)  # in-batch negatives need two rows
         v1, v2 = self.views(x)
         z1, z2 = self.projector(self.encoder(torch.cat([v1, v2]))).chunk(2)
         return {"loss": nt_xent(z1, z2, self.temperature)}

@@ -1,0 +1,23 @@
+"""Image augmentations: batched on-device (:class:`SimCLRAugment`) and data-loader pipelines
+(:mod:`selfsup_vision.augment.views`, torchvision.transforms.v2), from shared presets."""
+
+from selfsup_vision.augment.presets import PRESETS, ViewSpec, device_augments, preset
+from selfsup_vision.augment.simclr import SimCLRAugment
+from selfsup_vision.augment.views import (
+    MultiView,
+    multicrop_views,
+    view_transform,
+    views_collate,
+)
+
+__all__ = [
+    "PRESETS",
+    "MultiView",
+    "SimCLRAugment",
+    "ViewSpec",
+    "device_augments",
+    "multicrop_views",
+    "preset",
+    "view_transform",
+    "views_collate",
+]
