@@ -4,6 +4,8 @@
   contract suites a plugin subclasses in its tests.
 - :mod:`selfsup.testing.boring`, :mod:`selfsup.testing.distributed`: tiny fixtures
   and multi-process helpers (import those modules directly).
+- :func:`selfsup.testing.deprecations.check_forwarded`: a moved module's old path forwards
+  its names with a warning.
 
 The contract classes are loaded on first access, so importing a sibling module
 (``selfsup.testing.boring``) does not import pytest.

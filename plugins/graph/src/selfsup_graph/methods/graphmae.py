@@ -19,7 +19,7 @@ Over 400 lines: one method, whose 29 hyper-parameters are documented (LightningC
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +31,10 @@ from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import scaled_cosine_error
 from selfsup.masking import apply_node_mask, node_mask
 from selfsup.teachers import EMATeacher
+
+# under another name: a module attribute "GraphInput" would shadow the deprecated forwarding
+# below (and older jsonargparse releases copy TYPE_CHECKING imports into the module)
+from selfsup_graph.batch import GraphInput as BatchInput
 from selfsup_graph.batch import graph_input
 from selfsup_graph.encoders.blocks import check_choice
 from selfsup_graph.encoders.build import DECODERS, ENCODERS, build_decoder, build_encoder
@@ -43,10 +47,7 @@ from selfsup_graph.methods.graphmae_latent import (
 )
 from selfsup_graph.methods.presets import preset
 
-if TYPE_CHECKING:
-    from selfsup_graph.batch import GraphInput
-
-__all__ = ["GraphInput", "GraphMAE", "GraphMAE2", "GraphMAEGraphLevel"]
+__all__ = ["GraphMAE", "GraphMAE2", "GraphMAEGraphLevel"]
 
 # moved to selfsup_graph.batch; forwarded with a DeprecationWarning for one release
 _MOVED = {"GraphInput": "selfsup_graph.batch"}
@@ -280,7 +281,7 @@ class GraphMAE(Method):
                 self.register_buffer("ema_forward_steps", torch.zeros((), dtype=torch.long))
 
     # -- input ---------------------------------------------------------------------------------
-    def graph(self, batch: Any) -> GraphInput:
+    def graph(self, batch: Any) -> BatchInput:
         """Validate a batch and return its :class:`~selfsup_graph.batch.GraphInput`.
 
         :func:`~selfsup_graph.batch.graph_input`: self-loops removed, edges symmetrised (unless
@@ -303,7 +304,7 @@ class GraphMAE(Method):
         )
 
     # -- training ------------------------------------------------------------------------------
-    def reconstruction_loss(self, rep: Tensor, g: GraphInput, mask_nodes: Tensor) -> Tensor:
+    def reconstruction_loss(self, rep: Tensor, g: BatchInput, mask_nodes: Tensor) -> Tensor:
         """Re-mask the decoder input, decode on the full graph, SCE on the masked nodes.
 
         Args:
@@ -327,7 +328,7 @@ class GraphMAE(Method):
             total = total + scaled_cosine_error(recon, target, self.alpha)
         return total
 
-    def decode(self, rep: Tensor, g: GraphInput, nodes: Tensor) -> Tensor:
+    def decode(self, rep: Tensor, g: BatchInput, nodes: Tensor) -> Tensor:
         """Decoder output for ``nodes`` only (rows in that order), on the full graph.
 
         A GAT decoder computes just those rows (same values as decoding every node and
@@ -337,7 +338,7 @@ class GraphMAE(Method):
             return self.decoder(rep, g.edges_for(self.decoder), nodes)
         return self.decoder(rep, g.edge_index).index_select(0, nodes)
 
-    def latent_loss(self, enc_rep: Tensor, g: GraphInput, keep_nodes: Tensor) -> Tensor:
+    def latent_loss(self, enc_rep: Tensor, g: BatchInput, keep_nodes: Tensor) -> Tensor:
         """GraphMAE2's latent prediction: SCE (alpha 1) of student predictions vs EMA targets."""
         assert self.projector is not None and self.predictor is not None
         assert self.target_encoder is not None and self.target_projector is not None
@@ -388,7 +389,7 @@ class GraphMAE(Method):
         return out
 
     # -- evaluation ----------------------------------------------------------------------------
-    def _features(self, g: GraphInput) -> Tensor:
+    def _features(self, g: BatchInput) -> Tensor:
         h = self.encoder(g.x, g.edges_for(self.encoder))
         if self.pooling is not None:
             return _POOLS[self.pooling](h, g.batch, size=g.num_graphs)

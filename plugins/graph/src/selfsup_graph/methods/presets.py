@@ -80,8 +80,13 @@ def preset(**defaults: Any) -> Callable[[C], C]:
     def decorate(cls: C) -> C:
         if "__init__" in vars(cls):
             raise TypeError(f"@preset class {cls.__name__} must not define __init__.")
-        init = _with_defaults(cls.__mro__[1].__init__, defaults)
+        base = cls.__mro__[1]
+        init = _with_defaults(base.__init__, defaults)
         init.__qualname__ = f"{cls.__qualname__}.__init__"
+        if not init.__doc__ and base.__doc__ and "Args:" in base.__doc__:
+            # the base documents its arguments in the class docstring; jsonargparse releases
+            # that do not walk the bases read the preset's __init__ docstring for argument help
+            init.__doc__ = base.__doc__[base.__doc__.index("Args:") :]
         cls.__init__ = init  # type: ignore[misc]
         cls.preset_defaults = types.MappingProxyType(dict(defaults))  # type: ignore[attr-defined]
         return cls
