@@ -17,3 +17,14 @@ def test_every_public_name_is_forwarded_with_a_warning(old: str, new: str) -> No
     # selfsup_tabular.encoders stays a package: only the batch checks left it
     names = ["check_tabular_batch", "encode_rows", "is_frame"] if old.endswith("encoders") else None
     assert check_forwarded(old, new, names)
+
+
+@pytest.mark.parametrize(
+    ("new", "names"),
+    [
+        ("selfsup_tabular.data.labels", ["TargetEncoder"]),
+        ("selfsup_tabular.data.preprocessing_state", ["PreprocessingState", "fitted_preprocessor"]),
+    ],
+)
+def test_names_split_out_of_preprocessing_are_forwarded(new: str, names: list[str]) -> None:
+    assert check_forwarded("selfsup_tabular.data.preprocessing", new, names) == names

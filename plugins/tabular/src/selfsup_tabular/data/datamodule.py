@@ -15,12 +15,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from selfsup.data.embedding import EmbeddingBatch
 from selfsup.data.roots import resolve_data_root
-from selfsup_tabular.data.preprocessing import (
-    TabularPreprocessor,
-    TargetEncoder,
-    read_table,
-    resolve_column,
-)
+from selfsup_tabular.data.labels import TargetEncoder
+from selfsup_tabular.data.preprocessing import TabularPreprocessor
+from selfsup_tabular.data.tables import read_table, resolve_column
 
 __all__ = ["TabularCSVDataModule"]
 

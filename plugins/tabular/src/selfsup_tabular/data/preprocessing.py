@@ -4,21 +4,35 @@ The fitted state is a JSON-serialisable dict (:meth:`TabularPreprocessor.to_dict
 the model (:class:`PreprocessingState`, the ``preprocessing`` extra state of ``TJEPA`` and
 ``SCARF``) and in exported encoders' ``config.json``, so ``embed(df)`` on new data applies
 exactly the transform fitted on the training rows.
+
+One class, kept whole (~440 lines): its typing, vocabulary and scaling rules are documented
+together in its docstring. Cells: :mod:`~selfsup_tabular.data.cells`; the saved form:
+:mod:`~selfsup_tabular.data.preprocessing_format`; labels: :mod:`~selfsup_tabular.data.labels`;
+the state a method saves: :mod:`~selfsup_tabular.data.preprocessing_state`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.experiment.schema import SchemaState
-from selfsup.imports import require
+from selfsup.deprecation import moved_attribute
+from selfsup_tabular.data.cells import (
+    DEFAULT_MISSING_VALUES,
+    as_strings,
+    frequent_examples,
+    ndtri,
+    pandas_module,
+    to_float,
+    warn_infinite,
+)
+from selfsup_tabular.data.preprocessing_format import FORMAT_VERSION, SCALINGS, check_state
 from selfsup_tabular.data.tables import (
     check_unique_names,
     detect_delimiter,
@@ -31,11 +45,8 @@ __all__ = [
     "MISSING_INDEX",
     "UNKNOWN_INDEX",
     "DEFAULT_MISSING_VALUES",
-    "PreprocessingState",
     "TabularPreprocessor",
-    "TargetEncoder",
     "detect_delimiter",
-    "fitted_preprocessor",
     "read_table",
     "resolve_column",
 ]
@@ -44,119 +55,17 @@ __all__ = [
 MISSING_INDEX = 0
 #: Categorical code of a category not seen (or too rare) in the training rows.
 UNKNOWN_INDEX = 1
-#: Strings read as missing (after stripping whitespace), besides NaN/None.
-DEFAULT_MISSING_VALUES = ("", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-_SCALINGS = ("quantile", "standard", "minmax")
-_FORMAT_VERSION = 1
+
+# moved to their own modules; forwarded with a DeprecationWarning for one release
+_MOVED = {
+    "TargetEncoder": "selfsup_tabular.data.labels",
+    "PreprocessingState": "selfsup_tabular.data.preprocessing_state",
+    "fitted_preprocessor": "selfsup_tabular.data.preprocessing_state",
+}
 
 
-def _pd() -> Any:
-    # pandas is a dependency of selfsup-tabular, imported on first use (plugin.py stays light)
-    return require("pandas", "pandas")
-
-
-def _as_strings(series: Any, missing: frozenset[str]) -> Any:
-    """Stripped strings with NaN/None and missing markers as None (object dtype)."""
-    pd = _pd()
-    out = []
-    for v in series.to_numpy(dtype=object):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-            out.append(None)
-            continue
-        s = str(v).strip()
-        out.append(None if s in missing else s)
-    return pd.Series(out, index=series.index, dtype=object)
-
-
-def _to_float(strings: Any) -> np.ndarray:
-    pd = _pd()
-    return pd.to_numeric(strings, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _ndtri(u: np.ndarray) -> np.ndarray:
-    return torch.special.ndtri(torch.from_numpy(u)).numpy()
-
-
-def _examples(strings: Any, limit: int = 3) -> list[str]:
-    """The most frequent values of ``strings`` (ties alphabetical), for warnings."""
-    counts = strings.value_counts()
-    return [str(v) for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))][:limit]
-
-
-def _warn_infinite(name: str, strings: Any, values: np.ndarray, when: str) -> None:
-    infinite = np.isinf(values)
-    if infinite.any():
-        warnings.warn(
-            f"numerical column {name!r} ({when}): {int(infinite.sum())} infinite value(s) (e.g. "
-            f"{_examples(strings[infinite])}) are treated as missing.",
-            stacklevel=3,
-        )
-
-
-def _check_state(state: dict[str, Any]) -> None:
-    """Refuse a malformed preprocessing state before any of it is used."""
-
-    def fail(what: str) -> NoReturn:
-        raise ValueError(
-            f"malformed selfsup-tabular preprocessing state: {what}; the checkpoint or "
-            "config.json was altered or not written by TabularPreprocessor.to_dict()."
-        )
-
-    def number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-    for key in ("scaling", "n_quantiles", "min_frequency", "missing_values"):
-        if key not in state:
-            fail(f"it lacks {key!r}")
-    for key in ("numerical", "categorical"):
-        if not isinstance(state.get(key), list):
-            fail(f"it lacks {key!r} (a list of column specs)")
-    if state["scaling"] not in _SCALINGS:
-        fail(f"scaling {state['scaling']!r} is not one of {_SCALINGS}")
-    for key in ("n_quantiles", "min_frequency"):
-        if not isinstance(state[key], int) or isinstance(state[key], bool):
-            fail(f"{key} must be an integer, got {state[key]!r}")
-    mv = state["missing_values"]
-    if not isinstance(mv, list) or not all(isinstance(v, str) for v in mv):
-        fail(f"missing_values must be a list of strings, got {str(mv)[:60]}")
-    names: list[str] = []
-    for i, spec in enumerate(state["numerical"]):
-        where = f"numerical[{i}]"
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            fail(f"{where} must be a dict with a string 'name'")
-        names.append(spec["name"])
-        if spec.get("scaling") not in _SCALINGS or not isinstance(spec.get("constant"), bool):
-            fail(f"{where} needs 'scaling' in {_SCALINGS} and a boolean 'constant'")
-        if spec["constant"]:
-            continue
-        keys = {"quantile": ("quantiles",), "standard": ("mean", "std"), "minmax": ("min", "max")}
-        if spec["scaling"] == "quantile":
-            q = spec.get("quantiles")
-            if not isinstance(q, list) or len(q) < 2 or not all(number(v) for v in q):
-                fail(f"{where}['quantiles'] must be a list of >= 2 finite numbers")
-            if any(b < a for a, b in zip(q[:-1], q[1:], strict=True)):
-                fail(f"{where}['quantiles'] must be non-decreasing")
-        else:
-            for key in keys[spec["scaling"]]:
-                if not number(spec.get(key)):
-                    fail(f"{where}[{key!r}] must be a finite number, got {spec.get(key)!r}")
-            if spec["scaling"] == "standard" and spec["std"] < 0:
-                fail(f"{where}['std'] must be >= 0")
-            if spec["scaling"] == "minmax" and not spec["max"] > spec["min"]:
-                fail(f"{where}['max'] must exceed its 'min'")
-    for i, spec in enumerate(state["categorical"]):
-        where = f"categorical[{i}]"
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            fail(f"{where} must be a dict with a string 'name'")
-        names.append(spec["name"])
-        vocab = spec.get("vocab")
-        if not isinstance(vocab, list) or not all(isinstance(v, str) for v in vocab):
-            fail(f"{where}['vocab'] must be a list of strings")
-        if len(set(vocab)) != len(vocab):
-            fail(f"{where}['vocab'] repeats a category")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        fail(f"feature names {repeated} appear more than once")
+def __getattr__(name: str) -> Any:
+    return moved_attribute(__name__, _MOVED, name)
 
 
 class TabularPreprocessor:
@@ -238,8 +147,8 @@ class TabularPreprocessor:
         missing_values: Sequence[str] = DEFAULT_MISSING_VALUES,
         max_non_numeric: float = 0.05,
     ) -> None:
-        if scaling not in _SCALINGS:
-            raise ValueError(f"scaling must be one of {_SCALINGS}, got {scaling!r}.")
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
         if n_quantiles < 2:
             raise ValueError(f"n_quantiles must be >= 2, got {n_quantiles}.")
         if min_frequency < 1:
@@ -280,7 +189,7 @@ class TabularPreprocessor:
             KeyError: ``target`` is not a column (close names suggested) or out of range.
             TypeError: ``target`` is neither a name nor an integer.
         """
-        pd = _pd()
+        pd = pandas_module()
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"fit expects a pandas DataFrame, got {type(df).__name__}.")
         df = df.rename(columns=str)
@@ -313,11 +222,11 @@ class TabularPreprocessor:
         missing = frozenset(self.missing_values)
         self.numerical, self.categorical = [], []
         for col in columns:
-            strings = _as_strings(df[col], missing)
+            strings = as_strings(df[col], missing)
             if col in (self.categorical_override or ()):
                 self.categorical.append(self._fit_categorical(col, strings))
                 continue
-            values = _to_float(strings)
+            values = to_float(strings)
             present = strings.notna().to_numpy()
             strays = present & np.isnan(values)
             n, k = int(present.sum()), int(strays.sum())
@@ -327,17 +236,17 @@ class TabularPreprocessor:
                     how = "(declared numerical)" if declared else "is typed numerical"
                     warnings.warn(
                         f"column {col!r} {how}: {k} of {n} value(s) are not numbers (e.g. "
-                        f"{_examples(strings[strays])}) and are treated as missing; fix them in "
-                        "the file, or declare the column categorical=[...] if it is one.",
+                        f"{frequent_examples(strings[strays])}) and are treated as missing; fix "
+                        "them in the file, or declare the column categorical=[...] if it is one.",
                         stacklevel=2,
                     )
-                _warn_infinite(col, strings, values, "fit")
+                warn_infinite(col, strings, values, "fit")
                 self.numerical.append(self._fit_numeric(col, values))
                 continue
             if n and n - k >= k:
                 warnings.warn(
                     f"column {col!r} is typed categorical: {k} of {n} value(s) are not numbers "
-                    f"(e.g. {_examples(strings[strays])}) although the others are; declare "
+                    f"(e.g. {frequent_examples(strings[strays])}) although the others are; declare "
                     f"numerical=[{col!r}] to read it as numbers (non-numbers become missing), or "
                     f"categorical=[{col!r}] to keep it categorical without this warning.",
                     stacklevel=2,
@@ -404,7 +313,7 @@ class TabularPreprocessor:
         """The fitted state as JSON-serialisable plain values (also the model's extra state)."""
         self._require_fitted()
         return {
-            "format": _FORMAT_VERSION,
+            "format": FORMAT_VERSION,
             "scaling": self.scaling,
             "n_quantiles": self.n_quantiles,
             "min_frequency": self.min_frequency,
@@ -424,12 +333,12 @@ class TabularPreprocessor:
             ValueError: not a state of this format, or a malformed one (the message names the
                 entry, e.g. ``numerical[0]['quantiles']``).
         """
-        if not isinstance(state, dict) or state.get("format") != _FORMAT_VERSION:
+        if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
             raise ValueError(
-                f"not a selfsup-tabular preprocessing state (format {_FORMAT_VERSION}): "
+                f"not a selfsup-tabular preprocessing state (format {FORMAT_VERSION}): "
                 f"{str(state)[:80]}"
             )
-        _check_state(state)
+        check_state(state)
         pre = cls(
             scaling=state["scaling"],
             n_quantiles=state["n_quantiles"],
@@ -457,7 +366,7 @@ class TabularPreprocessor:
             ValueError: not a DataFrame, a fitted feature column absent or repeated (schema
                 mismatch), or a value whose scaled form overflows float32.
         """
-        pd = _pd()
+        pd = pandas_module()
         self._require_fitted()
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"transform expects a pandas DataFrame, got {type(df).__name__}.")
@@ -476,16 +385,16 @@ class TabularPreprocessor:
         miss = np.zeros((n, len(self.numerical)), dtype=bool)
         for j, spec in enumerate(self.numerical):
             name = spec["name"]
-            strings = _as_strings(df[name], missing)
-            values = _to_float(strings)
+            strings = as_strings(df[name], missing)
+            values = to_float(strings)
             strays = strings.notna().to_numpy() & np.isnan(values)
             if strays.any():
                 warnings.warn(
                     f"numerical column {name!r} of {where}: {int(strays.sum())} non-numeric "
-                    f"value(s) (e.g. {_examples(strings[strays])}) treated as missing.",
+                    f"value(s) (e.g. {frequent_examples(strings[strays])}) treated as missing.",
                     stacklevel=2,
                 )
-            _warn_infinite(name, strings, values, f"transform of {where}")
+            warn_infinite(name, strings, values, f"transform of {where}")
             isnan = ~np.isfinite(values)
             scaled = self._scale(spec, np.where(isnan, 0.0, values))
             with np.errstate(over="ignore", invalid="ignore"):
@@ -503,7 +412,7 @@ class TabularPreprocessor:
             x_num[:, j] = column
         x_cat = np.zeros((n, len(self.categorical)), dtype=np.int64)
         for k, spec in enumerate(self.categorical):
-            strings = _as_strings(df[spec["name"]], missing)
+            strings = as_strings(df[spec["name"]], missing)
             index = {v: i + 2 for i, v in enumerate(spec["vocab"])}
             codes = strings.map(lambda v, index=index: MISSING_INDEX if v is None else index.get(v))
             codes = codes.fillna(UNKNOWN_INDEX).to_numpy(dtype=np.int64)
@@ -528,143 +437,7 @@ class TabularPreprocessor:
             # (discrete columns) like scikit-learn's QuantileTransformer.
             u = 0.5 * (np.interp(values, q, refs) - np.interp(-values, -q[::-1], -refs[::-1]))
             eps = 1e-7
-            return _ndtri(np.clip(u, eps, 1 - eps))
+            return ndtri(np.clip(u, eps, 1 - eps))
         if spec["scaling"] == "standard":
             return (values - spec["mean"]) / (spec["std"] or 1.0)
         return (values - spec["min"]) / (spec["max"] - spec["min"])
-
-
-class TargetEncoder:
-    """Label column -> tensor, fitted on training rows.
-
-    Classification: labels are stripped strings with a trailing ``.`` removed (UCI ``adult.test``
-    writes ``>50K.``); classes are sorted; an unseen class at transform raises. Regression: floats
-    standardised with the training mean/std (:meth:`inverse` undoes it). Rows whose label is
-    missing must be removed beforehand (:meth:`present`).
-
-    Args:
-        task: ``"classification"`` or ``"regression"``.
-    """
-
-    def __init__(self, task: str = "classification") -> None:
-        if task not in ("classification", "regression"):
-            raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
-        self.task = task
-        self.classes: list[str] = []
-        self.mean = 0.0
-        self.std = 1.0
-
-    @staticmethod
-    def _clean(series: Any) -> Any:
-        strings = _as_strings(series, frozenset(DEFAULT_MISSING_VALUES))
-        return strings.map(lambda v: v[:-1] if isinstance(v, str) and v.endswith(".") else v)
-
-    def present(self, series: Any) -> np.ndarray:
-        """Boolean mask of rows whose label is present (and numeric for regression)."""
-        clean = self._clean(series)
-        ok = clean.notna().to_numpy().copy()
-        if self.task == "regression":
-            ok &= np.isfinite(_to_float(clean))
-        return ok
-
-    def fit(self, series: Any) -> TargetEncoder:
-        clean = self._clean(series).dropna()
-        if self.task == "classification":
-            self.classes = sorted({str(v) for v in clean})
-            if len(self.classes) < 2:
-                raise ValueError(f"the label column has {len(self.classes)} class(es); need >= 2.")
-        else:
-            values = _to_float(clean)
-            values = values[np.isfinite(values)]
-            if values.size == 0:
-                raise ValueError("the regression label column has no numeric value.")
-            self.mean, self.std = float(values.mean()), float(values.std()) or 1.0
-        return self
-
-    def transform(self, series: Any) -> Tensor:
-        clean = self._clean(series)
-        if self.task == "classification":
-            index = {c: i for i, c in enumerate(self.classes)}
-            unseen = sorted({str(v) for v in clean if v not in index})
-            if unseen:
-                raise ValueError(
-                    f"labels {unseen[:5]} were not in the training labels {self.classes[:10]}."
-                )
-            return torch.tensor([index[v] for v in clean], dtype=torch.long)
-        values = _to_float(clean)
-        if not np.isfinite(values).all():
-            raise ValueError("regression labels contain missing/non-numeric values; drop them.")
-        return torch.from_numpy((values - self.mean) / self.std).float()
-
-    def inverse(self, y: Tensor) -> Tensor:
-        """Undo the regression standardisation (identity for classification)."""
-        return y * self.std + self.mean if self.task == "regression" else y
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-
-class PreprocessingState(SchemaState):
-    """Keeps a fitted :class:`TabularPreprocessor` in a method's ``state_dict``.
-
-    The state is the JSON-serialisable :meth:`TabularPreprocessor.to_dict` (``{}`` while the
-    method has no fitted preprocessing), saved as this module's extra state (a
-    :class:`~selfsup.experiment.SchemaState`) so that it travels with checkpoints and loads with
-    ``torch.load(weights_only=True)``. Exported encoders carry the same dict in ``config.json``
-    instead (safetensors holds tensors only).
-
-    Examples:
-        >>> import pandas as pd
-        >>> state = PreprocessingState()
-        >>> state.set(TabularPreprocessor().fit(pd.DataFrame({"a": ["1", "2"]})).to_dict())
-        >>> state.preprocessor.feature_names
-        ['a']
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._preprocessor: TabularPreprocessor | None = None
-
-    @property
-    def fitted(self) -> bool:
-        """Whether a fitted preprocessing is held."""
-        return self.is_set
-
-    @property
-    def preprocessor(self) -> TabularPreprocessor:
-        """The fitted preprocessor (rebuilt from the spec on first use).
-
-        Raises:
-            RuntimeError: nothing was fitted (the message says how to provide it).
-        """
-        if not self.spec:
-            raise RuntimeError(
-                "this model carries no fitted preprocessing, so it cannot read raw rows (a "
-                "DataFrame); train it with TabularCSVDataModule, call materialize(fitted_"
-                "preprocessor), or pass encoded batches (TabularPreprocessor.transform) instead."
-            )
-        if self._preprocessor is None:
-            self._preprocessor = TabularPreprocessor.from_dict(self.spec)
-        return self._preprocessor
-
-    def set(self, spec: Mapping[str, Any]) -> None:
-        """Hold ``spec`` (a :meth:`TabularPreprocessor.to_dict`, or ``{}`` for none)."""
-        super().set(spec)
-        self._preprocessor = None
-
-
-def fitted_preprocessor(data: Any) -> TabularPreprocessor | None:
-    """The fitted :class:`TabularPreprocessor` a data module exposes as ``data.preprocessor``
-    (e.g. :class:`~selfsup_tabular.data.TabularCSVDataModule` after ``setup("fit")``), else
-    ``None``. What the tabular methods' ``bind_data`` materialise from.
-
-    Examples:
-        >>> from types import SimpleNamespace
-        >>> fitted_preprocessor(SimpleNamespace(preprocessor=TabularPreprocessor())) is None
-        True
-    """
-    pre = getattr(data, "preprocessor", None)
-    if isinstance(pre, TabularPreprocessor) and pre.fitted:
-        return pre
-    return None

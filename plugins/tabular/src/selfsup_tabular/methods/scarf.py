@@ -15,11 +15,8 @@ from selfsup.export import exportable
 from selfsup.losses import info_nce
 from selfsup_tabular.augment.corruption import scarf_corrupt, scarf_corrupt_columns
 from selfsup_tabular.batch import encode_rows, is_frame
-from selfsup_tabular.data.preprocessing import (
-    PreprocessingState,
-    TabularPreprocessor,
-    fitted_preprocessor,
-)
+from selfsup_tabular.data.preprocessing import TabularPreprocessor
+from selfsup_tabular.data.preprocessing_state import PreprocessingState, fitted_preprocessor
 from selfsup_tabular.encoders.mlp import TabularInput, TabularMLP
 
 __all__ = ["SCARF", "SCARFEncoder"]

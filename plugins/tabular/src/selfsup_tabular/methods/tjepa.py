@@ -16,11 +16,8 @@ from selfsup.masking import feature_subset_mask
 from selfsup.metrics import rankme
 from selfsup.teachers import EMATeacher
 from selfsup_tabular.batch import encode_rows, is_frame
-from selfsup_tabular.data.preprocessing import (
-    PreprocessingState,
-    TabularPreprocessor,
-    fitted_preprocessor,
-)
+from selfsup_tabular.data.preprocessing import TabularPreprocessor
+from selfsup_tabular.data.preprocessing_state import PreprocessingState, fitted_preprocessor
 from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
 
 __all__ = [
