@@ -12,7 +12,7 @@ PLUGIN = Plugin(
     modality="tabular",
     components={
         "tjepa": "selfsup_tabular.methods.tjepa:TJEPA",
-        "tjepa_encoder": "selfsup_tabular.methods.tjepa:TJEPAEncoder",
+        "tjepa_encoder": "selfsup_tabular.encoders.tjepa_encoder:TJEPAEncoder",
         "scarf": "selfsup_tabular.methods.scarf:SCARF",
         "scarf_encoder": "selfsup_tabular.methods.scarf:SCARFEncoder",
         "tabular_csv": "selfsup_tabular.data.datamodule:TabularCSVDataModule",
