@@ -1,4 +1,9 @@
-"""``SSLModule``: trains one task or several tasks of different modalities jointly."""
+"""``SSLModule``: trains one task or several tasks of different modalities jointly.
+
+One LightningModule kept whole (~450 lines): its hooks (set-up and binding, loaders and task
+sampling, steps and the non-finite policy, teacher updates, optimiser) share the task table;
+the optimiser's groups are in :mod:`selfsup.experiment.param_groups`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,11 @@ from torch import Tensor, nn
 
 from selfsup.checks import finite_checks_enabled, iter_tensors
 from selfsup.experiment.checkpoint_io import AtomicCheckpointIO
+from selfsup.experiment.param_groups import (
+    NO_DECAY_RULES,
+    method_param_groups,
+    split_weight_decay,
+)
 from selfsup.experiment.resumable import derive_seed, make_resumable, seed_everything_for_step
 from selfsup.experiment.sampling import SAMPLING_POLICIES, TaskSampledLoader
 from selfsup.experiment.task import Task
@@ -42,48 +52,6 @@ def _batch_size(batch: Any) -> int:
         if isinstance(item, Tensor | Mapping | list | tuple):
             return _batch_size(item)
     return 1
-
-
-_NO_DECAY_RULES = ("bias_and_norm", "none")
-
-
-def _split_weight_decay(
-    module: nn.Module, rule: str = "bias_and_norm", skip: set[int] | None = None
-) -> list[dict[str, Any]]:
-    """Parameter groups of the trainable parameters (except those whose ``id`` is in ``skip``).
-
-    ``"bias_and_norm"``: no weight decay on parameters with ``ndim <= 1`` (biases, normalisation
-    and PReLU weights); ``"none"``: every parameter in one group with the optimiser's decay.
-    """
-    decay, no_decay = [], []
-    for _, param in module.named_parameters():
-        if not param.requires_grad or (skip is not None and id(param) in skip):
-            continue
-        (no_decay if rule == "bias_and_norm" and param.ndim <= 1 else decay).append(param)
-    groups: list[dict[str, Any]] = [{"params": decay}] if decay else []
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return groups
-
-
-def _method_groups(tasks: Mapping[str, Task]) -> tuple[list[dict[str, Any]], set[int]]:
-    """The groups methods ask for (``Method.optimizer_groups``) and the parameters they claim."""
-    groups: list[dict[str, Any]] = []
-    claimed: set[int] = set()
-    for name, task in tasks.items():
-        asked = task.method.optimizer_groups()
-        for group in asked or []:
-            if "lr" in group:
-                raise ValueError(
-                    f"task {name!r}: {type(task.method).__name__}.optimizer_groups() sets 'lr'; "
-                    "give 'lr_scale' (a factor of the optimiser's learning rate) instead."
-                )
-            # a module shared by two tasks belongs to the first task that claims it
-            params = [p for p in group["params"] if p.requires_grad and id(p) not in claimed]
-            claimed.update(id(p) for p in params)
-            if params:
-                groups.append({**group, "params": params})
-    return groups, claimed
 
 
 class SSLModule(LightningModule):
@@ -168,9 +136,9 @@ class SSLModule(LightningModule):
             raise ValueError(f"task names must be unique; repeated: {', '.join(duplicated)}.")
         if loader_mode not in _LOADER_MODES:
             raise ValueError(f"loader_mode must be one of {_LOADER_MODES}, got {loader_mode!r}.")
-        if no_weight_decay not in _NO_DECAY_RULES:
+        if no_weight_decay not in NO_DECAY_RULES:
             raise ValueError(
-                f"no_weight_decay must be one of {_NO_DECAY_RULES}, got {no_weight_decay!r}: "
+                f"no_weight_decay must be one of {NO_DECAY_RULES}, got {no_weight_decay!r}: "
                 "'bias_and_norm' exempts biases and norm weights, 'none' decays every parameter."
             )
         self.no_weight_decay = no_weight_decay
@@ -474,8 +442,8 @@ class SSLModule(LightningModule):
 
     # -- optimisation -------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        asked, claimed = _method_groups(self.tasks)  # type: ignore[arg-type]
-        groups = asked + _split_weight_decay(self, self.no_weight_decay, skip=claimed)
+        asked, claimed = method_param_groups(self.tasks)  # type: ignore[arg-type]
+        groups = asked + split_weight_decay(self, self.no_weight_decay, skip=claimed)
         optimizer = self.optimizer_factory(groups)
         for group in optimizer.param_groups:  # before any scheduler reads the base rates
             if "lr_scale" in group:

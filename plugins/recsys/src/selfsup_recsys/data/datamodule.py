@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -15,45 +14,26 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from selfsup.data.embedding import EmbeddingBatch
 from selfsup.data.roots import resolve_data_root
-from selfsup_recsys.data.feature_table import FeatureTable, plain_key
-from selfsup_recsys.data.interactions import check_id_kinds, read_table, source_name
-from selfsup_recsys.data.item_content import align_content, read_item_content
+from selfsup.deprecation import moved_attribute
+from selfsup_recsys.data.batching import PairCollate, embedding_rows_loader
+from selfsup_recsys.data.embedding_export import content_for_keys, encode_entities
+from selfsup_recsys.data.interactions import read_table
 from selfsup_recsys.data.movielens import ITEM_COLUMNS, USER_COLUMNS, load_movielens_100k
 from selfsup_recsys.data.retrieval_data import RetrievalData, build_retrieval_data
 
-__all__ = ["InteractionDataModule", "embedding_ids"]
+__all__ = ["InteractionDataModule"]
+
+# moved to its own module; forwarded with a DeprecationWarning for one release
+_MOVED = {"embedding_ids": "selfsup_recsys.data.batching"}
+
+
+def __getattr__(name: str) -> Any:
+    return moved_attribute(__name__, _MOVED, name)
+
 
 _DATASETS = ("movielens-100k", "interactions")
 _SIDES = ("item", "query")
-
-
-class _Collate:
-    """Turns a list of pair indices into a batch; draws the SSL items uniformly from the catalog."""
-
-    def __init__(
-        self,
-        data: RetrievalData,
-        pairs: Tensor,
-        ssl_batch_size: int,
-        log_prob: Tensor | None,
-        seed: int,
-    ) -> None:
-        self.data, self.pairs, self.ssl_batch_size = data, pairs, ssl_batch_size
-        self.log_prob = log_prob
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __call__(self, idx: list[int]) -> dict[str, Any]:
-        pairs = self.pairs[torch.as_tensor(idx, dtype=torch.long)]
-        ssl = None
-        if self.ssl_batch_size:
-            m = self.data.num_items
-            if self.ssl_batch_size <= m:  # without replacement: no duplicate SSL items
-                ssl = torch.randperm(m, generator=self.generator)[: self.ssl_batch_size]
-            else:
-                ssl = torch.randint(m, (self.ssl_batch_size,), generator=self.generator)
-        return self.data.batch(pairs, ssl, self.log_prob)
 
 
 class InteractionDataModule(LightningDataModule):
@@ -296,60 +276,12 @@ class InteractionDataModule(LightningDataModule):
         inter, items, users, kw = self._frames()
         column = kw["item_column"] if side == "item" else kw["user_column"]
         frame = items if side == "item" else users
-        table = FeatureTable.from_config(vocabularies[side])
-        if column not in inter.columns:
-            raise KeyError(
-                f"interaction column {column!r} not found; the table has {list(inter.columns)}."
-            )
-        sources = {source_name(inter, "the interaction table"): inter[column]}
-        if frame is not None:
-            if column not in frame.columns:
-                raise KeyError(
-                    f"{side} key column {column!r} not found in "
-                    f"{source_name(frame, f'the {side} table')}; it has {list(frame.columns)}."
-                )
-            sources[source_name(frame, f"the {side} table")] = frame[column]
-        check_id_kinds(sources, f"{side} ({column!r})")  # sorting mixed kinds would fail
-        keys = set().union(*(set(v.dropna()) for v in sources.values()))
-        ordered = sorted(keys)
-        if ordered and not any(k in table.index for k in ordered):
-            warnings.warn(
-                f"none of the {len(ordered)} {side} ids of the files is known to the model (e.g. "
-                f"{ordered[:3]} vs {table.keys[:3]}); check the id column and its type. They are "
-                "embedded from their metadata alone.",
-                stacklevel=2,
-            )
-        absent = [c for c in table.columns if frame is None or c not in frame.columns]
-        if absent:
-            warnings.warn(
-                f"the model's {side} features {absent} are not in the {side} metadata; they are "
-                "encoded as missing (unknown code / empty bag / mean).",
-                stacklevel=2,
-            )
-        features = table.encode_keys(ordered, frame, column)
+        ordered, features, table = encode_entities(inter, frame, column, side, vocabularies[side])
         for name, shape in table.content_shapes.items():
-            features[name] = self._content(name, shape, ordered, kw["item_column"])
+            path = self.resolve(self.item_content[name]) if name in self.item_content else None
+            key_column = self.item_content_key or kw["item_column"]
+            features[name] = content_for_keys(name, shape, ordered, path, key_column)
         return ordered, features, table.specs
-
-    def _content(
-        self, name: str, shape: tuple[int, ...], keys: Sequence[Hashable], item_column: str
-    ) -> Tensor:
-        if name not in self.item_content:
-            warnings.warn(
-                f"no item_content file for the model's content feature {name!r}: every item "
-                "takes its default embedding.",
-                stacklevel=3,
-            )
-            return torch.full((len(keys), *shape), float("nan"))
-        path = self.resolve(self.item_content[name])
-        content_keys, values = read_item_content(path, self.item_content_key or item_column)
-        aligned = align_content(keys, content_keys, values, name)
-        if tuple(aligned.shape[1:]) != tuple(shape):
-            raise ValueError(
-                f"content {name!r} in {path!r} has shape {tuple(aligned.shape[1:])} per item; the "
-                f"model was trained on {tuple(shape)}."
-            )
-        return aligned
 
     def embedding_loader(
         self,
@@ -369,7 +301,7 @@ class InteractionDataModule(LightningDataModule):
         """
         side = side or self.predict_side
         keys, features, _ = self.embedding_features(side, vocabularies)
-        return _embedding_loader(keys, features, side, self.batch_size)
+        return embedding_rows_loader(keys, features, side, self.batch_size)
 
     def predict_dataloader(self) -> DataLoader:
         """Every item (``predict_side="item"``) or user (``"query"``) once, as
@@ -389,7 +321,7 @@ class InteractionDataModule(LightningDataModule):
                 f"model's {list(expected)}, and the model carries no vocabularies to encode them "
                 "with; embed the files it was trained on, or retrain it."
             )
-        return _embedding_loader(keys, features, self.predict_side, self.batch_size)
+        return embedding_rows_loader(keys, features, self.predict_side, self.batch_size)
 
     # -- training batches ------------------------------------------------------------------------
     def _chunks(self, n: int, shuffle: bool) -> list[list[int]]:
@@ -409,7 +341,7 @@ class InteractionDataModule(LightningDataModule):
         if len(pairs) < 2:
             raise RuntimeError(f"only {len(pairs)} pair(s) in this split; need at least 2.")
         log_prob = data.item_log_prob() if self.logq_counts else None
-        collate = _Collate(
+        collate = PairCollate(
             data, pairs, self.ssl_batch_size if train else 0, log_prob, self.seed + int(train)
         )
         if train and len(pairs) < self.batch_size:
@@ -447,45 +379,3 @@ class _Batches(torch.utils.data.IterableDataset):
         if self.shuffle:
             return self.n // self.module.batch_size
         return max(1, math.ceil(self.n / self.module.batch_size))
-
-
-def embedding_ids(keys: Sequence[Hashable]) -> Tensor | list[str]:
-    """Raw ids as ``EmbeddingBatch`` ids: an int64 tensor when every id is an integer (or an
-    integral float, as pandas reads an id column with gaps), else their strings.
-
-    Examples:
-        >>> embedding_ids([3, 1.0])
-        tensor([3, 1])
-        >>> embedding_ids(["u1", 2])
-        ['u1', '2']
-    """
-    plain = [plain_key(k) for k in keys]
-
-    def integral(k: Any) -> bool:
-        if isinstance(k, bool):
-            return False
-        return isinstance(k, int) or (isinstance(k, float) and k.is_integer())
-
-    if all(integral(k) for k in plain):
-        return torch.tensor([int(k) for k in plain], dtype=torch.long)
-    return [str(k) for k in plain]
-
-
-class _EmbeddingCollate:
-    """A chunk of row numbers -> ``EmbeddingBatch(ids, {side: features})``."""
-
-    def __init__(self, ids: Tensor | list[str], features: dict[str, Tensor], side: str) -> None:
-        self.ids, self.features, self.side = ids, features, side
-
-    def __call__(self, rows: list[int]) -> EmbeddingBatch:
-        index = torch.as_tensor(rows, dtype=torch.long)
-        ids = self.ids[index] if isinstance(self.ids, Tensor) else [self.ids[r] for r in rows]
-        return EmbeddingBatch(ids, {self.side: {k: v[index] for k, v in self.features.items()}})
-
-
-def _embedding_loader(
-    keys: Sequence[Hashable], features: dict[str, Tensor], side: str, batch_size: int
-) -> DataLoader:
-    collate = _EmbeddingCollate(embedding_ids(keys), features, side)
-    # a dataset of row numbers: the collate gathers each batch's rows from the encoded tables
-    return DataLoader(range(len(keys)), batch_size=batch_size, shuffle=False, collate_fn=collate)

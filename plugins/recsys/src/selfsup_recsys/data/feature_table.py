@@ -3,10 +3,9 @@ reads, with vocabularies fitted once and reusable at serving time."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,10 +13,13 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from selfsup.deprecation import moved_attribute
 from selfsup_recsys.batch import FeatureSpec
-from selfsup_recsys.data.interactions import NA_STRINGS, row_label, source_name
+from selfsup_recsys.data import metadata
+from selfsup_recsys.data.interactions import source_name
+from selfsup_recsys.data.metadata import bag_values, category_value, is_missing
 
-__all__ = ["FeatureTable", "numeric_values", "plain_key", "prepare_metadata"]
+__all__ = ["FeatureTable"]
 
 _COLUMN_KINDS = ("categorical", "bag", "numeric")
 _CONFIG_KEYS = (
@@ -31,143 +33,14 @@ _CONFIG_KEYS = (
     "content_shapes",
 )
 
-
-def plain_key(key: Hashable) -> Hashable:
-    """A raw id as a plain Python value (numpy scalars -> ``int``/``float``/``str``).
-
-    Examples:
-        >>> plain_key(np.int64(7)), plain_key("u1")
-        (7, 'u1')
-    """
-    return key.item() if isinstance(key, np.generic) else key
+# moved to their own module; forwarded with a DeprecationWarning for one release
+_MOVED = dict.fromkeys(
+    ("numeric_values", "plain_key", "prepare_metadata"), "selfsup_recsys.data.metadata"
+)
 
 
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
-
-
-def _value(v: Any) -> str:
-    """A categorical value as its vocabulary string; ``3.0`` and ``3`` are one value (pandas
-    reads an integer column with a gap as floats)."""
-    v = plain_key(v)
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _bag_values(v: Any, sep: str) -> list[str]:
-    if _missing(v):
-        return []
-    if isinstance(v, str):
-        return [t for t in (s.strip() for s in v.split(sep)) if t]
-    if isinstance(v, Iterable):
-        return [_value(t) for t in v if not _missing(t)]
-    return [_value(v)]
-
-
-def numeric_values(
-    values: pd.Series, column: str, source: str, ids: Sequence[Hashable] | None = None
-) -> np.ndarray:
-    """A numeric column as float64, missing cells (and pandas' missing markers such as
-    ``"NA"``) as NaN.
-
-    Raises:
-        ValueError: a present value that is not a number, or an infinite one (the message names
-            the file, column, data rows, ids and values): it would silently become the mean.
-    """
-    if pd.api.types.is_bool_dtype(values):
-        x = values.astype(float).to_numpy()
-        bad = np.zeros(len(x), dtype=bool)
-    elif pd.api.types.is_numeric_dtype(values):
-        x = values.astype(float).to_numpy()
-        bad = np.isinf(x)
-    else:
-        text = values.map(lambda v: None if _missing(v) else str(v).strip())
-        text = text.where(~text.isin(NA_STRINGS), None)
-        x = pd.to_numeric(text, errors="coerce").astype(float).to_numpy()
-        bad = (text.notna().to_numpy() & np.isnan(x)) | np.isinf(x)
-    if bad.any():
-        positions = np.flatnonzero(bad)
-        shown = ", ".join(
-            f"{row_label(source, int(p))}"
-            + (f" id {plain_key(ids[int(p)])!r}" if ids is not None else "")
-            + f": {plain_key(values.iloc[int(p)])!r}"
-            for p in positions[:5]
-        )
-        raise ValueError(
-            f"{source}: numeric column {column!r} has {len(positions)} value(s) that are not "
-            f"finite numbers: {shown}. Fix them (a decimal point, not a comma), leave the cell "
-            "empty for a missing value (it gets the mean), or declare the column categorical."
-        )
-    return x
-
-
-def prepare_metadata(
-    frame: pd.DataFrame,
-    key_column: str,
-    columns: Mapping[str, str] | None = None,
-    source: str | None = None,
-) -> pd.DataFrame:
-    """Check a metadata table (one row per entity) before it is encoded.
-
-    Rows without an id are dropped (warned, with the count). A repeated id whose rows agree on
-    the declared ``columns`` keeps one row (warned); one whose rows disagree is refused, since
-    which row is right cannot be known. Numeric columns must hold numbers
-    (:func:`numeric_values`).
-
-    Returns:
-        The frame without id-less rows and repeated ids (the file's order otherwise).
-
-    Raises:
-        KeyError: ``key_column`` or a declared column is missing.
-        ValueError: conflicting rows for one id, or an unreadable numeric value.
-    """
-    source = source or source_name(frame, "the metadata table")
-    columns = dict(columns or {})
-    missing = [c for c in [key_column, *columns] if c not in frame.columns]
-    if missing:
-        raise KeyError(
-            f"feature columns {missing} not found in {source}; the table has {list(frame.columns)}."
-        )
-    keys = list(frame[key_column])
-    for col, kind in columns.items():
-        if kind == "numeric":
-            numeric_values(frame[col], col, source, keys)
-    no_id = frame[key_column].isna()
-    if bool(no_id.any()):
-        rows = ", ".join(row_label(source, int(p)) for p in np.flatnonzero(no_id.to_numpy())[:5])
-        warnings.warn(
-            f"{source}: {int(no_id.sum())} row(s) have no {key_column!r} and are ignored ({rows}).",
-            stacklevel=3,
-        )
-    out = frame[~no_id]
-    repeated = out[key_column].duplicated(keep=False)
-    if bool(repeated.any()):
-        dup = out[repeated]
-        # rows of one id that differ in a declared column: compare their string forms, so that
-        # NaN equals NaN and 3 equals 3.0 as the encoding itself would treat them
-        conflicting: list[Hashable] = []
-        if columns:
-            signature = dup[list(columns)].map(lambda v: None if _missing(v) else _value(v))
-            counts = signature.groupby(dup[key_column].to_numpy()).nunique(dropna=False)
-            conflicting = list(counts.index[(counts > 1).any(axis=1)])
-        if conflicting:
-            key = conflicting[0]
-            where = np.flatnonzero((out[key_column] == key).to_numpy())
-            positions = np.flatnonzero(~no_id.to_numpy())[where]
-            rows = ", ".join(row_label(source, int(p)) for p in positions[:5])
-            raise ValueError(
-                f"{source}: {len(conflicting)} id(s) have several rows that disagree, e.g. "
-                f"{plain_key(key)!r} ({rows}); keep one row per {key_column!r}."
-            )
-        extra = int(out[key_column].duplicated().sum())
-        warnings.warn(
-            f"{source}: {extra} repeated row(s) of the same {key_column!r} with the same values "
-            f"(e.g. {plain_key(dup[key_column].iloc[0])!r}); one row of each is kept.",
-            stacklevel=3,
-        )
-        out = out.drop_duplicates(key_column)
-    return out
+def __getattr__(name: str) -> Any:
+    return moved_attribute(__name__, _MOVED, name)
 
 
 class FeatureTable:
@@ -182,12 +55,13 @@ class FeatureTable:
     - ``bag``: lists, or strings split at ``bag_separator``; values in fewer than ``min_count``
       rows are dropped; missing/empty -> an empty bag (the tower's default embedding).
     - ``numeric``: standardised with the table's mean/std; missing -> 0 (the mean); a value
-      that is not a number is refused (:func:`numeric_values`).
+      that is not a number is refused (:func:`~selfsup_recsys.data.metadata.numeric_values`).
 
     Entities without a metadata row get code 0, empty bags and 0 (warned at fit, with the count
-    and examples). The frame is checked by :func:`prepare_metadata`: rows without an id are
-    dropped (warned), repeated ids with equal rows keep one (warned), repeated ids whose rows
-    disagree are refused.
+    and examples). The frame is checked by
+    :func:`~selfsup_recsys.data.metadata.prepare_metadata`: rows without an id are dropped
+    (warned), repeated ids with equal rows keep one (warned), repeated ids whose rows disagree
+    are refused.
 
     The fitted encoding (ids, columns, vocabularies, numeric statistics, content shapes) is plain
     data: :meth:`to_config` / :meth:`from_config` save and restore it (in a checkpoint, in an
@@ -243,14 +117,14 @@ class FeatureTable:
             raise ValueError(f"column kinds must be one of {_COLUMN_KINDS}, got {bad}.")
         if frame is not None:
             source = source_name(frame, "the metadata table")
-            frame = prepare_metadata(frame, key_column, self.columns, source)
+            frame = metadata.prepare_metadata(frame, key_column, self.columns, source)
             have = set(frame[key_column])
             absent = [k for k in self.keys if k not in have] if self.columns else []
             if absent:
                 warnings.warn(
                     f"{len(absent)} of {len(self.keys)} entities have no feature row in {source} "
-                    f"(e.g. {[plain_key(k) for k in absent[:3]]}); they get the unknown code / "
-                    "empty bags / mean values.",
+                    f"(e.g. {[metadata.plain_key(k) for k in absent[:3]]}); they get the unknown "
+                    "code / empty bags / mean values.",
                     stacklevel=2,
                 )
             frame = frame.set_index(key_column).reindex(pd.Index(self.keys, name=key_column))
@@ -263,7 +137,9 @@ class FeatureTable:
         self.stats: dict[str, tuple[float, float]] = {}
         for col, kind in self.columns.items():
             if kind == "numeric":
-                x = numeric_values(frame[col], col, source_name(frame, "the metadata table"))
+                x = metadata.numeric_values(
+                    frame[col], col, source_name(frame, "the metadata table")
+                )
                 ok = x[~np.isnan(x)]
                 mean = float(ok.mean()) if ok.size else 0.0
                 std = float(ok.std()) if ok.size > 1 else 1.0
@@ -272,9 +148,9 @@ class FeatureTable:
             counts: Counter[str] = Counter()
             for v in frame[col]:
                 if kind == "bag":
-                    counts.update(set(_bag_values(v, self.sep)))
-                elif not _missing(v):
-                    counts[_value(v)] += 1
+                    counts.update(set(bag_values(v, self.sep)))
+                elif not is_missing(v):
+                    counts[category_value(v)] += 1
             kept = [
                 v for v, c in sorted(counts.items(), key=lambda t: (-t[1], t[0])) if c >= min_count
             ]
@@ -305,7 +181,7 @@ class FeatureTable:
         Raises:
             ValueError: a raw id that is neither a string nor a number (JSON cannot hold it).
         """
-        keys = [plain_key(k) for k in self.keys]
+        keys = [metadata.plain_key(k) for k in self.keys]
         bad = [k for k in keys if not isinstance(k, str | int | float) or isinstance(k, bool)]
         if bad:
             raise ValueError(
@@ -395,17 +271,17 @@ class FeatureTable:
             values = frame[col] if col in frame.columns else pd.Series([None] * len(frame))
             if kind == "numeric":
                 mean, std = self.stats[col]
-                x = numeric_values(values, col, source, keys)
+                x = metadata.numeric_values(values, col, source, keys)
                 x = np.where(np.isnan(x), 0.0, (x - mean) / std)
                 out[col] = torch.tensor(x, dtype=torch.float32)
             elif kind == "categorical":
                 vocab = self.vocab[col]
-                codes = [0 if _missing(v) else vocab.get(_value(v), 0) for v in values]
+                codes = [0 if is_missing(v) else vocab.get(category_value(v), 0) for v in values]
                 out[col] = torch.tensor(codes, dtype=torch.long)
             else:
                 vocab = self.vocab[col]
                 bags = [
-                    sorted({vocab[t] for t in _bag_values(v, self.sep) if t in vocab})
+                    sorted({vocab[t] for t in bag_values(v, self.sep) if t in vocab})
                     for v in values
                 ]
                 width = max([len(b) for b in bags] + [1])
@@ -428,7 +304,8 @@ class FeatureTable:
 
         Raises:
             KeyError: ``frame`` has no ``key_column``.
-            ValueError: as :func:`prepare_metadata` (repeated ids that disagree, non-numbers).
+            ValueError: as :func:`~selfsup_recsys.data.metadata.prepare_metadata` (repeated ids
+                that disagree, non-numbers).
         """
         key_column = key_column or self.key_column
         if frame is None:
@@ -439,7 +316,9 @@ class FeatureTable:
             )
         source = source_name(frame, "the metadata table")
         columns = {c: k for c, k in self.columns.items() if c in frame.columns}
-        aligned = prepare_metadata(frame, key_column, columns, source).set_index(key_column)
+        aligned = metadata.prepare_metadata(frame, key_column, columns, source).set_index(
+            key_column
+        )
         aligned = aligned.reindex(pd.Index(list(keys), name=key_column)).reset_index()
         aligned.attrs["source"] = source
         return self.encode(aligned, key_column)

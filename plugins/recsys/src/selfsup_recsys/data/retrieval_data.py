@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from selfsup_recsys.augment.mutual_information import feature_mutual_information
-from selfsup_recsys.data.feature_table import FeatureTable, plain_key, prepare_metadata
+from selfsup_recsys.data.feature_table import FeatureTable
 from selfsup_recsys.data.interactions import (
     check_id_kinds,
     clean_interactions,
@@ -20,6 +20,7 @@ from selfsup_recsys.data.interactions import (
     source_name,
 )
 from selfsup_recsys.data.item_content import ContentSource, align_content, read_item_content
+from selfsup_recsys.data.metadata import plain_key, prepare_metadata
 from selfsup_recsys.evaluation import evaluate_retrieval
 from selfsup_recsys.frequency import count_log_prob
 
@@ -193,7 +194,7 @@ def build_retrieval_data(
 
     The catalog is every item of ``items`` and of ``interactions``; items only in validation or
     test (cold items) are in it with their metadata. Metadata tables are checked with
-    :func:`~selfsup_recsys.data.feature_table.prepare_metadata` (rows without an id dropped and
+    :func:`~selfsup_recsys.data.metadata.prepare_metadata` (rows without an id dropped and
     warned, repeated ids that disagree refused); their ids must be of the same kind (numbers
     or text) as the interactions' and cover at least one of them, and interaction ids without
     a metadata row are warned with a count. ``items``/``users`` are keyed by

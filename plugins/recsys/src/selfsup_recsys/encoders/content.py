@@ -26,8 +26,9 @@ a file); any other encoder makes the export fail with a message saying so.
 
 Checkpoints: a :class:`~selfsup_recsys.methods.FeatureTwoTower` saves its content encoder
 configs in its state dict with the encoder named as a ``torch.nn`` class or a registered
-component (:func:`saved_content_config`); rebuilding from a state dict
-(:func:`build_content_encoder` with ``saved=True``) resolves only those two kinds, checks the
+component (:func:`~selfsup_recsys.encoders.content_config.saved_content_config`); rebuilding
+from a state dict (:func:`~selfsup_recsys.encoders.content_config.build_content_encoder` with
+``saved=True``) resolves only those two kinds, checks the
 class is an ``nn.Module`` subclass before building it and takes JSON ``init_args`` only. A
 config's ``class_path`` (written by the user) may be any import path, but it too is checked to
 be an ``nn.Module`` class before it is called.
@@ -35,160 +36,40 @@ be an ``nn.Module`` class before it is called.
 
 from __future__ import annotations
 
-import importlib
-import types
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from selfsup.checkpoints import load_matching, read_state_dict, select_prefix
+from selfsup.deprecation import moved_attribute
 from selfsup.export import ExportError, exportable, is_exportable
 from selfsup.export import export_config as _export_config
+from selfsup_recsys.encoders.content_classes import check_json, torch_nn_class
 
-__all__ = [
-    "CONTENT_ENCODER_KEYS",
-    "ContentEncoder",
-    "build_content_encoder",
-    "import_class",
-    "load_encoder_checkpoint",
-    "saved_content_config",
-]
+__all__ = ["ContentEncoder"]
 
-CONTENT_ENCODER_KEYS = ("encoder", "trainable", "checkpoint", "checkpoint_prefix", "pool")
 _POOLS = (None, "mean", "first")
-_TORCH_NN = "torch.nn."
+
+# moved to their own modules; forwarded with a DeprecationWarning for one release
+_MOVED = {
+    "CONTENT_ENCODER_KEYS": "selfsup_recsys.encoders.content_config",
+    "build_content_encoder": "selfsup_recsys.encoders.content_config",
+    "load_encoder_checkpoint": "selfsup_recsys.encoders.content_config",
+    "saved_content_config": "selfsup_recsys.encoders.content_config",
+    "import_class": "selfsup_recsys.encoders.content_classes",
+}
 
 
-def _torch_nn_class(class_path: str) -> type[nn.Module] | None:
-    """The ``torch.nn`` module class ``class_path`` names (``"torch.nn.Linear"`` or
-    ``"torch.nn:Linear"``), else ``None``.
-
-    Only the ``torch.nn`` namespace is searched: every step is a public ``torch.nn`` module and
-    the class is defined under ``torch.nn``, so a path such as
-    ``"torch.nn.modules.module.torch.fx.GraphModule"`` (an attribute walk out of ``torch.nn``)
-    names nothing.
-    """
-    if not isinstance(class_path, str):
-        return None
-    if class_path.startswith("torch.nn:"):
-        class_path = "torch.nn." + class_path[len("torch.nn:") :]
-    if not class_path.startswith(_TORCH_NN):
-        return None
-    obj: Any = nn
-    for part in class_path[len(_TORCH_NN) :].split("."):
-        within = isinstance(obj, types.ModuleType) and (
-            obj.__name__ == "torch.nn" or obj.__name__.startswith(_TORCH_NN)
-        )
-        if not within or not part or part.startswith("_"):
-            return None
-        obj = getattr(obj, part, None)
-    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
-        return None
-    return obj if obj.__module__.startswith(_TORCH_NN) else None
-
-
-def _check_json(value: Any, where: str) -> None:
-    """Refuse anything but plain JSON data (``None``, bool, int, float, str, lists, str-keyed
-    dicts): what a saved state hands to a constructor must not be an object of any kind."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return
-    if isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            _check_json(v, f"{where}[{i}]")
-        return
-    if isinstance(value, Mapping):
-        for key, v in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"{where} has a non-string key {key!r}; expected JSON data.")
-            _check_json(v, f"{where}[{key!r}]")
-        return
-    raise ValueError(
-        f"{where} is a {type(value).__name__}; init_args must be plain JSON data (None, bool, "
-        "int, float, str, lists, dicts)."
-    )
-
-
-def _module_class(obj: Any, name: str, origin: str) -> type[nn.Module]:
-    """``obj`` if it is an ``nn.Module`` subclass; checked before anything calls it."""
-    if isinstance(obj, type) and issubclass(obj, nn.Module):
-        return obj
-    kind = f"the class {obj.__name__}" if isinstance(obj, type) else type(obj).__name__
-    raise ValueError(
-        f"{origin} {name!r} is {kind}, not a torch.nn.Module class; refusing to call it. A "
-        "content encoder is a module class: a torch.nn class, a registered selfsup component "
-        "or your own nn.Module subclass."
-    )
-
-
-def _registered_module_class(name: str, origin: str) -> type[nn.Module]:
-    """The ``nn.Module`` class a registered component name (``"tabular:tabular_mlp"``,
-    ``"selfsup:mlp_encoder"``) resolves to through the plugin registry (or core's table)."""
-    from selfsup.export import resolve_component
-    from selfsup.plugins import PluginNotFoundError, resolve
-
-    try:
-        if name.partition(":")[0] == "selfsup":
-            obj: Any = resolve_component(name)  # core's exportable table
-        else:
-            obj = resolve(name)
-    except (PluginNotFoundError, ExportError, ImportError, AttributeError) as err:
-        raise ValueError(f"{origin} {name!r} names no installed component: {err}") from err
-    return _module_class(obj, name, origin)
-
-
-def _split_path(class_path: str) -> tuple[str, str]:
-    if ":" in class_path:
-        module, _, attr = class_path.partition(":")
-    else:
-        module, _, attr = class_path.rpartition(".")
-    return module, attr
-
-
-def _component_of_path(class_path: str) -> str | None:
-    """The registered component a dotted import path names, found by comparing strings with the
-    registry (the path itself is never imported): the component's own ``module:Class``, or a
-    re-export of it from a parent package (``selfsup_tabular.encoders.TabularMLP`` for
-    ``selfsup_tabular.encoders.mlp:TabularMLP``). ``None`` when no single component matches."""
-    from selfsup.export import CORE_COMPONENTS
-    from selfsup.plugins import discover
-
-    module, attr = _split_path(class_path)
-    if not module or not attr:
-        return None
-    targets = {f"selfsup:{k}": v for k, v in CORE_COMPONENTS.items()}
-    for plugin in discover().values():
-        targets.update({f"{plugin.name}:{k}": v for k, v in plugin.components.items()})
-    found = []
-    for name, target in targets.items():
-        t_module, _, t_attr = target.partition(":")
-        if t_attr == attr and (t_module == module or t_module.startswith(module + ".")):
-            found.append(name)
-    return found[0] if len(found) == 1 else None
-
-
-def _component_of_class(cls: type) -> str | None:
-    """The registry name of a class: its ``@exportable`` name, else the component whose
-    ``module:Class`` is exactly this class's (``None`` for an unregistered class)."""
-    from selfsup.plugins import discover
-
-    if is_exportable(cls):
-        return str(cls.__selfsup_export_name__)  # type: ignore[attr-defined]
-    target = f"{cls.__module__}:{cls.__qualname__}"
-    for plugin in discover().values():
-        for short, path in plugin.components.items():
-            if path == target:
-                return f"{plugin.name}:{short}"
-    return None
+def __getattr__(name: str) -> Any:
+    return moved_attribute(__name__, _MOVED, name)
 
 
 def _encoder_from_json(spec: Mapping[str, Any]) -> nn.Module:
     """Build an inner encoder from its export description (see the module docstring)."""
     init_args = dict(spec.get("init_args") or {})
     try:
-        _check_json(init_args, "a content encoder description's init_args")
+        check_json(init_args, "a content encoder description's init_args")
     except ValueError as err:
         raise ExportError(str(err)) from err
     if "component" in spec:
@@ -197,7 +78,7 @@ def _encoder_from_json(spec: Mapping[str, Any]) -> nn.Module:
 
         cls = resolve_component(str(spec["component"]))
     else:
-        cls = _torch_nn_class(spec.get("class_path", ""))
+        cls = torch_nn_class(spec.get("class_path", ""))
         if cls is None:
             raise ExportError(
                 f"a content encoder description names {spec.get('class_path')!r}; only torch.nn "
@@ -208,62 +89,6 @@ def _encoder_from_json(spec: Mapping[str, Any]) -> nn.Module:
         return cls(**init_args)
     except TypeError as err:
         raise ExportError(f"cannot build the content encoder {dict(spec)!r}: {err}") from err
-
-
-def import_class(class_path: str) -> Any:
-    """Import ``"package.module.Class"`` or ``"package.module:Class"``; a short plugin
-    component name (``"scarf"``, ``"tabular:scarf"``) goes through core's plugin registry.
-
-    For class paths a user wrote in a config only (a config is code its author reviews): a
-    name read from a checkpoint or any other file never reaches this function (see
-    :func:`build_content_encoder` with ``saved=True``). It returns what the path names; the
-    caller checks it is an ``nn.Module`` class before calling it.
-
-    Raises:
-        ValueError: the path names no importable object (the message says which part failed).
-    """
-    if not isinstance(class_path, str) or not class_path:
-        raise ValueError(f"class_path must be a non-empty string, got {class_path!r}.")
-    if "." not in class_path:  # a short name never has a dot; an import path always does
-        from selfsup.plugins import resolve  # short names are a core feature
-
-        return resolve(class_path)
-    if ":" in class_path:
-        module_name, _, attr = class_path.partition(":")
-    else:
-        module_name, _, attr = class_path.rpartition(".")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(
-            f"cannot import the content encoder {class_path!r}: module {module_name!r} is not "
-            f"installed ({err}). Install the plugin that provides it (e.g. pip install "
-            f"selfsup-{module_name.split('.')[0].removeprefix('selfsup_')})."
-        ) from err
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"cannot import {class_path!r}: {module_name!r} has no {attr!r}.")
-        obj = getattr(obj, part)
-    return obj
-
-
-def load_encoder_checkpoint(encoder: nn.Module, path: str, prefix: str | None = None) -> None:
-    """Initialise ``encoder`` from a state dict file (strict: every key must match).
-
-    The file holds ``encoder.state_dict()``, or a Lightning checkpoint / any dict with a
-    ``"state_dict"`` entry; ``prefix`` keeps only the keys under it, stripped (e.g. the encoder
-    of a ``selfsup fit`` checkpoint: ``"tasks.<task>.method.encoder."``). Loaded with
-    ``weights_only=True`` (tensors and plain values only).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the keys do not match the encoder (the message lists both sides).
-    """
-    state = read_state_dict(path, wrappers=("state_dict",))
-    if prefix:
-        state = select_prefix(state, prefix)
-    hint = "" if prefix else "Pass checkpoint_prefix to select the encoder's keys."
-    load_matching(encoder, state, f"checkpoint {path!r} (prefix {prefix!r})", hint)
 
 
 @exportable("recsys:content_encoder")
@@ -425,181 +250,3 @@ class ContentEncoder(nn.Module):
 
 class MalformedOutput(ValueError):
     """A content encoder returned something other than a ``(B, D)`` tensor."""
-
-
-def _torch_nn_path(class_path: Any) -> str | None:
-    """``class_path`` in the ``"torch.nn.<Class>"`` form when it names a ``torch.nn`` class."""
-    if _torch_nn_class(class_path) is None:
-        return None
-    return _TORCH_NN + class_path[len("torch.nn:") :] if ":" in class_path else class_path
-
-
-def _saved_encoder(spec: Any, feature: str) -> nn.Module | dict[str, Any]:
-    """The inner encoder of a content encoder config read from a state dict.
-
-    Nothing in it is imported by its path or called before its type is known: a
-    ``{"component": "plugin:name"}`` resolves through the plugin registry, a ``class_path``
-    must be a ``torch.nn`` class (returned as a description for :class:`ContentEncoder`) or a
-    registered component's path, the class must be an ``nn.Module`` subclass, and ``init_args``
-    must be JSON data.
-    """
-    origin = f"the saved content encoder of feature {feature!r}"
-    if not isinstance(spec, Mapping):
-        raise ValueError(
-            f"{origin} must be {{'class_path' or 'component': ..., 'init_args': {{...}}}}, got "
-            f"{type(spec).__name__}."
-        )
-    init_args = spec.get("init_args") or {}
-    if not isinstance(init_args, Mapping):
-        raise ValueError(f"{origin}: init_args must be a dict, got {type(init_args).__name__}.")
-    _check_json(init_args, f"{origin}: init_args")
-    name = spec.get("component")
-    if name is None:
-        path = spec.get("class_path")
-        if not isinstance(path, str) or not path:
-            raise ValueError(f"{origin} names no class_path or component: {dict(spec)!r}.")
-        torch_path = _torch_nn_path(path)
-        if torch_path is not None:  # ContentEncoder builds it and keeps it for export
-            return {"class_path": torch_path, "init_args": dict(init_args)}
-        name = path if "." not in path else _component_of_path(path)
-        if name is None:
-            raise ValueError(
-                f"{origin} names {path!r}, which is neither a torch.nn class nor a registered "
-                "selfsup component; a checkpoint never imports a path it names. Give the encoder "
-                f"yourself: FeatureTwoTower(content_encoders={{{feature!r}: {{'encoder': "
-                "{'class_path': ..., 'init_args': ...}}}) before load_state_dict, or "
-                f"load_two_tower(path, content_encoders=...) (the trained weights still come from "
-                "the checkpoint)."
-            )
-    if not isinstance(name, str):
-        raise ValueError(f"{origin}: component must be a string, got {type(name).__name__}.")
-    cls = _registered_module_class(name, origin)
-    try:
-        return cls(**dict(init_args))
-    except TypeError as err:
-        raise ValueError(f"cannot build {origin} ({name!r}): {err}") from err
-
-
-def _configured_encoder(spec: Mapping[str, Any]) -> nn.Module | dict[str, Any]:
-    """The inner encoder of a config the user wrote (``class_path``: any import path, as
-    LightningCLI's; ``component``: a registry name); the class is checked to be an
-    ``nn.Module`` subclass before it is called."""
-    init_args = dict(spec.get("init_args") or {})
-    if "component" in spec:
-        cls = _registered_module_class(str(spec["component"]), "the content encoder component")
-    else:
-        torch_path = _torch_nn_path(spec["class_path"])
-        if torch_path is not None:  # described, not built here: kept for export
-            return {"class_path": torch_path, "init_args": init_args}
-        cls = _module_class(
-            import_class(spec["class_path"]), spec["class_path"], "the content encoder class_path"
-        )
-    try:
-        return cls(**init_args)
-    except TypeError as err:
-        name = spec.get("component", spec.get("class_path"))
-        raise ValueError(f"cannot build {name!r}: {err}") from err
-
-
-def saved_content_config(
-    config: Mapping[str, Any] | nn.Module, feature: str = "?"
-) -> dict[str, Any] | None:
-    """The form of a content encoder config a state dict keeps, or ``None`` for a live module.
-
-    The encoder is named the way :func:`build_content_encoder` (``saved=True``) can rebuild it
-    without importing a path: a ``torch.nn`` ``class_path`` or a registered ``component``
-    (``"tabular:tabular_mlp"`` for ``class_path: selfsup_tabular.encoders.TabularMLP``). An
-    encoder class that is neither is kept by its path, with a warning: loading such a
-    checkpoint needs the encoder given again.
-
-    Examples:
-        >>> saved_content_config({"encoder": {"class_path": "torch.nn:Linear"}})
-        {'encoder': {'class_path': 'torch.nn.Linear', 'init_args': {}}}
-    """
-    if not isinstance(config, Mapping) or not isinstance(config.get("encoder"), Mapping):
-        return None
-    spec = config["encoder"]
-    init_args = dict(spec.get("init_args") or {})
-    encoder: dict[str, Any]
-    if "component" in spec:
-        encoder = {"component": spec["component"], "init_args": init_args}
-    elif _torch_nn_path(spec.get("class_path")) is not None:
-        encoder = {"class_path": _torch_nn_path(spec["class_path"]), "init_args": init_args}
-    else:
-        path = spec.get("class_path")
-        cls = import_class(path)  # the user's own config: its class path was imported to build
-        name = _component_of_class(cls) if isinstance(cls, type) else None
-        if name is None:
-            warnings.warn(
-                f"the content encoder {path!r} of feature {feature!r} is neither a torch.nn class "
-                "nor a registered selfsup component: checkpoints of this model name it, but "
-                "loading one never imports a path, so pass content_encoders= again to load it "
-                "(or register the class as a component of a plugin).",
-                stacklevel=3,
-            )
-            encoder = {"class_path": path, "init_args": init_args}
-        else:
-            encoder = {"component": name, "init_args": init_args}
-    return {**dict(config), "encoder": encoder}
-
-
-def build_content_encoder(
-    config: Mapping[str, Any] | nn.Module,
-    shape: Sequence[int],
-    load_checkpoint: bool = True,
-    *,
-    saved: bool = False,
-    feature: str = "?",
-) -> ContentEncoder:
-    """A :class:`ContentEncoder` from a config dict (see the module docstring) or a module.
-
-    ``load_checkpoint=False`` skips ``checkpoint`` (a model rebuilt from its own state dict gets
-    the trained weights from there). ``saved=True`` marks a config read from a state dict (a
-    stranger's file): its encoder resolves only through the plugin registry or ``torch.nn``,
-    is checked to be an ``nn.Module`` class before it is built, its ``init_args`` must be JSON
-    data, and its ``checkpoint`` is never read. A config the user wrote may name any import
-    path (like any ``class_path`` in a config), but only an ``nn.Module`` class is called.
-
-    Raises:
-        ValueError: unknown keys, no ``encoder``, an encoder that cannot be imported or built,
-            a ``class_path`` that is not an ``nn.Module`` class, or (``saved``) a class that
-            does not resolve through the registry / ``torch.nn``.
-        FileNotFoundError: a ``checkpoint`` that does not exist.
-    """
-    if isinstance(config, nn.Module) and not saved:
-        return ContentEncoder(config, shape)
-    if not isinstance(config, Mapping):
-        raise ValueError(
-            "a content encoder is a module or a dict {encoder: {class_path, init_args}, "
-            f"trainable, checkpoint, checkpoint_prefix, pool}}, got {type(config).__name__}."
-        )
-    unknown = sorted(set(config) - set(CONTENT_ENCODER_KEYS))
-    if unknown:
-        raise ValueError(
-            f"unknown content encoder option(s) {unknown}; allowed: {list(CONTENT_ENCODER_KEYS)}."
-        )
-    trainable = config.get("trainable", True)
-    if not isinstance(trainable, bool):
-        raise ValueError(
-            f"content encoder of feature {feature!r}: trainable must be true or false, got "
-            f"{trainable!r}."
-        )
-    spec = config.get("encoder")
-    encoder: nn.Module | Mapping[str, Any]
-    if saved:
-        encoder = _saved_encoder(spec, feature)
-    elif isinstance(spec, nn.Module):
-        encoder = spec
-    elif isinstance(spec, Mapping) and ("class_path" in spec or "component" in spec):
-        encoder = _configured_encoder(spec)
-    else:
-        raise ValueError(
-            "a content encoder config needs encoder: {class_path: ..., init_args: {...}}, got "
-            f"{spec!r}."
-        )
-    wrapped = ContentEncoder(encoder, shape, trainable=trainable, pool=config.get("pool"))
-    if load_checkpoint and not saved and config.get("checkpoint"):
-        load_encoder_checkpoint(
-            wrapped.encoder, str(config["checkpoint"]), config.get("checkpoint_prefix")
-        )
-    return wrapped

@@ -6,63 +6,32 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.experiment.schema import LazySchemaModule, SchemaState
 from selfsup.losses import info_nce
-from selfsup_recsys.augment.feature_masking import (
-    bag_dropout,
-    correlated_feature_masks,
-    random_feature_masks,
-)
 from selfsup_recsys.batch import FeatureSpec, check_features, parse_features, specs_to_dicts
-from selfsup_recsys.encoders.content import build_content_encoder, saved_content_config
 from selfsup_recsys.encoders.tower import FeatureTower
 from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
 from selfsup_recsys.frequency import StreamingFrequencyEstimator
+from selfsup_recsys.methods._two_tower_batch import (
+    LOGQ_MODES,
+    batch_key,
+    batch_mapping,
+    item_ids,
+    logq_bias,
+    pair_rows,
+)
+from selfsup_recsys.methods._two_tower_schema import (
+    build_content_encoders,
+    saved_encoder_configs,
+    schema_settings,
+)
+from selfsup_recsys.methods._two_tower_views import SSL_MODES, ssl_views
 
 __all__ = ["FeatureTwoTower"]
-
-_LOGQ = ("none", "streaming", "batch")
-_SSL = ("none", "rfm", "cfm")
-
-
-def _schema_settings(spec: Any) -> dict[str, Any]:
-    """The architecture settings of a saved schema, checked to be the plain data they claim."""
-    if not isinstance(spec, Mapping) or not {"query", "item"} <= set(spec):
-        raise ValueError(
-            "the state dict's schema._extra_state is not a FeatureTwoTower schema (a dict with "
-            f"'query' and 'item' feature lists), got {type(spec).__name__}; load a state dict "
-            "saved by FeatureTwoTower."
-        )
-    out: dict[str, Any] = {}
-    for key in ("embedding_dim", "output_dim"):
-        if key in spec:
-            value = spec[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"the saved schema's {key} must be a positive int, got {value!r}.")
-            out[key] = value
-    if "hidden_dims" in spec:
-        dims = spec["hidden_dims"]
-        if not isinstance(dims, list | tuple) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims
-        ):
-            raise ValueError(
-                f"the saved schema's hidden_dims must be a list of positive ints, got {dims!r}."
-            )
-        out["hidden_dims"] = list(dims)
-    encoders = spec.get("content_encoders") or {}
-    if not isinstance(encoders, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, Mapping) for k, v in encoders.items()
-    ):
-        raise ValueError(
-            "the saved schema's content_encoders must map feature names to encoder configs, got "
-            f"{encoders!r}."
-        )
-    out["content_encoders"] = {k: dict(v) for k, v in encoders.items()}
-    return out
 
 
 class FeatureTwoTower(LazySchemaModule, Method):
@@ -178,10 +147,10 @@ class FeatureTwoTower(LazySchemaModule, Method):
         check_positive("temperature", temperature)
         if ssl_temperature is not None:
             check_positive("ssl_temperature", ssl_temperature)
-        if logq not in _LOGQ:
-            raise ValueError(f"logq must be one of {_LOGQ}, got {logq!r}.")
-        if ssl not in _SSL:
-            raise ValueError(f"ssl must be one of {_SSL}, got {ssl!r}.")
+        if logq not in LOGQ_MODES:
+            raise ValueError(f"logq must be one of {LOGQ_MODES}, got {logq!r}.")
+        if ssl not in SSL_MODES:
+            raise ValueError(f"ssl must be one of {SSL_MODES}, got {ssl!r}.")
         if ssl_weight < 0 or not 0.0 <= bag_dropout <= 1.0:
             raise ValueError(
                 f"ssl_weight must be >= 0 and bag_dropout in [0, 1], got {ssl_weight}, "
@@ -264,7 +233,9 @@ class FeatureTwoTower(LazySchemaModule, Method):
                     "embedding_dim": self.embedding_dim,
                     "hidden_dims": list(self.hidden_dims),
                     "output_dim": self.output_dim,
-                    "content_encoders": self._saved_encoder_configs(),
+                    "content_encoders": saved_encoder_configs(
+                        self.content_encoders, self._restored_encoders
+                    ),
                 }
             )
             self.register_buffer("feature_mi", torch.zeros(len(i), len(i), dtype=torch.float64))
@@ -283,40 +254,10 @@ class FeatureTwoTower(LazySchemaModule, Method):
         ``None`` for a model built without them."""
         return self.schema.spec.get("tables")
 
-    def _encoders(self, specs: list[FeatureSpec], load_checkpoints: bool) -> dict[str, nn.Module]:
-        out = {}
-        for spec in specs:
-            if spec.kind != "content":
-                continue
-            if spec.name in self.content_encoders:
-                out[spec.name] = build_content_encoder(
-                    self.content_encoders[spec.name], spec.shape,
-                    load_checkpoint=load_checkpoints, feature=spec.name,
-                )  # fmt: skip
-            elif spec.name in self._restored_encoders:
-                out[spec.name] = build_content_encoder(
-                    self._restored_encoders[spec.name], spec.shape, saved=True, feature=spec.name
-                )
-            else:
-                raise ValueError(
-                    f"content feature {spec.name!r} has no encoder: add content_encoders: "
-                    f"{{{spec.name}: {{encoder: {{class_path: ..., init_args: ...}}}}}} to the "
-                    f"method (configured: {sorted(self.content_encoders)})."
-                )
-        return out
-
-    def _saved_encoder_configs(self) -> dict[str, Any]:
-        """The content encoder configs a state dict carries (see :func:`saved_content_config`):
-        the user's dict configs with their encoder named by registry or ``torch.nn`` path, and
-        configs restored from a state dict as they were read (and checked)."""
-        out = dict(self._restored_encoders)
-        for name, config in self.content_encoders.items():
-            saved = saved_content_config(config, name)
-            if saved is not None:
-                out[name] = saved
-            else:
-                out.pop(name, None)  # a live module is not saved
-        return out
+    def _encoders(self, specs: list[FeatureSpec], load_checkpoints: bool) -> dict[str, Any]:
+        return build_content_encoders(
+            specs, self.content_encoders, self._restored_encoders, load_checkpoints
+        )
 
     def set_feature_correlation(self, mi: Tensor) -> None:
         """Store the ``(k, k)`` item-feature mutual information used by CFM."""
@@ -335,7 +276,7 @@ class FeatureTwoTower(LazySchemaModule, Method):
         Raises:
             ValueError: not a FeatureTwoTower schema, or a malformed one.
         """
-        settings = _schema_settings(spec)
+        settings = schema_settings(spec)
         self.embedding_dim = settings.get("embedding_dim", self.embedding_dim)
         self.hidden_dims = settings.get("hidden_dims", self.hidden_dims)
         self.output_dim = settings.get("output_dim", self.output_dim)
@@ -379,46 +320,6 @@ class FeatureTwoTower(LazySchemaModule, Method):
         if callable(schema):
             self.materialize(**schema())
 
-    # -- batches ---------------------------------------------------------------------------------
-    def _mapping(self, batch: Any) -> Mapping[str, Any]:
-        if not isinstance(batch, Mapping):
-            raise MalformedBatchError(
-                f"{type(self).__name__} expects a dict with 'query', 'item' and 'item_ids', got "
-                f"{type(batch).__name__}."
-            )
-        return batch
-
-    def _key(self, batch: Mapping[str, Any], key: str) -> Any:
-        if key not in batch:
-            raise MalformedBatchError(
-                f"{type(self).__name__} batch is missing {key!r} (keys: {sorted(map(str, batch))})."
-            )
-        return batch[key]
-
-    def _item_ids(self, batch: Mapping[str, Any], rows: int) -> Tensor:
-        ids = self._key(batch, "item_ids")
-        if not isinstance(ids, Tensor) or ids.shape != (rows,) or ids.dtype != torch.long:
-            got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, Tensor) else type(ids)
-            raise MalformedBatchError(
-                f"batch['item_ids'] must be an int64 tensor of shape ({rows},), got {got}."
-            )
-        if rows and int(ids.min()) < 0:
-            raise MalformedBatchError("batch['item_ids'] must be >= 0 (catalog row indices).")
-        return ids
-
-    def _batch_log_prob(self, batch: Mapping[str, Any], rows: int) -> Tensor:
-        lp = self._key(batch, "item_log_prob")
-        if not isinstance(lp, Tensor) or lp.shape != (rows,) or not lp.is_floating_point():
-            got = f"{lp.dtype} {tuple(lp.shape)}" if isinstance(lp, Tensor) else type(lp)
-            raise MalformedBatchError(
-                f"batch['item_log_prob'] must be a float tensor of shape ({rows},), got {got}."
-            )
-        if not bool(torch.isfinite(lp).all()) or bool((lp > 0).any()):
-            raise MalformedBatchError(
-                "batch['item_log_prob'] must hold finite log-probabilities <= 0."
-            )
-        return lp
-
     # -- towers ----------------------------------------------------------------------------------
     def query_embeddings(self, features: Mapping[str, Tensor]) -> Tensor:
         """L2-normalised query vectors ``(B, output_dim)``."""
@@ -432,47 +333,16 @@ class FeatureTwoTower(LazySchemaModule, Method):
         check_features(features, self.item_tower.specs, "item features")
         return self.item_tower(features)
 
-    def _ssl_views(self, items: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        k = len(self.item_tower.specs)
-        if self.ssl == "cfm":
-            if not bool(self.feature_mi_ready):
-                raise RuntimeError(
-                    "ssl='cfm' needs the item-feature mutual information: call "
-                    "set_feature_correlation(feature_mutual_information(...)) or train with "
-                    "InteractionDataModule, which computes it in setup()."
-                )
-            mask_a, mask_b = correlated_feature_masks(self.feature_mi, None, self.num_correlated)
-        else:
-            mask_a, mask_b = random_feature_masks(k)
-        views = []
-        for mask in (mask_a, mask_b):
-            view = dict(items)
-            for spec in self.item_tower.specs:
-                if spec.kind == "bag":
-                    view[spec.name] = bag_dropout(items[spec.name], self.bag_dropout)
-            views.append(self.item_tower(view, mask))
-        return views[0], views[1]
-
     # -- Method ----------------------------------------------------------------------------------
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         self.require_built()
-        batch = self._mapping(batch)
-        rows = check_features(self._key(batch, "query"), self.query_tower.specs, "batch['query']")
-        check_features(self._key(batch, "item"), self.item_tower.specs, "batch['item']", rows)
-        if rows < 2:
-            raise MalformedBatchError(
-                f"{type(self).__name__} needs at least 2 interactions per batch (in-batch "
-                f"negatives), got {rows}; use drop_last=True."
-            )
+        owner = type(self).__name__
+        batch = batch_mapping(batch, owner)
+        rows = pair_rows(batch, self.query_tower.specs, self.item_tower.specs, owner)
         needs_ids = self.logq == "streaming" or self.remove_accidental_hits
-        ids = self._item_ids(batch, rows) if needs_ids or "item_ids" in batch else None
-        bias = None
-        if self.logq == "batch":
-            bias = -self._batch_log_prob(batch, rows)
-        elif self.logq == "streaming":
-            # only training steps feed the estimator; validation reads it
-            log_p = self.frequency(ids) if self.training else self.frequency.log_prob(ids)
-            bias = -log_p.to(ids.device)
+        ids = item_ids(batch, rows, owner) if needs_ids or "item_ids" in batch else None
+        # only training steps feed the streaming estimator; validation reads it
+        bias = logq_bias(self.logq, batch, rows, ids, self.frequency, self.training, owner)
         u = self.query_tower(batch["query"])
         v = self.item_tower(batch["item"])
         main = info_nce(
@@ -496,7 +366,10 @@ class FeatureTwoTower(LazySchemaModule, Method):
                     raise MalformedBatchError(
                         f"batch['ssl_item'] needs at least 2 items (in-batch negatives), got {n}."
                     )
-            za, zb = self._ssl_views(ssl_items)
+            za, zb = ssl_views(
+                self.item_tower, ssl_items, self.ssl, self.feature_mi,
+                bool(self.feature_mi_ready), self.num_correlated, self.bag_dropout,
+            )  # fmt: skip
             ssl_loss = info_nce(za, zb, self.ssl_temperature, normalize=False)
             loss = loss + self.ssl_weight * ssl_loss
             out["ssl_loss"] = ssl_loss.detach()
@@ -506,15 +379,15 @@ class FeatureTwoTower(LazySchemaModule, Method):
 
     def representations(self, batch: Any) -> Tensor:
         """Query vectors of a training batch, detached."""
-        batch = self._mapping(batch)
-        return self.query_embeddings(self._key(batch, "query")).detach()
+        batch = batch_mapping(batch, type(self).__name__)
+        return self.query_embeddings(batch_key(batch, "query", type(self).__name__)).detach()
 
     def embed(self, batch: Any) -> Tensor:
         """Query vectors for ``{"query": ...}``, else item vectors for ``{"item": ...}``."""
-        batch = self._mapping(batch)
+        batch = batch_mapping(batch, type(self).__name__)
         if "query" in batch:
             return self.query_embeddings(batch["query"])
-        return self.item_embeddings(self._key(batch, "item"))
+        return self.item_embeddings(batch_key(batch, "item", type(self).__name__))
 
     def export_encoder(self) -> TwoTowerEncoder:
         """Both towers (and the vocabularies, when trained from files) as a
