@@ -145,6 +145,28 @@ def test_custom_blocks() -> None:
     assert head(torch.randn(3, 8)).shape == (3, 4)
 
 
+def test_mlp_blocks_activation_builds_one_module_per_hidden_layer() -> None:
+    head = ProjectionHead(mlp_blocks([8, 16, 16, 4], batch_norm=False, activation=nn.PReLU))
+    assert [type(m).__name__ for m in head] == [
+        "Linear",
+        "PReLU",
+        "Linear",
+        "PReLU",
+        "Linear",
+    ]
+    assert head[1] is not head[3], "a learned activation must not be shared between layers"
+    assert [m.bias is not None for m in head if isinstance(m, nn.Linear)] == [True, True, True]
+    # the default stays the in-place ReLU
+    assert [type(a).__name__ for *_, a in mlp_blocks([8, 16, 4], activation=None)] == [
+        "ReLU",
+        "NoneType",
+    ]
+    x = torch.randn(3, 8)
+    a1, a2 = head[1], head[3]
+    want = head[4](a2(head[2](a1(head[0](x)))))
+    torch.testing.assert_close(head(x), want)
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one block"):
         ProjectionHead([])

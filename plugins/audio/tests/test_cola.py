@@ -238,3 +238,33 @@ def test_bad_view_warp_arguments_say_how_to_fix_them(kwargs: dict, match: str) -
     with pytest.raises(ValueError, match=match):
         COLA(**SMALL, **kwargs)
     assert COLA(**SMALL, view_warp=0.29, warp_cutoff=0.7).view_warp == 0.29
+
+
+# The head's checkpoint layout before it became a core ProjectionHead (hard-coded on purpose:
+# a change here breaks every COLA checkpoint saved so far).
+COLA_HEAD_KEYS = {
+    "head.0.weight": (8, 16),  # Linear(feature_dim, projection_dim)
+    "head.0.bias": (8,),
+    "head.1.weight": (8,),  # LayerNorm(projection_dim)
+    "head.1.bias": (8,),
+}
+
+
+def test_head_checkpoint_of_the_hand_written_layout_loads_strictly() -> None:
+    from torch import nn
+
+    from selfsup.encoders import ProjectionHead
+
+    method = COLA(**SMALL)
+    assert isinstance(method.head, ProjectionHead)
+    state = method.state_dict()
+    assert {k: tuple(v.shape) for k, v in state.items() if k.startswith("head.")} == COLA_HEAD_KEYS
+    torch.manual_seed(3)
+    old = nn.Sequential(nn.Linear(16, 8), nn.LayerNorm(8), nn.Tanh())
+    with torch.no_grad():  # LayerNorm starts at (1, 0): move it so a mix-up would show
+        old[1].weight.normal_()
+        old[1].bias.normal_()
+    saved = {**state, **{f"head.{k}": v.clone() for k, v in old.state_dict().items()}}
+    method.load_state_dict(saved, strict=True)
+    x = torch.randn(5, 16)
+    torch.testing.assert_close(method.head(x), old(x), rtol=0, atol=0)

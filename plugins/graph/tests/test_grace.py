@@ -110,3 +110,32 @@ def test_encoder_layer_sizes() -> None:
     enc = GCNEncoder(6, hidden_channels=10, out_channels=4, num_layers=3, activation="prelu")
     assert [(c.in_channels, c.out_channels) for c in enc.convs] == [(6, 10), (10, 10), (10, 4)]
     assert enc(torch.randn(5, 6), torch.tensor([[0, 1], [1, 2]])).shape == (5, 4)
+
+
+# The projector's checkpoint layout before it became a core ProjectionHead (hard-coded on
+# purpose: a change here breaks every GRACE checkpoint saved so far).
+GRACE_PROJECTOR_KEYS = {
+    "projector.0.weight": (8, 4),  # Linear(out_channels, projection_hidden)
+    "projector.0.bias": (8,),
+    "projector.2.weight": (4, 8),  # Linear(projection_hidden, out_channels), after the ELU
+    "projector.2.bias": (4,),
+}
+
+
+def test_projector_checkpoint_of_the_hand_written_layout_loads_strictly() -> None:
+    from torch import nn
+
+    from selfsup.encoders import ProjectionHead
+
+    method = GRACE(in_channels=6, hidden_channels=8, out_channels=4, projection_hidden=8)
+    assert isinstance(method.projector, ProjectionHead)
+    assert [type(m).__name__ for m in method.projector] == ["Linear", "ELU", "Linear"]
+    state = method.state_dict()
+    got = {k: tuple(v.shape) for k, v in state.items() if k.startswith("projector.")}
+    assert got == GRACE_PROJECTOR_KEYS
+    torch.manual_seed(3)
+    old = nn.Sequential(nn.Linear(4, 8), nn.ELU(), nn.Linear(8, 4))
+    saved = {**state, **{f"projector.{k}": v.clone() for k, v in old.state_dict().items()}}
+    method.load_state_dict(saved, strict=True)
+    h = torch.randn(7, 4)
+    torch.testing.assert_close(method.projector(h), old(h), rtol=0, atol=0)

@@ -382,3 +382,44 @@ def test_neighbour_sampled_batches_embed_their_seed_nodes() -> None:
     assert sampled.shape == (16, 8)
     torch.testing.assert_close(sampled, full[batch.n_id[:16]], atol=1e-5, rtol=1e-5)
     assert torch.isfinite(method.train().training_losses(batch)["loss"])
+
+
+# GraphMAE2's projector layout before it became a core ProjectionHead (hard-coded on purpose:
+# a change here breaks every GraphMAE2 checkpoint with latent_weight > 0 saved so far).
+LATENT_PROJECTOR_KEYS = {
+    "projector.0.weight": (256, 8),  # Linear(hidden_channels, projector_hidden)
+    "projector.0.bias": (256,),
+    "projector.1.weight": (1,),  # PReLU
+    "projector.2.weight": (8, 256),  # Linear(projector_hidden, hidden_channels)
+    "projector.2.bias": (8,),
+}
+
+
+def test_latent_projector_checkpoint_of_the_hand_written_layout_loads_strictly() -> None:
+    from torch import nn
+
+    from selfsup.encoders import ProjectionHead
+
+    method = GraphMAE2(in_channels=6, hidden_channels=8, num_heads=2, latent_weight=0.5)
+    assert isinstance(method.projector, ProjectionHead)
+    state = method.state_dict()
+    for prefix in ("projector.", "target_projector.teacher."):
+        got = {
+            "projector." + k[len(prefix) :]: tuple(v.shape)
+            for k, v in state.items()
+            if k.startswith(prefix)
+        }
+        assert got == LATENT_PROJECTOR_KEYS, prefix
+    torch.manual_seed(3)
+    old = nn.Sequential(nn.Linear(8, 256), nn.PReLU(), nn.Linear(256, 8))
+    with torch.no_grad():  # PReLU starts at 0.25 everywhere: move it so a mix-up would show
+        old[1].weight.fill_(-0.7)
+    saved = dict(state)
+    for prefix in ("projector.", "target_projector.teacher."):
+        saved.update({prefix + k: v.clone() for k, v in old.state_dict().items()})
+    method.load_state_dict(saved, strict=True)
+    h = torch.randn(7, 8)
+    torch.testing.assert_close(method.projector(h), old(h), rtol=0, atol=0)
+    with torch.no_grad():
+        target = method.target_projector.teacher(h)
+    torch.testing.assert_close(target, old(h), rtol=0, atol=0)

@@ -14,7 +14,7 @@ norms keep it: LayerNorm subtracts a mean across features, which a per-feature b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from torch import nn
@@ -34,7 +34,12 @@ __all__ = [
 HeadBlock: TypeAlias = tuple[int, int, nn.Module | None, nn.Module | None]
 
 
-def mlp_blocks(dims: Sequence[int], *, batch_norm: bool = True) -> list[HeadBlock]:
+def mlp_blocks(
+    dims: Sequence[int],
+    *,
+    batch_norm: bool = True,
+    activation: Callable[[], nn.Module] | None = None,
+) -> list[HeadBlock]:
     """Blocks of an MLP through ``dims``: ``Linear-BN-ReLU`` between sizes, a plain last Linear.
 
     .. math::
@@ -42,14 +47,17 @@ def mlp_blocks(dims: Sequence[int], *, batch_norm: bool = True) -> list[HeadBloc
         z = W_L\\, \\phi(W_{L-1} \\cdots \\phi(W_1 h)) + b_L, \\qquad
         \\phi(u) = \\mathrm{ReLU}(\\mathrm{BN}(u))
 
-    (``batch_norm=False``: ``phi(u) = ReLU(u + b)``, the hidden Linears keep their bias).
+    (``batch_norm=False``: ``phi(u) = ReLU(u + b)``, the hidden Linears keep their bias;
+    ``activation`` replaces the ReLU, e.g. GRACE's ELU or GraphMAE2's PReLU).
 
     Args:
         dims: ``[in_dim, hidden_1, ..., out_dim]``, at least two sizes, each >= 1.
         batch_norm: ``BatchNorm1d`` after every hidden Linear (default True).
+        activation: Builds each hidden layer's activation, called once per layer so learned
+            ones (``nn.PReLU``) are not shared (default None: ``nn.ReLU(inplace=True)``).
 
     Returns:
-        ``len(dims) - 1`` blocks for :class:`ProjectionHead`; ReLUs are in place.
+        ``len(dims) - 1`` blocks for :class:`ProjectionHead`; the default ReLUs are in place.
 
     Raises:
         ValueError: fewer than two sizes, or a size < 1.
@@ -57,6 +65,8 @@ def mlp_blocks(dims: Sequence[int], *, batch_norm: bool = True) -> list[HeadBloc
     Examples:
         >>> [(i, o, type(n).__name__, type(a).__name__) for i, o, n, a in mlp_blocks([8, 16, 4])]
         [(8, 16, 'BatchNorm1d', 'ReLU'), (16, 4, 'NoneType', 'NoneType')]
+        >>> [type(a).__name__ for *_, a in mlp_blocks([8, 16, 4], activation=nn.ELU)]
+        ['ELU', 'NoneType']
     """
     dims = [int(d) for d in dims]
     if len(dims) < 2 or min(dims) < 1:
@@ -66,7 +76,8 @@ def mlp_blocks(dims: Sequence[int], *, batch_norm: bool = True) -> list[HeadBloc
     blocks: list[HeadBlock] = []
     for d_in, d_out in zip(dims[:-2], dims[1:-1], strict=True):
         norm = nn.BatchNorm1d(d_out) if batch_norm else None
-        blocks.append((d_in, d_out, norm, nn.ReLU(inplace=True)))
+        act = nn.ReLU(inplace=True) if activation is None else activation()
+        blocks.append((d_in, d_out, norm, act))
     blocks.append((dims[-2], dims[-1], None, None))
     return blocks
 

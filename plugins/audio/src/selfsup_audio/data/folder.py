@@ -1,8 +1,13 @@
-"""``AudioFolderDataModule``: your own recordings, as a folder of audio files or a CSV manifest."""
+"""``AudioFolderDataModule``: your own recordings, as a folder of audio files or a CSV manifest.
+
+The CSV format lives in :mod:`selfsup_audio.data.manifest` and the waveform batches in
+:mod:`selfsup_audio.data.waveform_batches`; :data:`MANIFEST_COLUMNS` and
+:class:`WaveformCollate` are re-exported here, so ``selfsup_audio.data.folder.<name>`` imports
+keep working.
+"""
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -11,10 +16,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from selfsup.data.embedding import EmbeddingBatch
 from selfsup.data.roots import data_root_or_none, resolve_data_root
-from selfsup_audio.data.clip_module import FbankClipsDataModule, RawSplit, _ids
+from selfsup_audio.data.clip_module import FbankClipsDataModule, RawSplit
 from selfsup_audio.data.clips import FbankSplit
+from selfsup_audio.data.manifest import MANIFEST_COLUMNS, read_manifest
+from selfsup_audio.data.waveform_batches import WaveformCollate, WaveformEmbeddingCollate
 from selfsup_audio.frontends.audio_io import (
     AudioLoadError,
     check_channel,
@@ -26,105 +32,6 @@ from selfsup_audio.frontends.fbank import kaldi_fbank
 __all__ = ["MANIFEST_COLUMNS", "AudioFolderDataModule", "WaveformCollate"]
 
 _FEATURES = ("fbank", "waveform")
-#: The manifest columns read; any other column (a comment, a duration) is ignored.
-MANIFEST_COLUMNS = ("path", "label", "sample_rate")
-
-
-def _pad_waveforms(waves: Sequence[Tensor], length: int | None = None) -> tuple[Tensor, Tensor]:
-    """Zero-padded ``(B, max(N_i))`` waveforms (or ``(B, length)``) and their lengths ``(B,)``."""
-    lengths = torch.tensor([w.numel() for w in waves], dtype=torch.long)
-    size = int(lengths.max()) if length is None else length
-    out = torch.zeros(len(waves), size)
-    for i, w in enumerate(waves):
-        n = min(w.numel(), size)
-        out[i, :n] = w[:n]
-    return out, lengths.clamp(max=size)
-
-
-class WaveformCollate:
-    """Collate clip indices of mono waveforms into the batches COLA reads.
-
-    - ``clip_samples`` set (training and validation): a ``(B, clip_samples)`` tensor; longer
-      clips are cut to a window (random with ``train``, else the first ``clip_samples``),
-      shorter ones zero-padded at the end.
-    - ``clip_samples=None`` (probes, embedding): whole clips, ``{"waveform": (B, N), "lengths":
-      (B,)}`` with ``N`` the longest clip and zeros after each clip's length; with ``pairs``
-      an ``(inputs, labels)`` pair.
-
-    Args:
-        waveforms: ``[(N_i,), ...]`` mono float waveforms.
-        labels: ``(len(waveforms),)`` class ids or None.
-        clip_samples: Fixed length, or None for whole clips.
-        train: Random windows (default False: the first ``clip_samples``).
-        pairs: Return ``(inputs, labels)`` (default False).
-        generator: RNG of the random windows (default None: global).
-
-    Examples:
-        >>> collate = WaveformCollate([torch.ones(5), torch.ones(3)], None, clip_samples=4)
-        >>> collate([0, 1]).tolist()
-        [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0]]
-    """
-
-    def __init__(
-        self,
-        waveforms: Sequence[Tensor],
-        labels: Tensor | None,
-        clip_samples: int | None,
-        train: bool = False,
-        pairs: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        if pairs and labels is None:
-            raise ValueError("WaveformCollate(pairs=True) needs labels: probes need class ids.")
-        self.waveforms = waveforms
-        self.labels = labels
-        self.clip_samples = clip_samples
-        self.train = train
-        self.pairs = pairs
-        self.generator = generator
-
-    def _window(self, w: Tensor, size: int) -> Tensor:
-        if w.numel() <= size:
-            return w
-        start = 0
-        if self.train:
-            start = int(torch.randint(0, w.numel() - size + 1, (1,), generator=self.generator))
-        return w[start : start + size]
-
-    def __call__(self, idx: list[int]) -> Any:
-        if self.clip_samples is not None:
-            clips = [self._window(self.waveforms[i], self.clip_samples) for i in idx]
-            return _pad_waveforms(clips, self.clip_samples)[0]
-        wave, lengths = _pad_waveforms([self.waveforms[i] for i in idx])
-        inputs = {"waveform": wave, "lengths": lengths}
-        if self.pairs:
-            assert self.labels is not None  # checked in __init__
-            return inputs, self.labels[torch.as_tensor(idx, dtype=torch.long)]
-        return inputs
-
-
-def _parse_rate(text: str, where: str) -> int:
-    """A manifest's ``sample_rate`` cell as a whole number of Hz > 0."""
-    try:
-        value = float(text.strip())
-    except ValueError:
-        value = float("nan")
-    if not (value.is_integer() and value > 0):
-        raise ValueError(
-            f"{where}, column 'sample_rate': {text!r} is not a sample rate in Hz (a whole number "
-            "> 0, e.g. 16000); fix the cell or drop the column."
-        )
-    return int(value)
-
-
-class _WaveformEmbeddingCollate:
-    def __init__(self, clips: Sequence[tuple[str | int, Tensor]]) -> None:
-        self.clips = clips
-
-    def __call__(self, idx: list[int]) -> EmbeddingBatch:
-        wave, lengths = _pad_waveforms([self.clips[i][1] for i in idx])
-        ids = _ids([self.clips[i][0] for i in idx])
-        return EmbeddingBatch(ids, {"waveform": wave, "lengths": lengths})
 
 
 class AudioFolderDataModule(FbankClipsDataModule):
@@ -279,82 +186,10 @@ class AudioFolderDataModule(FbankClipsDataModule):
             )
         return path
 
-    def _manifest_rows(self, path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-        """``(header, [(line, cells), ...])`` of the CSV, blank rows left out."""
-        rows: list[tuple[int, list[str]]] = []
-        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's BOM
-            reader = csv.reader(handle)
-            try:
-                header = [c.strip() for c in next(reader, [])]
-                for cells in reader:
-                    if any(c.strip() for c in cells):
-                        rows.append((reader.line_num, cells))
-            except UnicodeDecodeError as err:
-                raise ValueError(
-                    f"{path}: the manifest is not UTF-8 text (byte {err.object[err.start]:#04x} "
-                    f"at offset {err.start}); save it as UTF-8 (Excel: 'CSV UTF-8')."
-                ) from None
-            except csv.Error as err:
-                where = f"{path}, line {reader.line_num}"
-                raise ValueError(f"{where}: not valid CSV ({err}).") from None
-        return header, rows
-
     def _read_manifest(self) -> tuple[Path, list[tuple[str, str | None]]]:
         path = self._manifest_path()
-        header, rows = self._manifest_rows(path)
-        for name in header:
-            wanted = name.lower().replace(" ", "_").replace("-", "_")
-            if name not in MANIFEST_COLUMNS and wanted in MANIFEST_COLUMNS:
-                raise ValueError(
-                    f"{path}: column {name!r} would be ignored: column names are lower case, "
-                    f"rename it to {wanted!r}."
-                )
-        repeated = sorted({c for c in header if c and header.count(c) > 1})
-        if repeated:
-            raise ValueError(f"{path}: the header names the columns {repeated} more than once.")
-        if "path" not in header:
-            raise ValueError(
-                f"{path}: the manifest needs a header row with a 'path' column (and optionally "
-                f"'label' and 'sample_rate'), got columns {header}."
-            )
-        column = {name: i for i, name in enumerate(header)}
-        entries: list[tuple[str, str | None]] = []
-        first: dict[str, tuple[int, str]] = {}  # the file -> its first (line, cell)
         self._rows = {}
-        for line, cells in rows:
-            if len(cells) != len(header):
-                raise ValueError(
-                    f"{path}, line {line}: {len(cells)} cells for the {len(header)} columns "
-                    f'{header}; quote a cell that holds a comma ("my, clip.wav").'
-                )
-            cell = cells[column["path"]].strip()
-            if not cell:
-                raise ValueError(f"{path}, line {line}: empty 'path'.")
-            clip_id = PurePosixPath(cell.replace("\\", "/")).as_posix()
-            # the same file under two spellings ("a.wav", "./x/../a.wav", absolute) counts once
-            key = os.path.normcase(os.path.normpath(path.parent / clip_id))
-            if key in first:
-                was_line, was_cell = first[key]
-                raise ValueError(
-                    f"{path}, line {line}: {cell!r} is listed twice (line {was_line}: "
-                    f"{was_cell!r}); list each clip once."
-                )
-            first[key] = (line, cell)
-            label = None
-            if "label" in column:
-                label = cells[column["label"]].strip()
-                if not label:
-                    raise ValueError(
-                        f"{path}, line {line}: empty 'label' for {cell!r}; label every clip or "
-                        "drop the label column."
-                    )
-            rate = None
-            if "sample_rate" in column:
-                rate = _parse_rate(cells[column["sample_rate"]], f"{path}, line {line}")
-            self._rows[clip_id] = (line, rate)
-            entries.append((clip_id, label))
-        if not entries:
-            raise FileNotFoundError(f"{path}: the manifest lists no clip.")
+        entries, self._rows = read_manifest(path)
         self._manifest_file = path
         return path.parent, entries
 
@@ -486,4 +321,4 @@ class AudioFolderDataModule(FbankClipsDataModule):
     def _predict_collate(self, clips: Sequence[tuple[str | int, Tensor]]) -> Any:
         if self.features == "fbank":
             return super()._predict_collate(clips)
-        return _WaveformEmbeddingCollate(clips)
+        return WaveformEmbeddingCollate(clips)

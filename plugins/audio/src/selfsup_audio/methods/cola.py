@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.encoders import ProjectionHead
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import info_nce
 from selfsup_audio.augment.speaker import random_frequency_warp
@@ -163,8 +164,9 @@ class COLA(Method):
             "width": width,
             "out_dim": feature_dim,
         }
-        self.head = nn.Sequential(
-            nn.Linear(feature_dim, projection_dim), nn.LayerNorm(projection_dim), nn.Tanh()
+        # Linear-LayerNorm-Tanh; keys head.0.* (Linear), head.1.* (LayerNorm) as before
+        self.head = ProjectionHead(
+            [(feature_dim, projection_dim, nn.LayerNorm(projection_dim), nn.Tanh())]
         )
         self.bilinear = nn.Linear(projection_dim, projection_dim, bias=False)
 

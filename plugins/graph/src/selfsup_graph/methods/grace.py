@@ -7,6 +7,7 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from selfsup.checks import check_positive, check_probability
+from selfsup.encoders import ProjectionHead, mlp_blocks
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
 from selfsup_graph.augment.views import drop_edges, drop_feature_columns
@@ -100,10 +101,11 @@ class GRACE(Method):
         self.encoder = GCNEncoder(
             in_channels, hidden_channels, out_channels, num_layers=num_layers, activation=activation
         )
-        self.projector = nn.Sequential(
-            nn.Linear(out_channels, projection_hidden),
-            nn.ELU(),
-            nn.Linear(projection_hidden, out_channels),
+        # Linear-ELU-Linear; keys projector.0.* and projector.2.* as before
+        self.projector = ProjectionHead(
+            mlp_blocks(
+                [out_channels, projection_hidden, out_channels], batch_norm=False, activation=nn.ELU
+            )
         )
 
     def graph(self, batch: Any) -> tuple[Tensor, Tensor]:

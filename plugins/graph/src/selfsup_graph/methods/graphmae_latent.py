@@ -23,6 +23,7 @@ import math
 import torch
 from torch import nn
 
+from selfsup.encoders import ProjectionHead, mlp_blocks
 from selfsup.teachers import EMATeacher
 from selfsup_graph.encoders.blocks import check_choice
 
@@ -88,10 +89,13 @@ def latent_heads(hidden_channels: int, projector_hidden: int) -> tuple[nn.Module
         >>> predictor(projector(torch.randn(3, 8))).shape
         torch.Size([3, 8])
     """
-    projector = nn.Sequential(
-        nn.Linear(hidden_channels, projector_hidden),
-        nn.PReLU(),
-        nn.Linear(projector_hidden, hidden_channels),
+    # Linear-PReLU-Linear; keys projector.0.*, .1.weight (PReLU), .2.* as before
+    projector = ProjectionHead(
+        mlp_blocks(
+            [hidden_channels, projector_hidden, hidden_channels],
+            batch_norm=False,
+            activation=nn.PReLU,
+        )
     )
     predictor = nn.Sequential(nn.PReLU(), nn.Linear(hidden_channels, hidden_channels))
     return projector, predictor
