@@ -9,8 +9,9 @@ known to be clean.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -18,6 +19,7 @@ from torch import Tensor
 from selfsup import distributed
 
 __all__ = [
+    "LabelledBatch",
     "MalformedBatchError",
     "batch_tensor",
     "check_finite",
@@ -28,7 +30,9 @@ __all__ = [
     "check_two_views",
     "finite_checks_enabled",
     "iter_tensors",
+    "repeated",
     "set_finite_checks",
+    "unpack_labelled",
 ]
 
 _FINITE_CHECKS = True
@@ -44,6 +48,51 @@ def _dims(dims: Sequence[int | None]) -> str:
         + ", ".join("B" if i == 0 and d is None else str(d or "*") for i, d in enumerate(dims))
         + ")"
     )
+
+
+def repeated(values: Iterable[Hashable]) -> list[Any]:
+    """The values that occur more than once, sorted (for "names must be unique" errors).
+
+    Examples:
+        >>> repeated(["user", "item", "user", "", ""])
+        ['', 'user']
+    """
+    return sorted(v for v, n in Counter(values).items() if n > 1)
+
+
+class LabelledBatch(NamedTuple):
+    """What :func:`unpack_labelled` returns: the inputs, the labels (None without) and where the
+    inputs sat (``"batch"`` or ``"batch[0]"``, for error messages)."""
+
+    inputs: Any
+    labels: Any
+    where: str
+
+
+def unpack_labelled(batch: Any, owner: str, expects: str, *, hint: str = "") -> LabelledBatch:
+    """Split a batch that is either the inputs alone or an ``(inputs, labels)`` pair (probe and
+    labelled loaders give pairs); ``expects`` names the inputs in the error (e.g. ``"images
+    (B, C, H, W)"``) and ``hint`` says how to fix it.
+
+    Raises:
+        MalformedBatchError: a list or tuple whose length is not 2.
+
+    Examples:
+        >>> unpack_labelled((1.0, 7), "M", "x").labels
+        7
+        >>> unpack_labelled([1, 2, 3], "M", "inputs (B, D)")
+        Traceback (most recent call last):
+        ...
+        selfsup.checks.MalformedBatchError: M expects inputs (B, D) or an (inputs, labels) pair, got a list of length 3.
+    """  # noqa: E501
+    if not isinstance(batch, list | tuple):
+        return LabelledBatch(batch, None, "batch")
+    if len(batch) != 2:
+        raise MalformedBatchError(
+            f"{owner} expects {expects} or an (inputs, labels) pair, got a "
+            f"{type(batch).__name__} of length {len(batch)}" + (f"; {hint}" if hint else ".")
+        )
+    return LabelledBatch(batch[0], batch[1], "batch[0]")
 
 
 def batch_tensor(
@@ -79,14 +128,7 @@ def batch_tensor(
         selfsup.checks.MalformedBatchError: M expects inputs of shape (B, 3), got (4, 5); set F.
     """
     shape = _dims(dims)
-    x = batch
-    if isinstance(batch, list | tuple):
-        if len(batch) != 2:
-            raise MalformedBatchError(
-                f"{owner} expects {what} {shape} or an ({what}, labels) pair, got a "
-                f"{type(batch).__name__} of length {len(batch)}."
-            )
-        x = batch[0]
+    x = unpack_labelled(batch, owner, f"{what} {shape}").inputs
     if not isinstance(x, Tensor):
         raise MalformedBatchError(
             f"{owner} expects {what} as a tensor {shape}, got {type(x).__name__}."

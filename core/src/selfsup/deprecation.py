@@ -1,5 +1,8 @@
 """Moved names keep their old import path for one release, with a warning that names the new one.
 
+A replaced class whose successor takes other arguments stays callable the old way through
+:func:`replaced_by`.
+
 A module at the old path lists what moved and forwards each name on first use (PEP 562)::
 
     from selfsup.deprecation import forwarder
@@ -21,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["forwarder", "moved_attribute"]
+__all__ = ["forwarder", "moved_attribute", "replaced_by"]
 
 
 def moved_attribute(module: str, moved: Mapping[str, str], name: str) -> Any:
@@ -71,3 +74,31 @@ def forwarder(module: str, new: str, names: Iterable[str]) -> Callable[[str], An
         return moved_attribute(module, moved, name)
 
     return __getattr__
+
+
+def replaced_by(old: str, new: str, build: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in for the replaced callable ``old``: each call warns (:class:`DeprecationWarning`,
+    naming ``new``) and returns ``build(*args, **kwargs)``, which maps the old arguments onto
+    the replacement.
+
+    Examples:
+        >>> import warnings
+        >>> Pair = replaced_by("old.Pair", "tuple", lambda a, b: (a, b))
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     pair = Pair(1, 2)
+        >>> pair, str(caught[0].message)
+        ((1, 2), 'old.Pair is deprecated: use tuple (the old name is removed in the next release).')
+    """
+
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            f"{old} is deprecated: use {new} (the old name is removed in the next release).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return build(*args, **kwargs)
+
+    stand_in.__name__ = stand_in.__qualname__ = old.rpartition(".")[2]
+    stand_in.__doc__ = f"Deprecated: use {new}."
+    return stand_in

@@ -95,3 +95,27 @@ def test_bad_input_is_refused_clearly() -> None:
         TransformerTrunk(dim=6, num_heads=4)
     with pytest.raises(ValueError, match="depth must be a positive int"):
         TransformerTrunk(dim=8, depth=0)
+
+
+def test_mlp_dim_sets_the_hidden_width_and_is_checked() -> None:
+    trunk = TransformerTrunk(12, depth=2, num_heads=3, mlp_dim=20)
+    assert all(block.mlp[0].out_features == 20 for block in trunk.blocks)
+    with pytest.raises(ValueError, match="mlp_dim"):
+        TransformerTrunk(12, mlp_dim=0)
+
+
+def test_dropout_sits_where_the_torch_encoder_layer_puts_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    block = TransformerBlock(8, 2, mlp_dim=16, dropout=0.5).train()
+    shapes = []
+    original = torch.nn.functional.dropout
+
+    def recording(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        shapes.append(tuple(x.shape))
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "dropout", recording)
+    block(torch.randn(2, 3, 8))
+    # after attention (2, 3, 8), between the MLP layers (2, 3, 16), after the MLP (2, 3, 8)
+    assert shapes == [(2, 3, 8), (2, 3, 16), (2, 3, 8)]

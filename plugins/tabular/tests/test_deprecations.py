@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from selfsup.encoders.torch_encoder_keys import TORCH_LAYER_KEYS
 from selfsup.testing.deprecations import check_forwarded
 
 MOVED = [
@@ -28,3 +29,60 @@ def test_every_public_name_is_forwarded_with_a_warning(old: str, new: str) -> No
 )
 def test_names_split_out_of_preprocessing_are_forwarded(new: str, names: list[str]) -> None:
     assert check_forwarded("selfsup_tabular.data.preprocessing", new, names) == names
+
+
+_TORCH_LAYER_NAMES = {new: old for old, new in TORCH_LAYER_KEYS.items()}
+
+
+def _as_token_transformer(key: str) -> str:
+    """The key T-JEPA had when its encoder and predictor stacked nn.TransformerEncoderLayers
+    (``transformer.layers.{i}``)."""
+    import re
+
+    m = re.fullmatch(r"(.*\.)(?:transformer|blocks)\.blocks\.(\d+)\.(.+)", key)
+    if m is None:
+        return key
+    prefix, i, rest = m.groups()
+    return f"{prefix}transformer.layers.{i}.{_TORCH_LAYER_NAMES.get(rest, rest)}"
+
+
+def test_tjepa_checkpoints_written_with_token_transformer_still_load() -> None:
+    import torch
+
+    from selfsup_tabular.methods import TJEPA
+
+    def build() -> TJEPA:
+        return TJEPA(
+            num_numerical=3,
+            cardinalities=[4],
+            d_token=8,
+            num_heads=2,
+            ffn_dim=12,
+            encoder_layers=2,
+            predictor_dim=8,
+            predictor_layers=1,
+            predictor_heads=2,
+        )
+
+    torch.manual_seed(0)
+    saved = build().state_dict()
+    legacy = {_as_token_transformer(k): v for k, v in saved.items()}
+    assert "predictor.transformer.layers.0.linear1.weight" in legacy
+    assert "encoder.transformer.layers.1.self_attn.in_proj_weight" in legacy
+    fresh = build()
+    fresh.load_state_dict(legacy, strict=True)
+    for key, value in saved.items():
+        torch.testing.assert_close(fresh.state_dict()[key], value)
+
+
+def test_token_transformer_still_builds_with_a_warning() -> None:
+    from selfsup.encoders import TransformerTrunk
+    from selfsup_tabular.encoders import TokenTransformer
+    from selfsup_tabular.methods.tjepa import TJEPAPredictor
+
+    with pytest.warns(DeprecationWarning, match="TransformerTrunk"):
+        trunk = TokenTransformer(8, num_layers=1, num_heads=2)
+    assert isinstance(trunk, TransformerTrunk) and trunk.blocks[0].mlp[0].out_features == 16
+    with pytest.warns(DeprecationWarning, match="JEPAPredictor"):
+        predictor = TJEPAPredictor(8, 5, 16, 1, 2)
+    assert predictor.out.out_features == 8 and predictor.pos.shape == (5, 16)

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from selfsup.encoders.torch_encoder_keys import TORCH_LAYER_KEYS
+
 MOVED = [
     ("selfsup_vision.batches", "selfsup_vision.batch"),
     ("selfsup_vision.transforms", "selfsup_vision.augment"),
@@ -46,3 +48,54 @@ def test_the_old_command_line_entry_still_runs() -> None:
         check=True,
     )
     assert "--encoder-dir" in out.stdout
+
+
+_TORCH_LAYER_NAMES = {new: old for old, new in TORCH_LAYER_KEYS.items()}
+
+
+def _as_token_transformer(key: str) -> str:
+    """The key the MAE decoder / I-JEPA predictor had when TokenTransformer wrapped an
+    nn.TransformerEncoder under ``blocks``."""
+    import re
+
+    m = re.fullmatch(r"(.*\.blocks\.)blocks\.(\d+)\.(.+)", key)
+    if m is None:
+        return key
+    prefix, i, rest = m.groups()
+    return f"{prefix}blocks.layers.{i}.{_TORCH_LAYER_NAMES.get(rest, rest)}"
+
+
+@pytest.mark.parametrize("method", ["mae", "ijepa"])
+def test_checkpoints_written_with_token_transformer_still_load(method: str) -> None:
+    import torch
+
+    from selfsup_vision.encoders import ViTEncoder
+    from selfsup_vision.methods import IJEPA, MAE
+
+    def build() -> torch.nn.Module:
+        vit = ViTEncoder(image_size=8, patch_size=2, hidden_size=16, num_layers=1, num_heads=2)
+        if method == "mae":
+            return MAE(encoder=vit, decoder_dim=8, decoder_layers=2, decoder_heads=2)
+        return IJEPA(encoder=vit, predictor_dim=8, predictor_layers=2, predictor_heads=2)
+
+    torch.manual_seed(0)
+    saved = build().state_dict()
+    legacy = {_as_token_transformer(k): v for k, v in saved.items()}
+    assert any(".blocks.layers.0.self_attn.in_proj_weight" in k for k in legacy)
+    fresh = build()
+    fresh.load_state_dict(legacy, strict=True)
+    for key, value in saved.items():
+        torch.testing.assert_close(fresh.state_dict()[key], value)
+
+
+def test_token_transformer_still_builds_with_a_warning() -> None:
+    from selfsup.encoders import TransformerTrunk
+    from selfsup_vision.encoders import TokenTransformer
+    from selfsup_vision.methods.ijepa import IJEPAPredictor
+
+    with pytest.warns(DeprecationWarning, match="TransformerTrunk"):
+        trunk = TokenTransformer(16, 2, 4)
+    assert isinstance(trunk, TransformerTrunk) and len(trunk.blocks) == 2
+    with pytest.warns(DeprecationWarning, match="JEPAPredictor"):
+        predictor = IJEPAPredictor(16, 8, 1, 2, 4)
+    assert predictor.out.out_features == 16 and predictor.pos.shape == (4, 8)

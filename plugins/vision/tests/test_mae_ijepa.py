@@ -133,8 +133,8 @@ def test_ijepa_predictor_ignores_padded_context() -> None:
     idx = torch.tensor([[0, 3, 5, 7]])
     tgt = torch.tensor([[[9, 10]]])
     with torch.no_grad():
-        padded = method.predictor(ctx, idx, torch.tensor([[False, False, True, True]]), tgt)
-        short = method.predictor(ctx[:, :2], idx[:, :2], torch.tensor([[False, False]]), tgt)
+        padded = method.predictor(ctx, idx, tgt, torch.tensor([[False, False, True, True]]))
+        short = method.predictor(ctx[:, :2], idx[:, :2], tgt, torch.tensor([[False, False]]))
     torch.testing.assert_close(padded, short, atol=1e-5, rtol=1e-5)
 
 

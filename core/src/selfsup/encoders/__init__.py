@@ -1,5 +1,5 @@
 """Modality-agnostic building blocks shared by every plugin: the transformer trunk, pooling and
-the projection / prediction heads of joint-embedding methods."""
+the projection / prediction heads of joint-embedding methods, the JEPA predictor."""
 
 from selfsup.encoders.heads import (
     BarlowTwinsProjectionHead,
@@ -11,6 +11,7 @@ from selfsup.encoders.heads import (
     VICRegProjectionHead,
     mlp_blocks,
 )
+from selfsup.encoders.jepa_predictor import JEPAPredictor
 from selfsup.encoders.pooling import masked_mean
 from selfsup.encoders.tokenizers import VectorTokenizer
 from selfsup.encoders.transformer import TransformerBlock, TransformerTrunk
@@ -20,6 +21,7 @@ __all__ = [
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
     "HeadBlock",
+    "JEPAPredictor",
     "ProjectionHead",
     "SimCLRProjectionHead",
     "TransformerBlock",

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from selfsup.checks import check_positive
 from selfsup.encoders.pooling import masked_mean
+from selfsup.encoders.torch_encoder_keys import rename_torch_encoder_keys
 from selfsup.export.pretrained import exportable
 
 # masked_mean lives in selfsup.encoders.pooling; kept importable from here for older code
@@ -29,14 +30,26 @@ class TransformerBlock(nn.Module):
         dim: Token width ``D``.
         num_heads: Attention heads (must divide ``D``).
         mlp_ratio: Hidden width of the MLP as a multiple of ``D`` (default 4).
-        dropout: Dropout on attention weights and after each residual branch (default 0).
+        dropout: Dropout on attention weights, between the MLP's layers and after each residual
+            branch (default 0), as ``torch.nn.TransformerEncoderLayer`` places it.
+        mlp_dim: Hidden width of the MLP; overrides ``mlp_ratio`` (default None).
 
     Shapes:
         x: ``(B, L, D)``; padding_mask: ``(B, L)`` bool (``True`` = padding) -> ``(B, L, D)``.
+
+    Examples:
+        >>> block = TransformerBlock(dim=16, num_heads=2, mlp_dim=24)
+        >>> block(torch.randn(2, 3, 16)).shape, block.mlp[0].out_features
+        (torch.Size([2, 3, 16]), 24)
     """
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        mlp_dim: int | None = None,
     ) -> None:
         super().__init__()
         if dim % num_heads:
@@ -47,7 +60,7 @@ class TransformerBlock(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        hidden = int(dim * mlp_ratio)
+        hidden = mlp_dim if mlp_dim is not None else int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.drop = nn.Dropout(dropout)
 
@@ -62,7 +75,10 @@ class TransformerBlock(nn.Module):
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
         x = x + self.drop(self.proj(out.transpose(1, 2).reshape(b, length, d)))
-        return x + self.drop(self.mlp(self.norm2(x)))
+        # the dropout between the MLP's layers is applied here, not as a module in self.mlp,
+        # so the parameter names stay mlp.0 / mlp.2 for checkpoints written before it existed
+        fc1, act, fc2 = self.mlp
+        return x + self.drop(fc2(self.drop(act(fc1(self.norm2(x))))))
 
 
 @exportable("selfsup:transformer_trunk")
@@ -78,6 +94,12 @@ class TransformerTrunk(nn.Module):
         num_heads: Attention heads (default 4).
         mlp_ratio: MLP width multiple (default 4).
         dropout: Dropout (default 0).
+        mlp_dim: MLP hidden width; overrides ``mlp_ratio`` (default None).
+
+    Checkpoints of pre-norm GELU ``torch.nn.TransformerEncoderLayer`` stacks (the layout of
+    the ``TokenTransformer`` s that vision and tabular had before this trunk replaced them:
+    ``layers.{i}.self_attn.in_proj_weight``, ``linear1``, ...) load into it: their keys are
+    renamed on load (:func:`selfsup.encoders.torch_encoder_keys.rename_torch_encoder_keys`).
 
     Shapes:
         tokens: ``(B, L, D)``; padding_mask: ``(B, L)`` bool (``True`` = padding) ->
@@ -100,20 +122,26 @@ class TransformerTrunk(nn.Module):
         num_heads: int = 4,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
+        mlp_dim: int | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
         check_positive("mlp_ratio", mlp_ratio)
+        if mlp_dim is not None and (
+            isinstance(mlp_dim, bool) or not isinstance(mlp_dim, int) or mlp_dim < 1
+        ):
+            raise ValueError(f"mlp_dim must be a positive int or None, got {mlp_dim!r}.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}.")
         self.dim = dim
         self.blocks = nn.ModuleList(
-            TransformerBlock(dim, num_heads, mlp_ratio, dropout) for _ in range(depth)
+            TransformerBlock(dim, num_heads, mlp_ratio, dropout, mlp_dim) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(dim)
         self.apply(_init_weights)
+        self.register_load_state_dict_pre_hook(_rename_torch_encoder_keys)
 
     def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         if tokens.dim() != 3 or tokens.shape[-1] != self.dim:
@@ -133,6 +161,12 @@ class TransformerTrunk(nn.Module):
         for block in self.blocks:
             x = block(x, padding_mask)
         return self.norm(x)
+
+
+def _rename_torch_encoder_keys(
+    module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: object
+) -> None:
+    rename_torch_encoder_keys(state_dict, prefix)
 
 
 def _init_weights(module: nn.Module) -> None:

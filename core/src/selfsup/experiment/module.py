@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 
-from selfsup.checks import finite_checks_enabled, iter_tensors
+from selfsup.checks import finite_checks_enabled, iter_tensors, repeated
 from selfsup.experiment.checkpoint_io import AtomicCheckpointIO
 from selfsup.experiment.param_groups import (
     NO_DECAY_RULES,
@@ -130,8 +130,7 @@ class SSLModule(LightningModule):
         task_list = [tasks] if isinstance(tasks, Task) else list(tasks)  # type: ignore[list-item]
         if not task_list:
             raise ValueError("SSLModule needs at least one Task.")
-        names = [t.name for t in task_list]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
+        duplicated = repeated(t.name for t in task_list)
         if duplicated:
             raise ValueError(f"task names must be unique; repeated: {', '.join(duplicated)}.")
         if loader_mode not in _LOADER_MODES:

@@ -128,6 +128,7 @@ class EMATeacher(nn.Module):
         self.teacher.requires_grad_(False)
         self.register_buffer("last_step", torch.tensor(-1, dtype=torch.long))
         self._last_step = -1  # host mirror of last_step: update() never reads the device
+        self.register_load_state_dict_pre_hook(_read_last_step)
         object.__setattr__(self, "_student", student)
         self.train(self.training)
 
@@ -233,23 +234,6 @@ class EMATeacher(nn.Module):
         with torch.no_grad():
             return _detach(self.teacher(*args, **kwargs))
 
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        key = prefix + "last_step"
-        if key in state_dict:
-            self._last_step = int(state_dict[key])  # checkpoint tensors are usually on the CPU
-
     def extra_repr(self) -> str:
         """Schedule and mode in ``print(module)``."""
         text = f"schedule={self.schedule}, teacher_train_mode={self.teacher_train_mode}"
@@ -258,3 +242,11 @@ class EMATeacher(nn.Module):
     def teacher_parameters(self) -> Iterator[nn.Parameter]:
         """The teacher's parameters (all ``requires_grad=False``)."""
         return self.teacher.parameters()
+
+
+def _read_last_step(
+    module: EMATeacher, state_dict: Mapping[str, Any], prefix: str, *args: object
+) -> None:
+    key = prefix + "last_step"
+    if key in state_dict:
+        module._last_step = int(state_dict[key])  # checkpoint tensors are usually on the CPU

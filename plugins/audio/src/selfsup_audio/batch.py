@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from selfsup.experiment.method import MalformedBatchError
+from selfsup.checks import MalformedBatchError, unpack_labelled
 
 __all__ = ["check_finite_rows", "parse_fbank_batch"]
 
@@ -48,16 +48,7 @@ def parse_fbank_batch(batch: Any, name: str, num_mel_bins: int) -> tuple[Tensor,
         MalformedBatchError: anything else, mismatched shapes, NaN/inf features, or a clip whose
             frames are all padding.
     """
-    inputs = batch
-    where = "batch"
-    if isinstance(batch, list | tuple):
-        if len(batch) != 2:
-            raise MalformedBatchError(
-                f"{name} expects an fbank dict/tensor or an (inputs, labels) pair, got a "
-                f"{type(batch).__name__} of length {len(batch)}."
-            )
-        inputs = batch[0]
-        where = "batch[0]"
+    inputs, _, where = unpack_labelled(batch, name, "an fbank dict/tensor")
     mask = None
     if isinstance(inputs, Mapping):
         if "fbank" not in inputs:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from selfsup.checks import repeated
 from selfsup.experiment.method import MalformedBatchError
 
 __all__ = ["KINDS", "FeatureSpec", "check_features", "parse_features", "specs_to_dicts"]
@@ -98,8 +99,7 @@ def parse_features(features: Sequence[FeatureSpec | Mapping[str, Any]]) -> list[
     specs = [f if isinstance(f, FeatureSpec) else FeatureSpec(**dict(f)) for f in features]
     if not specs:
         raise ValueError("a tower needs at least one feature; declare e.g. an id feature.")
-    names = [s.name for s in specs]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = repeated(s.name for s in specs)
     if dup:
         raise ValueError(f"feature names must be unique within a tower; repeated: {dup}.")
     return specs

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from selfsup.checks import MalformedBatchError
+from selfsup.checks import MalformedBatchError, unpack_labelled
 
 __all__ = ["check_tabular_batch", "encode_rows", "is_frame"]
 
@@ -72,13 +72,7 @@ def check_tabular_batch(
     Raises:
         MalformedBatchError: wrong container, keys, shapes, dtypes, NaN/inf or codes out of range.
     """
-    if isinstance(batch, list | tuple):
-        if len(batch) != 2:
-            raise MalformedBatchError(
-                f"{owner} expects an encoded batch dict or a (batch, y) pair, got a "
-                f"{type(batch).__name__} of length {len(batch)}."
-            )
-        batch = batch[0]
+    batch = unpack_labelled(batch, owner, "an encoded batch dict").inputs
     if not isinstance(batch, Mapping):
         raise MalformedBatchError(
             f"{owner} expects a dict with 'x_num' / 'x_cat' tensors (from TabularPreprocessor."

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from selfsup.checks import finite_checks_enabled
+from selfsup.checks import finite_checks_enabled, unpack_labelled
 from selfsup.experiment.method import MalformedBatchError
 
 __all__ = ["PIXEL_TOLERANCE", "ImageBatch", "parse_image_batch", "parse_vit_images"]
@@ -122,16 +122,12 @@ def parse_image_batch(batch: Any, in_channels: int, owner: str) -> ImageBatch:
             )
         _check_values(checked, [f"view {i}" for i in range(len(checked))], owner)
         return ImageBatch(None, checked, batch.get("labels"))
-    labels = None
-    images = batch
-    if isinstance(batch, list | tuple):
-        if len(batch) != 2:
-            raise MalformedBatchError(
-                f"{owner} expects images (B, C, H, W) or an (images, labels) pair, got a "
-                f"{type(batch).__name__} of length {len(batch)}; pass un-augmented images (the "
-                "method draws its views) or a {'views': [...]} dict."
-            )
-        images, labels = batch
+    images, labels, _ = unpack_labelled(
+        batch,
+        owner,
+        "images (B, C, H, W)",
+        hint="pass un-augmented images (the method draws its views) or a {'views': [...]} dict.",
+    )
     checked_images = _check_images(images, in_channels, owner, "images")
     _check_values([checked_images], ["images"], owner)
     return ImageBatch(checked_images, None, labels)

@@ -11,6 +11,8 @@ import csv
 import os
 from pathlib import Path, PurePosixPath
 
+from selfsup.checks import repeated
+
 __all__ = ["MANIFEST_COLUMNS", "manifest_rows", "read_manifest"]
 
 #: The manifest columns read; any other column (a comment, a duration) is ignored.
@@ -75,9 +77,9 @@ def read_manifest(
                 f"{path}: column {name!r} would be ignored: column names are lower case, "
                 f"rename it to {wanted!r}."
             )
-    repeated = sorted({c for c in header if c and header.count(c) > 1})
-    if repeated:
-        raise ValueError(f"{path}: the header names the columns {repeated} more than once.")
+    twice = repeated(c for c in header if c)
+    if twice:
+        raise ValueError(f"{path}: the header names the columns {twice} more than once.")
     if "path" not in header:
         raise ValueError(
             f"{path}: the manifest needs a header row with a 'path' column (and optionally "

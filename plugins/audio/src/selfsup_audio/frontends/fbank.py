@@ -313,6 +313,7 @@ class FbankSettings(nn.Module):
         super().__init__()
         self.register_buffer("values", torch.zeros(3, dtype=torch.float64))
         self.update(sample_rate, mean, std)
+        self.register_load_state_dict_pre_hook(_keep_defaults)
 
     @property
     def sample_rate(self) -> int:
@@ -334,22 +335,12 @@ class FbankSettings(nn.Module):
         new = torch.tensor([float(sample_rate), float(mean), float(std)], dtype=torch.float64)
         self.values.copy_(new.to(self.values))
 
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        key = prefix + "values"
-        if key in missing_keys:  # a checkpoint from before these settings: keep the defaults
-            missing_keys.remove(key)
+
+def _keep_defaults(
+    module: FbankSettings, state_dict: dict[str, Any], prefix: str, *args: object
+) -> None:
+    # a checkpoint from before these settings has no "values": keep the defaults
+    state_dict.setdefault(prefix + "values", module.values.detach().clone())
 
 
 def bind_fbank_settings(settings: FbankSettings, data: Any, stage: str | None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.checks import unpack_labelled
 from selfsup.encoders import ProjectionHead
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import info_nce
@@ -185,16 +186,7 @@ class COLA(Method):
         """``(waveforms (B, T), lengths (B,) or None)`` of a batch, validated: a tensor, a
         ``{"waveform", "lengths"}`` dict, or an ``(inputs, labels)`` pair of either."""
         name = type(self).__name__
-        wave = batch
-        where = "batch"
-        if isinstance(batch, list | tuple):
-            if len(batch) != 2:
-                raise MalformedBatchError(
-                    f"{name} expects waveforms (B, T) or a (waveforms, labels) pair, got a "
-                    f"{type(batch).__name__} of length {len(batch)}."
-                )
-            wave = batch[0]
-            where = "batch[0]"
+        wave, _, where = unpack_labelled(batch, name, "waveforms (B, T)")
         lengths = None
         if isinstance(wave, Mapping):
             if "waveform" not in wave:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from selfsup.checks import repeated
+
 __all__ = [
     "NA_STRINGS",
     "Splits",
@@ -83,11 +85,11 @@ def read_table(path: str, **csv_kwargs: object) -> pd.DataFrame:
             raise ValueError(f"{path!r} is not a well-formed CSV table: {err}") from err
         except UnicodeDecodeError as err:
             raise ValueError(f"{path!r} is not UTF-8 text ({err}); save it as UTF-8.") from err
-        repeated = sorted({c for c in header if header.count(c) > 1})
-        if repeated:
+        twice = repeated(header)
+        if twice:
             # pandas would rename the second copy ("item.1") and read the first without a word
             raise ValueError(
-                f"{path!r} repeats the column name(s) {repeated} in its header; give every "
+                f"{path!r} repeats the column name(s) {twice} in its header; give every "
                 "column a distinct name."
             )
         if frame.shape[1] == 1:

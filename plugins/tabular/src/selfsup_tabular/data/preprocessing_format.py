@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, NoReturn
 
+from selfsup.checks import repeated
+
 __all__ = ["FORMAT_VERSION", "SCALINGS", "check_state"]
 
 #: Numeric scalings a state may name.
@@ -78,6 +80,6 @@ def check_state(state: dict[str, Any]) -> None:
             fail(f"{where}['vocab'] must be a list of strings")
         if len(set(vocab)) != len(vocab):
             fail(f"{where}['vocab'] repeats a category")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        fail(f"feature names {repeated} appear more than once")
+    twice = repeated(names)
+    if twice:
+        fail(f"feature names {twice} appear more than once")

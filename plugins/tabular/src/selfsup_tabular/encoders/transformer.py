@@ -1,4 +1,4 @@
-"""A pre-norm Transformer over feature tokens, and the tokenizer + Transformer backbone."""
+"""The T-JEPA backbone: feature tokenizer + core transformer trunk."""
 
 from __future__ import annotations
 
@@ -7,58 +7,26 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from selfsup.deprecation import replaced_by
+from selfsup.encoders.transformer import TransformerTrunk
 from selfsup_tabular.encoders.tokenizer import FeatureTokenizer
 
 __all__ = ["TabularBackbone", "TokenTransformer"]
 
 
-class TokenTransformer(nn.Module):
-    """``num_layers`` pre-norm Transformer blocks (GELU) followed by a LayerNorm.
-
-    Args:
-        dim: Token width.
-        num_layers: Blocks (default 2).
-        num_heads: Attention heads (default 4).
-        ffn_dim: Feed-forward width (default ``2 * dim``).
-        dropout: Dropout in attention and feed-forward (default 0).
-
-    Shapes:
-        tokens ``(B, L, dim)`` -> ``(B, L, dim)``.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        num_layers: int = 2,
-        num_heads: int = 4,
-        ffn_dim: int | None = None,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}.")
-        self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(
-                dim,
-                num_heads,
-                ffn_dim or 2 * dim,
-                dropout,
-                activation="gelu",
-                batch_first=True,
-                norm_first=True,
-            )
-            for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, tokens: Tensor) -> Tensor:
-        for layer in self.layers:
-            tokens = layer(tokens)
-        return self.norm(tokens)
+#: Deprecated: T-JEPA's encoder and predictor run core's TransformerTrunk.
+TokenTransformer = replaced_by(
+    "selfsup_tabular.encoders.TokenTransformer",
+    "selfsup.encoders.TransformerTrunk(dim, depth=, num_heads=, dropout=, mlp_dim=)",
+    lambda dim, num_layers=2, num_heads=4, ffn_dim=None, dropout=0.0: TransformerTrunk(
+        dim, depth=num_layers, num_heads=num_heads, dropout=dropout, mlp_dim=ffn_dim or 2 * dim
+    ),
+)
 
 
 class TabularBackbone(nn.Module):
-    """:class:`FeatureTokenizer` + :class:`TokenTransformer`: the T-JEPA context/target encoder.
+    """:class:`FeatureTokenizer` + :class:`~selfsup.encoders.TransformerTrunk`: the T-JEPA
+    context/target encoder.
 
     ``forward(batch, keep)`` encodes the [REG] tokens plus the features whose indices are in
     ``keep`` ``(B, K)`` (all features when ``keep`` is None). [REG] tokens are always included and
@@ -93,7 +61,13 @@ class TabularBackbone(nn.Module):
             frequencies=frequencies,
             frequency_scale=frequency_scale,
         )
-        self.transformer = TokenTransformer(d_token, num_layers, num_heads, ffn_dim, dropout)
+        self.transformer = TransformerTrunk(
+            d_token,
+            depth=num_layers,
+            num_heads=num_heads,
+            dropout=dropout,
+            mlp_dim=ffn_dim or 2 * d_token,
+        )
 
     def forward(self, batch: Mapping[str, Tensor], keep: Tensor | None = None) -> Tensor:
         feats = self.tokenizer.feature_tokens(batch)

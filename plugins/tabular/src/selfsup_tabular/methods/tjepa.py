@@ -6,8 +6,10 @@ import copy
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from selfsup.deprecation import replaced_by
+from selfsup.encoders.jepa_predictor import JEPAPredictor
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.experiment.schema import LazySchemaModule
 from selfsup.losses import latent_regression
@@ -19,7 +21,7 @@ from selfsup_tabular.data.preprocessing import TabularPreprocessor
 from selfsup_tabular.data.preprocessing_state import PreprocessingState, fitted_preprocessor
 from selfsup_tabular.encoders.tjepa_encoder import TJEPAEncoder
 from selfsup_tabular.encoders.token_pooling import POOLINGS, pool_tokens
-from selfsup_tabular.encoders.transformer import TabularBackbone, TokenTransformer
+from selfsup_tabular.encoders.transformer import TabularBackbone
 
 __all__ = [
     "POOLINGS",
@@ -27,47 +29,21 @@ __all__ = [
     "PreprocessingState",
     "TJEPA",
     "TJEPAEncoder",  # lives in selfsup_tabular.encoders.tjepa_encoder
-    "TJEPAPredictor",
     "pool_tokens",
 ]
 
 
+#: Deprecated: the predictor is core's JEPAPredictor (positional arguments in the old order).
+TJEPAPredictor = replaced_by(
+    "selfsup_tabular.methods.tjepa.TJEPAPredictor",
+    "selfsup.encoders.JEPAPredictor(d_token, dim, depth=, num_heads=, num_positions=)",
+    lambda d_token, num_positions, dim, num_layers, num_heads: JEPAPredictor(
+        d_token, dim, depth=num_layers, num_heads=num_heads, num_positions=num_positions
+    ),
+)
+
 #: Normalisations of the target latents (see :class:`TJEPA`).
 TARGET_NORMS = ("none", "batch")
-
-
-class TJEPAPredictor(nn.Module):
-    """I-JEPA-style predictor: context tokens + one mask token per target feature -> latents.
-
-    Context outputs are projected to ``dim`` and get the learned embedding of their sequence
-    position; each target slot is a shared learned mask token plus its position's embedding.
-    Every target subset runs as its own sequence (the context is repeated ``T`` times). Positions
-    are learned (features have no order), unlike T-JEPA's fixed sin-cos ones.
-
-    Shapes:
-        ctx ``(B, Lc, d)``, ctx_pos ``(B, Lc)``, tgt_pos ``(B, T, n_t)`` -> ``(B, T, n_t, d)``.
-    """
-
-    def __init__(
-        self, d_token: int, num_positions: int, dim: int, num_layers: int, num_heads: int
-    ) -> None:
-        super().__init__()
-        self.inp = nn.Linear(d_token, dim)
-        self.pos = nn.Parameter(torch.zeros(num_positions, dim))
-        self.mask_token = nn.Parameter(torch.zeros(dim))
-        nn.init.trunc_normal_(self.pos, std=0.02)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-        self.transformer = TokenTransformer(dim, num_layers, num_heads)
-        self.out = nn.Linear(dim, d_token)
-
-    def forward(self, ctx: Tensor, ctx_pos: Tensor, tgt_pos: Tensor) -> Tensor:
-        b, t, n_t = tgt_pos.shape
-        lc = ctx.shape[1]
-        h = self.inp(ctx) + self.pos[ctx_pos]
-        h = h.unsqueeze(1).expand(b, t, lc, h.shape[-1]).reshape(b * t, lc, -1)
-        m = (self.mask_token + self.pos[tgt_pos]).reshape(b * t, n_t, -1)
-        out = self.transformer(torch.cat([h, m], dim=1))[:, lc:]
-        return self.out(out).reshape(b, t, n_t, -1)
 
 
 class TJEPA(LazySchemaModule, Method):
@@ -222,7 +198,9 @@ class TJEPA(LazySchemaModule, Method):
         self.target = EMATeacher(self.encoder, momentum=self.momentum)
         dim, layers, heads = self.predictor_config
         positions = self.num_registers + self.num_features
-        self.predictor = TJEPAPredictor(self.config["d_token"], positions, dim, layers, heads)
+        self.predictor = JEPAPredictor(
+            self.config["d_token"], dim, depth=layers, num_heads=heads, num_positions=positions
+        )
         self.preprocessing.built = True
 
     def materialize(self, preprocessor: Any) -> TJEPA:

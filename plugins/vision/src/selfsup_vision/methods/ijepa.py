@@ -8,52 +8,28 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from selfsup.deprecation import replaced_by
+from selfsup.encoders.jepa_predictor import JEPAPredictor
 from selfsup.experiment.method import Method
 from selfsup.losses import latent_regression
 from selfsup.masking import gather_tokens, multiblock_mask
 from selfsup.teachers import EMATeacher
 from selfsup_vision.augment.simclr import SimCLRAugment
 from selfsup_vision.batch import parse_vit_images
-from selfsup_vision.encoders.transformer import TokenTransformer
 from selfsup_vision.encoders.vit import ViTEncoder, require_vit
 from selfsup_vision.patches import host_generator
 
-__all__ = ["IJEPA", "IJEPAPredictor"]
+__all__ = ["IJEPA"]
 
 
-class IJEPAPredictor(nn.Module):
-    """Narrow predictor: context tokens + one mask token per target patch -> target latents.
-
-    Context outputs are projected to ``dim`` and get the learned position embedding of their
-    patch; each target slot is a shared mask token plus its patch's position embedding. Every
-    target block is predicted in its own sequence (the context is repeated ``T`` times), padded
-    context slots are masked out of attention. Positions are learned (I-JEPA: fixed sin-cos).
-
-    Shapes:
-        ctx ``(B, Lc, d)``, ctx_idx ``(B, Lc)``, ctx_pad ``(B, Lc)`` bool, tgt_idx
-        ``(B, T, Lt)`` -> ``(B, T, Lt, d)``.
-    """
-
-    def __init__(self, enc_dim: int, dim: int, layers: int, heads: int, num_patches: int) -> None:
-        super().__init__()
-        self.inp = nn.Linear(enc_dim, dim)
-        self.pos = nn.Parameter(torch.zeros(num_patches, dim))
-        self.mask_token = nn.Parameter(torch.zeros(dim))
-        nn.init.trunc_normal_(self.pos, std=0.02)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-        self.blocks = TokenTransformer(dim, layers, heads)
-        self.out = nn.Linear(dim, enc_dim)
-
-    def forward(self, ctx: Tensor, ctx_idx: Tensor, ctx_pad: Tensor, tgt_idx: Tensor) -> Tensor:
-        b, t, lt = tgt_idx.shape
-        lc = ctx.shape[1]
-        h = self.inp(ctx) + self.pos[ctx_idx]
-        h = h.unsqueeze(1).expand(b, t, lc, h.shape[-1]).reshape(b * t, lc, -1)
-        pad = ctx_pad.unsqueeze(1).expand(b, t, lc).reshape(b * t, lc)
-        q = (self.mask_token + self.pos[tgt_idx]).reshape(b * t, lt, -1)
-        keys_pad = torch.cat([pad, pad.new_zeros(b * t, lt)], dim=1)
-        out = self.blocks(torch.cat([h, q], dim=1), keys_pad)[:, lc:]
-        return self.out(out).reshape(b, t, lt, -1)
+#: Deprecated: the predictor is core's JEPAPredictor (positional arguments in the old order).
+IJEPAPredictor = replaced_by(
+    "selfsup_vision.methods.ijepa.IJEPAPredictor",
+    "selfsup.encoders.JEPAPredictor(enc_dim, dim, depth=, num_heads=, num_positions=)",
+    lambda enc_dim, dim, layers, heads, num_patches: JEPAPredictor(
+        enc_dim, dim, depth=layers, num_heads=heads, num_positions=num_patches
+    ),
+)
 
 
 class IJEPA(Method):
@@ -124,12 +100,12 @@ class IJEPA(Method):
         self.encoder: ViTEncoder = require_vit(encoder, in_channels, "IJEPA")
         self.in_channels = in_channels
         self.target = EMATeacher(self.encoder, momentum)
-        self.predictor = IJEPAPredictor(
+        self.predictor = JEPAPredictor(
             self.encoder.out_dim,
             predictor_dim,
-            predictor_layers,
-            predictor_heads,
-            self.encoder.num_patches,
+            depth=predictor_layers,
+            num_heads=predictor_heads,
+            num_positions=self.encoder.num_patches,
         )
         self.mask_kwargs = {
             "num_targets": int(num_targets),
@@ -170,7 +146,7 @@ class IJEPA(Method):
         target = gather_tokens(full, m.target_idx.reshape(b, t * lt)).reshape(b, t, lt, -1)
         pad = ~m.context_valid
         ctx = self.encoder.tokens(images, keep_idx=m.context_idx, key_padding_mask=pad)[:, 1:]
-        pred = self.predictor(ctx, m.context_idx, pad, m.target_idx)
+        pred = self.predictor(ctx, m.context_idx, m.target_idx, pad)
         loss = latent_regression(pred, target, kind=self.loss_kind, mask=m.target_valid)
         return {"loss": loss, "context_tokens": m.context_valid.sum(1).float().mean()}
 

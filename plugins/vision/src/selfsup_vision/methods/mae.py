@@ -7,12 +7,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from selfsup.encoders.transformer import TransformerTrunk
 from selfsup.experiment.method import Method
 from selfsup.losses import latent_regression
 from selfsup.masking import TokenMask, block_mask, random_token_mask, restore_tokens
 from selfsup_vision.augment.simclr import SimCLRAugment
 from selfsup_vision.batch import parse_vit_images
-from selfsup_vision.encoders.transformer import TokenTransformer
 from selfsup_vision.encoders.vit import ViTEncoder, require_vit
 from selfsup_vision.patches import host_generator, pixel_targets, token_mask_from_bool
 
@@ -38,7 +38,7 @@ class MAEDecoder(nn.Module):
         self.pos = nn.Parameter(torch.zeros(1, 1 + num_patches, dim))
         nn.init.trunc_normal_(self.pos, std=0.02)
         nn.init.normal_(self.mask_token, std=0.02)
-        self.blocks = TokenTransformer(dim, layers, heads)
+        self.blocks = TransformerTrunk(dim, depth=layers, num_heads=heads)
         self.head = nn.Linear(dim, patch_dim)
 
     def forward(self, tokens: Tensor, restore_idx: Tensor) -> Tensor:
