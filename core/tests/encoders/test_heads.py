@@ -298,3 +298,21 @@ def test_same_seed_same_weights_as_the_old_heads() -> None:
         old.state_dict().items(), new.state_dict().items(), strict=True
     ):
         assert k_old == k_new and torch.equal(v_old, v_new)
+
+
+def test_a_hand_written_head_with_a_bias_before_batch_norm_loads_exactly() -> None:
+    torch.manual_seed(0)
+    old = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).double()
+    nn.init.normal_(old[0].bias)
+    old.train()
+    for _ in range(3):  # move the running statistics away from their initial values
+        old(torch.randn(16, 6, dtype=torch.float64))
+    head = ProjectionHead(mlp_blocks([6, 8, 3])).double()
+    head.load_state_dict(old.state_dict(), strict=True)
+    x = torch.randn(10, 6, dtype=torch.float64)
+    for mode in (False, True):
+        old.train(mode)
+        head.train(mode)
+        torch.testing.assert_close(head(x), old(x), rtol=1e-12, atol=1e-12)
+    # and further training keeps them equal (the running mean carries the bias along)
+    torch.testing.assert_close(head[1].running_mean, old[1].running_mean - old[0].bias)

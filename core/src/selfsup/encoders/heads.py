@@ -10,6 +10,8 @@ methods used before; checkpoints saved with those load unchanged.
 A Linear followed by a BatchNorm has no bias: BatchNorm subtracts each feature's batch mean,
 which cancels a bias exactly, so the parameter would only waste memory and weight decay. (Other
 norms keep it: LayerNorm subtracts a mean across features, which a per-feature bias survives.)
+A checkpoint of a hand-written head that has such a bias still loads, exactly: the bias moves
+into the BatchNorm's running mean.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = [
     "BYOLPredictionHead",
@@ -137,6 +139,26 @@ class ProjectionHead(nn.Sequential):
             layers.append(nn.Linear(d_in, d_out, bias=not isinstance(norm, _BATCH_NORMS)))
             layers += [m for m in (norm, activation) if m is not None]
         super().__init__(*layers)
+        self.register_load_state_dict_pre_hook(_fold_bias_into_batch_norm)
+
+
+def _fold_bias_into_batch_norm(
+    head: nn.Sequential, state_dict: dict[str, Tensor], prefix: str, *args: object
+) -> None:
+    # A head written by hand may carry a bias on the Linear before a BatchNorm. In training the
+    # norm cancels it; in evaluation it sits inside the running mean. Subtracting it from the
+    # running mean loads such a checkpoint exactly, in both modes and for further training.
+    layers = list(head)
+    for i, (layer, after) in enumerate(zip(layers, layers[1:], strict=False)):
+        bias, mean = f"{prefix}{i}.bias", f"{prefix}{i + 1}.running_mean"
+        if (
+            isinstance(layer, nn.Linear)
+            and layer.bias is None
+            and isinstance(after, _BATCH_NORMS)
+            and bias in state_dict
+            and mean in state_dict
+        ):
+            state_dict[mean] = state_dict[mean] - state_dict.pop(bias).to(state_dict[mean])
 
 
 class SimCLRProjectionHead(ProjectionHead):

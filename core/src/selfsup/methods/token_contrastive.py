@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from selfsup.encoders.heads import ProjectionHead, mlp_blocks
 from selfsup.encoders.pooling import masked_mean
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
@@ -75,9 +76,7 @@ class TokenContrastive(Method):
         self.dim = int(dim)
         self.keep_ratio = float(keep_ratio)
         self.temperature = float(temperature)
-        self.projector = nn.Sequential(
-            nn.Linear(dim, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Linear(dim, proj_dim)
-        )
+        self.projector = ProjectionHead(mlp_blocks([dim, dim, proj_dim]))
 
     @staticmethod
     def _inputs(batch: Any) -> Any:
