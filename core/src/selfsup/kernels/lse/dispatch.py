@@ -31,6 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from selfsup.kernels.lse.dense import DenseLogSumExp, dense_supported
 from selfsup.kernels.lse.torch_ref import block_logits, torch_backward, torch_forward
 from selfsup.precision import autocast_off
 
@@ -305,6 +306,8 @@ def similarity_logsumexp(
         )
     chosen = _select_backend(backend, q, k)
     if chosen.name == "torch" and chunk_size is None:
+        if hits is None and dense_supported(q, k):
+            return DenseLogSumExp.apply(q, k, scale, bias, exclude, symmetric)
         s = block_logits(q, k, scale, bias, exclude, 0, hits)
         return torch.logsumexp(s, dim=1)
     options: tuple = ()

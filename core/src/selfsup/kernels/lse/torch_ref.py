@@ -94,6 +94,56 @@ def block_logits(
     return s if hit is None else s.masked_fill(hit, _NEG_INF)
 
 
+def _scaled(q: Tensor, scale: float | Tensor, acc: torch.dtype) -> Tensor:
+    """``scale * q`` in ``q``'s dtype, computed once so no block multiplies its logits."""
+    if isinstance(scale, Tensor):
+        return (q.to(acc) * scale.to(acc)).to(q.dtype)
+    return q * scale
+
+
+class _Blocks:
+    """Logit blocks ``S[:, start:start + c]`` from the pre-scaled ``qs``, in ``acc``, dropped
+    entries at ``-inf``, written into one reused buffer (a fresh ``N x c`` tensor per block
+    costs page faults comparable to the arithmetic on the CPU).
+
+    Exclusions are written by index (O(N·E) per block) instead of through an ``N x c`` mask."""
+
+    def __init__(
+        self,
+        qs: Tensor,
+        k: Tensor,
+        bias: Tensor | None,
+        exclude: Tensor | None,
+        hits: AccidentalHits | None,
+        acc: torch.dtype,
+        chunk: int,
+    ) -> None:
+        self.qs, self.k, self.bias, self.hits, self.acc = qs, k, bias, hits, acc
+        self.exclude = exclude if exclude is not None and exclude.numel() else None
+        self.buffer = (
+            torch.empty(qs.shape[0] * min(chunk, k.shape[0]), dtype=acc, device=qs.device)
+            if qs.dtype == acc
+            else None
+        )
+
+    def __call__(self, start: int, stop: int) -> Tensor:
+        k_blk = self.k[start:stop]
+        if self.buffer is not None:
+            out = self.buffer[: self.qs.shape[0] * (stop - start)].view(-1, stop - start)
+            s = torch.mm(self.qs, k_blk.T, out=out)
+        else:
+            s = (self.qs @ k_blk.T).to(self.acc)
+        if self.bias is not None:
+            s += self.bias[start:stop].to(self.acc)
+        if self.exclude is not None:
+            inside = (self.exclude >= start) & (self.exclude < stop)
+            rows, e = inside.nonzero(as_tuple=True)
+            s[rows, self.exclude[rows, e] - start] = _NEG_INF
+        if self.hits is not None:
+            s.masked_fill_(excluded_mask(None, start, stop, s.device, self.hits), _NEG_INF)
+        return s
+
+
 def torch_forward(
     q: Tensor,
     k: Tensor,
@@ -107,25 +157,17 @@ def torch_forward(
     """Online log-sum-exp over column blocks of ``k``; returns ``lse`` ``(N,)``."""
     acc = accumulation_dtype(q.dtype)
     chunk = chunk_size or max(k.shape[0], 1)
-    m = torch.full((q.shape[0],), _NEG_INF, dtype=acc, device=q.device)
+    blocks = _Blocks(_scaled(q, scale, acc), k, bias, exclude, hits, acc, chunk)
+    m = torch.full((q.shape[0], 1), _NEG_INF, dtype=acc, device=q.device)
     total = torch.zeros_like(m)
     for start in range(0, k.shape[0], chunk):
-        stop = min(start + chunk, k.shape[0])
-        s = block_logits(
-            q,
-            k[start:stop],
-            scale,
-            None if bias is None else bias[start:stop],
-            exclude,
-            start,
-            hits,
-        )
-        m_new = torch.maximum(m, s.amax(dim=1))
+        s = blocks(start, min(start + chunk, k.shape[0]))
+        m_new = torch.maximum(m, s.amax(dim=1, keepdim=True))
         # A row whose columns so far are all excluded keeps m = -inf: shift by 0, not by -inf.
-        shift = torch.where(m_new == _NEG_INF, torch.zeros_like(m_new), m_new)
-        total = total * torch.exp(m - shift) + torch.exp(s - shift[:, None]).sum(dim=1)
+        shift = m_new.masked_fill(m_new == _NEG_INF, 0.0)
+        total.mul_(torch.exp(m - shift)).add_(s.sub_(shift).exp_().sum(dim=1, keepdim=True))
         m = m_new
-    return m + torch.log(total)
+    return (m + torch.log(total)).squeeze(1)
 
 
 def torch_backward(
@@ -152,14 +194,24 @@ def torch_backward(
     chunk = chunk_size or max(k.shape[0], 1)
     g = grad_lse.to(acc)
     s_acc = scale.to(acc) if isinstance(scale, Tensor) else scale
+    blocks = _Blocks(_scaled(q, scale, acc), k, bias, exclude, hits, acc, chunk)
     if symmetric:
+        # g_a P_ab = exp(S_ab - lse_a + log g_a) when every g_a > 0 (a mean of the losses): the
+        # factor rides in the exponent and costs no pass of its own
+        positive = bool((g > 0).all())
+        shift = lse - g.log() if positive else lse
         total = torch.zeros(q.shape, dtype=acc, device=q.device)
+        a_buffer = torch.empty_like(blocks.buffer) if blocks.buffer is not None else None
         for start in range(0, k.shape[0], chunk):
             stop = min(start + chunk, k.shape[0])
-            s = block_logits(q, k[start:stop], scale, None, exclude, start, hits)
-            a = g[:, None] * torch.exp(s - lse[:, None]) + g[start:stop] * torch.exp(
-                s - lse[start:stop]
-            )
+            s = blocks(start, stop)
+            a = torch.empty_like(s) if a_buffer is None else a_buffer[: s.numel()].view_as(s)
+            torch.sub(s, shift[:, None], out=a).exp_()
+            s.sub_(shift[start:stop]).exp_()
+            if not positive:
+                a.mul_(g[:, None])
+                s.mul_(g[start:stop])
+            a += s
             total += (a.to(q.dtype) @ k[start:stop]).to(acc)
         dz = (s_acc * total).to(q.dtype) if needs[0] or needs[1] else None
         dscale = 0.5 * (q.to(acc) * total).sum() if needs[2] else None
@@ -171,17 +223,14 @@ def torch_backward(
     for start in range(0, k.shape[0], chunk):
         stop = min(start + chunk, k.shape[0])
         k_blk = k[start:stop]
-        s = block_logits(
-            q, k_blk, scale, None if bias is None else bias[start:stop], exclude, start, hits
-        )
-        p = torch.exp(s - lse[:, None])
+        p = blocks(start, stop).sub_(lse[:, None]).exp_()
         p_c = p.to(q.dtype)
         if needs[0] or needs[2]:
             pk += (p_c @ k_blk).to(acc)
         if dk is not None:
             dk[start:stop] = (p_c.T @ gq).to(acc)
         if dbias is not None:
-            dbias[start:stop] = (g[:, None] * p).sum(dim=0)
+            dbias[start:stop] = g @ p
     dq = (s_acc * g[:, None] * pk).to(q.dtype) if needs[0] else None
     dk = (s_acc * dk).to(k.dtype) if dk is not None else None
     dscale = (g * (q.to(acc) * pk).sum(dim=1)).sum() if needs[2] else None
