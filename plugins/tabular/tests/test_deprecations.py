@@ -69,6 +69,14 @@ def test_tjepa_checkpoints_written_with_token_transformer_still_load() -> None:
     legacy = {_as_token_transformer(k): v for k, v in saved.items()}
     assert "predictor.transformer.layers.0.linear1.weight" in legacy
     assert "encoder.transformer.layers.1.self_attn.in_proj_weight" in legacy
+    # the shapes the old TokenTransformer had: an MLP of twice the width (encoder: ffn_dim 12)
+    old_layers = {
+        "predictor.transformer.layers.0.": torch.nn.TransformerEncoderLayer(8, 2, 16),
+        "encoder.transformer.layers.1.": torch.nn.TransformerEncoderLayer(8, 2, 12),
+    }
+    for prefix, layer in old_layers.items():
+        for name, value in layer.state_dict().items():
+            assert legacy[prefix + name].shape == value.shape, prefix + name
     fresh = build()
     fresh.load_state_dict(legacy, strict=True)
     for key, value in saved.items():

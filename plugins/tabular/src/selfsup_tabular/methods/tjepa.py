@@ -38,7 +38,12 @@ TJEPAPredictor = replaced_by(
     "selfsup_tabular.methods.tjepa.TJEPAPredictor",
     "selfsup.encoders.JEPAPredictor(d_token, dim, depth=, num_heads=, num_positions=)",
     lambda d_token, num_positions, dim, num_layers, num_heads: JEPAPredictor(
-        d_token, dim, depth=num_layers, num_heads=num_heads, num_positions=num_positions
+        d_token,
+        dim,
+        depth=num_layers,
+        num_heads=num_heads,
+        num_positions=num_positions,
+        mlp_ratio=2.0,
     ),
 )
 
@@ -199,7 +204,12 @@ class TJEPA(LazySchemaModule, Method):
         dim, layers, heads = self.predictor_config
         positions = self.num_registers + self.num_features
         self.predictor = JEPAPredictor(
-            self.config["d_token"], dim, depth=layers, num_heads=heads, num_positions=positions
+            self.config["d_token"],
+            dim,
+            depth=layers,
+            num_heads=heads,
+            num_positions=positions,
+            mlp_ratio=2.0,  # T-JEPA's predictor MLP is twice its width, like its encoder's
         )
         self.preprocessing.built = True
 
