@@ -119,3 +119,26 @@ def test_dropout_sits_where_the_torch_encoder_layer_puts_it(
     block(torch.randn(2, 3, 8))
     # after attention (2, 3, 8), between the MLP layers (2, 3, 16), after the MLP (2, 3, 8)
     assert shapes == [(2, 3, 8), (2, 3, 16), (2, 3, 8)]
+
+
+def test_torch_init_draws_what_the_torch_encoder_layer_draws() -> None:
+    torch.manual_seed(0)
+    dim, hidden = 64, 256
+    trunk = TransformerTrunk(dim, depth=1, num_heads=4, mlp_dim=hidden, init="torch")
+    block = trunk.blocks[0]
+    layer = torch.nn.TransformerEncoderLayer(dim, 4, hidden)
+    pairs = [
+        (block.qkv.weight, layer.self_attn.in_proj_weight),
+        (block.qkv.bias, layer.self_attn.in_proj_bias),
+        (block.proj.weight, layer.self_attn.out_proj.weight),
+        (block.proj.bias, layer.self_attn.out_proj.bias),
+        (block.mlp[0].weight, layer.linear1.weight),
+        (block.mlp[0].bias, layer.linear1.bias),
+        (block.mlp[2].weight, layer.linear2.weight),
+        (block.mlp[2].bias, layer.linear2.bias),
+    ]
+    for ours, theirs in pairs:  # same uniform ranges (zero where torch zeroes)
+        assert float(ours.abs().max()) <= float(theirs.abs().max()) * 1.05 + 1e-12
+        assert float(theirs.abs().max()) <= float(ours.abs().max()) * 1.05 + 1e-12
+    with pytest.raises(ValueError, match="init must be one of"):
+        TransformerTrunk(8, num_heads=2, init="kaiming")

@@ -40,6 +40,7 @@ class JEPAPredictor(nn.Module):
         num_heads: Attention heads (must divide ``dim``).
         num_positions: Size of the position table.
         mlp_ratio: Trunk MLP width as a multiple of ``dim`` (default 4; T-JEPA uses 2).
+        init: The trunk's initialisation (:class:`~selfsup.encoders.TransformerTrunk`).
 
     Shapes:
         ctx ``(B, Lc, in_dim)``, ctx_pos ``(B, Lc)`` long, tgt_pos ``(B, T, Lt)`` long, ctx_pad
@@ -61,6 +62,7 @@ class JEPAPredictor(nn.Module):
         num_heads: int,
         num_positions: int,
         mlp_ratio: float = 4.0,
+        init: str = "xavier",
     ) -> None:
         super().__init__()
         self.inp = nn.Linear(in_dim, dim)
@@ -68,7 +70,9 @@ class JEPAPredictor(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(dim))
         nn.init.trunc_normal_(self.pos, std=0.02)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
-        self.blocks = TransformerTrunk(dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio)
+        self.blocks = TransformerTrunk(
+            dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, init=init
+        )
         self.out = nn.Linear(dim, in_dim)
         self.register_load_state_dict_pre_hook(_rename_trunk)
 

@@ -17,7 +17,10 @@ from selfsup.encoders.torch_encoder_keys import rename_torch_encoder_keys
 from selfsup.export.pretrained import exportable
 
 # masked_mean lives in selfsup.encoders.pooling; kept importable from here for older code
-__all__ = ["TransformerBlock", "TransformerTrunk", "masked_mean"]
+__all__ = ["TRUNK_INITS", "TransformerBlock", "TransformerTrunk", "masked_mean"]
+
+#: Initialisations of :class:`TransformerTrunk` (``init=``).
+TRUNK_INITS = ("xavier", "torch")
 
 
 class TransformerBlock(nn.Module):
@@ -95,6 +98,10 @@ class TransformerTrunk(nn.Module):
         mlp_ratio: MLP width multiple (default 4).
         dropout: Dropout (default 0).
         mlp_dim: MLP hidden width; overrides ``mlp_ratio`` (default None).
+        init: ``"xavier"`` (default; MAE's: xavier-uniform linears, zero biases) or ``"torch"``
+            (``nn.TransformerEncoderLayer``'s: xavier-uniform ``qkv`` and zero attention biases,
+            PyTorch's default ``nn.Linear`` initialisation elsewhere; what T-JEPA's encoder
+            was tuned with).
 
     Checkpoints of pre-norm GELU ``torch.nn.TransformerEncoderLayer`` stacks (the layout of
     the ``TokenTransformer`` s that vision and tabular had before this trunk replaced them:
@@ -123,8 +130,11 @@ class TransformerTrunk(nn.Module):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         mlp_dim: int | None = None,
+        init: str = "xavier",
     ) -> None:
         super().__init__()
+        if init not in TRUNK_INITS:
+            raise ValueError(f"init must be one of {TRUNK_INITS}, got {init!r}.")
         for name, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
@@ -140,7 +150,13 @@ class TransformerTrunk(nn.Module):
             TransformerBlock(dim, num_heads, mlp_ratio, dropout, mlp_dim) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(dim)
-        self.apply(_init_weights)
+        if init == "xavier":
+            self.apply(_init_weights)
+        else:
+            for block in self.blocks:
+                nn.init.xavier_uniform_(block.qkv.weight)
+                nn.init.zeros_(block.qkv.bias)
+                nn.init.zeros_(block.proj.bias)
         self.register_load_state_dict_pre_hook(_rename_torch_encoder_keys)
 
     def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:

@@ -19,7 +19,12 @@ TokenTransformer = replaced_by(
     "selfsup_tabular.encoders.TokenTransformer",
     "selfsup.encoders.TransformerTrunk(dim, depth=, num_heads=, dropout=, mlp_dim=)",
     lambda dim, num_layers=2, num_heads=4, ffn_dim=None, dropout=0.0: TransformerTrunk(
-        dim, depth=num_layers, num_heads=num_heads, dropout=dropout, mlp_dim=ffn_dim or 2 * dim
+        dim,
+        depth=num_layers,
+        num_heads=num_heads,
+        dropout=dropout,
+        mlp_dim=ffn_dim or 2 * dim,
+        init="torch",
     ),
 )
 
@@ -67,6 +72,7 @@ class TabularBackbone(nn.Module):
             num_heads=num_heads,
             dropout=dropout,
             mlp_dim=ffn_dim or 2 * d_token,
+            init="torch",  # what the T-JEPA settings were chosen with (plugin README)
         )
 
     def forward(self, batch: Mapping[str, Tensor], keep: Tensor | None = None) -> Tensor:

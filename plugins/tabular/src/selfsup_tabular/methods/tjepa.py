@@ -44,6 +44,7 @@ TJEPAPredictor = replaced_by(
         num_heads=num_heads,
         num_positions=num_positions,
         mlp_ratio=2.0,
+        init="torch",
     ),
 )
 
@@ -209,7 +210,8 @@ class TJEPA(LazySchemaModule, Method):
             depth=layers,
             num_heads=heads,
             num_positions=positions,
-            mlp_ratio=2.0,  # T-JEPA's predictor MLP is twice its width, like its encoder's
+            mlp_ratio=2.0,  # twice its width, like the encoder's MLP
+            init="torch",  # what the T-JEPA settings were chosen with (plugin README)
         )
         self.preprocessing.built = True
 
