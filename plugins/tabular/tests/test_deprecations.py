@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selfsup.encoders.torch_encoder_keys import TORCH_LAYER_KEYS
-from selfsup.testing.deprecations import check_forwarded
+from selfsup.testing.deprecations import check_forwarded, check_old_layout_loads
 
 MOVED = [
     ("selfsup_tabular.downstream", "selfsup_tabular.evaluation.downstream"),
@@ -65,8 +65,7 @@ def test_tjepa_checkpoints_written_with_token_transformer_still_load() -> None:
         )
 
     torch.manual_seed(0)
-    saved = build().state_dict()
-    legacy = {_as_token_transformer(k): v for k, v in saved.items()}
+    legacy = check_old_layout_loads(build, _as_token_transformer)
     assert "predictor.transformer.layers.0.linear1.weight" in legacy
     assert "encoder.transformer.layers.1.self_attn.in_proj_weight" in legacy
     # the shapes the old TokenTransformer had: an MLP of twice the width (encoder: ffn_dim 12)
@@ -77,10 +76,6 @@ def test_tjepa_checkpoints_written_with_token_transformer_still_load() -> None:
     for prefix, layer in old_layers.items():
         for name, value in layer.state_dict().items():
             assert legacy[prefix + name].shape == value.shape, prefix + name
-    fresh = build()
-    fresh.load_state_dict(legacy, strict=True)
-    for key, value in saved.items():
-        torch.testing.assert_close(fresh.state_dict()[key], value)
 
 
 def test_token_transformer_still_builds_with_a_warning() -> None:
