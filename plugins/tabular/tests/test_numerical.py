@@ -149,3 +149,40 @@ def test_tjepa_with_periodic_tokens_trains_round_trips_and_exports(tmp_path) -> 
     plain = TJEPA(**kw).materialize(pre).export_encoder()
     folder = save_pretrained(plain, tmp_path / "plain")
     assert read_pretrained_config(folder)["init_args"]["numerical_embedding"] == "linear"
+
+
+@pytest.mark.parametrize(
+    ("num_numerical", "cardinalities"),
+    [(3, []), (0, [4, 2]), (2, [3])],
+    ids=["numbers", "categories", "both"],
+)
+@pytest.mark.parametrize("embedding", ["linear", "periodic"])
+def test_every_tokenizer_parameter_gets_a_gradient(num_numerical, cardinalities, embedding) -> None:
+    # a parameter no step uses stops DistributedDataParallel, so the tokenizer builds none
+    tok = FeatureTokenizer(num_numerical, cardinalities, 8, 1, numerical_embedding=embedding)
+    batch = {
+        "x_num": torch.randn(5, num_numerical),
+        "num_missing": torch.zeros(5, num_numerical, dtype=torch.bool),
+        "x_cat": torch.stack([torch.randint(0, c, (5,)) for c in cardinalities], 1)
+        if cardinalities
+        else torch.zeros(5, 0, dtype=torch.long),
+    }
+    tok(batch).square().sum().backward()
+    assert [n for n, p in tok.named_parameters() if p.grad is None] == []
+
+
+def test_checkpoints_with_the_old_placeholder_parameters_still_load() -> None:
+    numbers_only = FeatureTokenizer(3, [], 8, 1)
+    old = dict(numbers_only.state_dict())
+    old["cat_embedding.weight"] = torch.zeros(1, 8)  # what tokenizers without categories saved
+    old["cat_bias"] = torch.zeros(0, 8)
+    numbers_only.load_state_dict(old, strict=True)
+    categories_only = FeatureTokenizer(0, [4], 8, 1)
+    old = dict(categories_only.state_dict())
+    old.update({k: torch.zeros(0, 8) for k in ("num_weight", "num_bias", "num_missing")})
+    categories_only.load_state_dict(old, strict=True)
+    # a real categorical embedding is not a placeholder: the strict load still refuses it
+    old = dict(numbers_only.state_dict())
+    old["cat_embedding.weight"] = torch.zeros(6, 8)
+    with pytest.raises(RuntimeError, match="cat_embedding.weight"):
+        numbers_only.load_state_dict(old, strict=True)

@@ -72,22 +72,27 @@ class FeatureTokenizer(nn.Module):
         d = self.d_token
         bound = 1 / math.sqrt(d)
         n_num = self.num_numerical
-        if numerical_embedding == "linear":
-            self.num_weight = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
-            self.num_bias = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
-        elif n_num:
-            self.periodic = PeriodicEmbedding(n_num, d, frequencies, frequency_scale)
-        self.num_missing = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
+        # Parameters exist only for the kinds of column the table has: one that no step uses
+        # stops DistributedDataParallel ("parameters that were not used in producing the loss").
+        if n_num:
+            if numerical_embedding == "linear":
+                self.num_weight = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
+                self.num_bias = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
+            else:
+                self.periodic = PeriodicEmbedding(n_num, d, frequencies, frequency_scale)
+            self.num_missing = nn.Parameter(torch.empty(n_num, d).uniform_(-bound, bound))
         sizes = [c + 2 for c in self.cardinalities]
         offsets = torch.tensor([0] + sizes[:-1], dtype=torch.long).cumsum(0)
         self.register_buffer("cat_offsets", offsets[: len(sizes)], persistent=False)
-        self.cat_embedding = nn.Embedding(max(sum(sizes), 1), d)
-        nn.init.uniform_(self.cat_embedding.weight, -bound, bound)
-        self.cat_bias = nn.Parameter(torch.empty(len(sizes), d).uniform_(-bound, bound))
+        if sizes:
+            self.cat_embedding = nn.Embedding(sum(sizes), d)
+            nn.init.uniform_(self.cat_embedding.weight, -bound, bound)
+            self.cat_bias = nn.Parameter(torch.empty(len(sizes), d).uniform_(-bound, bound))
         self.feature_embedding = nn.Parameter(torch.zeros(self.num_features, d))
         nn.init.trunc_normal_(self.feature_embedding, std=0.02)
         self.registers = nn.Parameter(torch.zeros(self.num_registers, d))
         nn.init.trunc_normal_(self.registers, std=0.02)
+        self.register_load_state_dict_pre_hook(_drop_unbuilt_parameters)
 
     def feature_tokens(self, batch: Mapping[str, Tensor]) -> Tensor:
         """Tokens of the features only, ``(B, F, d)``."""
@@ -109,3 +114,26 @@ class FeatureTokenizer(nn.Module):
         tokens = self.feature_tokens(batch)
         reg = self.registers.expand(tokens.shape[0], -1, -1)
         return torch.cat([reg, tokens], dim=1)
+
+
+#: Entries older tokenizers saved for a kind of column the table did not have, with the number
+#: of rows they had then: no row (numbers, category biases) or the one placeholder embedding row.
+_PLACEHOLDERS = {
+    "num_weight": 0,
+    "num_bias": 0,
+    "num_missing": 0,
+    "cat_bias": 0,
+    "cat_embedding.weight": 1,
+}
+
+
+def _drop_unbuilt_parameters(
+    module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: object
+) -> None:
+    # checkpoints written before these parameters became optional hold placeholders for them;
+    # anything else under those names is left for the strict load to report
+    own = dict(module.named_parameters())
+    for name, rows in _PLACEHOLDERS.items():
+        value = state_dict.get(prefix + name)
+        if name not in own and isinstance(value, Tensor) and value.shape[0] == rows:
+            del state_dict[prefix + name]
