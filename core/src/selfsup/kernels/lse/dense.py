@@ -31,6 +31,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from selfsup.kernels.lse.torch_ref import drop_excluded
+
 __all__ = ["DenseLogSumExp", "dense_supported"]
 
 _NEG_INF = float("-inf")
@@ -39,13 +41,6 @@ _NEG_INF = float("-inf")
 def dense_supported(q: Tensor, k: Tensor) -> bool:
     """Whether :class:`DenseLogSumExp` takes these inputs (float32 / float64, one dtype)."""
     return q.dtype in (torch.float32, torch.float64) and k.dtype == q.dtype
-
-
-def _drop(s: Tensor, exclude: Tensor) -> None:
-    """``s[i, exclude[i, e]] = -inf`` for every entry ``>= 0`` (``-1`` pads the rows)."""
-    rows = torch.arange(s.shape[0], device=s.device)[:, None].expand_as(exclude)
-    keep = exclude >= 0
-    s[rows[keep], exclude[keep]] = _NEG_INF
 
 
 class DenseLogSumExp(torch.autograd.Function):
@@ -65,7 +60,7 @@ class DenseLogSumExp(torch.autograd.Function):
         if bias is not None:
             s += bias
         if exclude is not None and exclude.numel():
-            _drop(s, exclude)
+            drop_excluded(s, exclude)
         m = s.amax(dim=1, keepdim=True)
         # a row with every column dropped keeps m = -inf: shift it by 0, not by -inf
         m.masked_fill_(m == _NEG_INF, 0.0)

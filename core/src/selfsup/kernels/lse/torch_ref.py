@@ -50,7 +50,7 @@ from selfsup.precision import accumulation_dtype
 if TYPE_CHECKING:
     from selfsup.kernels.lse.dispatch import AccidentalHits
 
-__all__ = ["block_logits", "excluded_mask", "torch_backward", "torch_forward"]
+__all__ = ["block_logits", "drop_excluded", "excluded_mask", "torch_backward", "torch_forward"]
 
 _NEG_INF = float("-inf")
 
@@ -73,6 +73,15 @@ def excluded_mask(
         acc = (hits.key_ids[start:stop] == hits.row_ids[:, None]) & (cols != hits.positive[:, None])
         hit = acc if hit is None else hit | acc
     return hit
+
+
+def drop_excluded(s: Tensor, exclude: Tensor, start: int = 0) -> None:
+    """Set ``s[i, j - start] = -inf`` in place for every ``j = exclude[i, e]`` inside the block
+    ``start .. start + s.shape[1] - 1`` (``-1`` entries fall outside): O(N·E) writes, no
+    ``N x c`` mask."""
+    inside = (exclude >= start) & (exclude < start + s.shape[1])
+    rows, e = inside.nonzero(as_tuple=True)
+    s[rows, exclude[rows, e] - start] = _NEG_INF
 
 
 def block_logits(
@@ -136,9 +145,7 @@ class _Blocks:
         if self.bias is not None:
             s += self.bias[start:stop].to(self.acc)
         if self.exclude is not None:
-            inside = (self.exclude >= start) & (self.exclude < stop)
-            rows, e = inside.nonzero(as_tuple=True)
-            s[rows, self.exclude[rows, e] - start] = _NEG_INF
+            drop_excluded(s, self.exclude, start)
         if self.hits is not None:
             s.masked_fill_(excluded_mask(None, start, stop, s.device, self.hits), _NEG_INF)
         return s
