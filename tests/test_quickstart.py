@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
+import pytest
 import yaml
 
 from selfsup.cli import main
 from selfsup.plugins.configs import find_config
+from selfsup.testing.ddp_fit import fit_on_processes, shipped_config
 
 QUICKSTART = find_config("selfsup:quickstart")
 
@@ -80,3 +83,20 @@ def test_mixed_config_with_temperature_sampling_trains_one_task_per_step(tmp_pat
     for task in ("digits", "table"):
         for metric in ("knn_acc", "linear_acc"):
             assert 0.0 <= final[task][metric] <= 1.0, (task, metric)
+
+
+@pytest.mark.distributed
+def test_quickstart_trains_on_two_processes(tmp_path):
+    # the README's config, unchanged but for its length, under --trainer.strategy ddp
+    config = shipped_config("selfsup:quickstart")
+    for callback in config["trainer"]["callbacks"]:
+        if callback["class_path"].endswith("RunReport"):
+            callback["init_args"]["folder"] = "run"
+        if callback["class_path"].endswith("NodeProbeMonitor"):
+            callback["init_args"]["epochs"] = 20
+    run = fit_on_processes(config, tmp_path)
+    for task in ("digits", "graph", "table", "audio"):
+        assert math.isfinite(run.last(f"train/{task}/loss"))
+        assert run.last(f"{task}/rankme") >= 1.0
+    assert 0.0 <= run.last("digits/knn_acc") <= 1.0
+    assert (tmp_path / "run" / "report.md").is_file()

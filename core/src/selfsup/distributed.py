@@ -16,9 +16,12 @@ from torch import Tensor
 
 __all__ = [
     "all_reduce_sum",
+    "broadcast_from_zero",
     "default_gather",
     "gather",
     "gather_no_grad",
+    "gather_round_robin",
+    "gather_rows",
     "is_distributed",
     "rank",
     "world_size",
@@ -106,3 +109,100 @@ def all_reduce_sum(x: Tensor) -> Tensor:
     if not is_distributed():
         return x
     return _AllReduceSumWithGrad.apply(x)
+
+
+def gather_rows(x: Tensor) -> Tensor:
+    """Concatenate ``x`` from all ranks along dim 0 when ranks hold different numbers of rows.
+
+    No backward (for monitors and probes). Rows are padded to the longest rank's count for one
+    ``all_gather`` and the padding is cut off again; every rank gets the same result.
+
+    Shapes:
+        x: ``(B_r, *)`` on rank ``r`` (same trailing shape and dtype everywhere) ->
+        ``(sum_r B_r, *)``, rank 0's rows first.
+
+    Examples:
+        >>> gather_rows(torch.ones(3, 2)).shape  # one process: unchanged
+        torch.Size([3, 2])
+    """
+    if not is_distributed():
+        return x
+    x = x.detach().contiguous()
+    count = torch.tensor([x.shape[0]], device=x.device)
+    counts = [torch.empty_like(count) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, count)
+    sizes = [int(c) for c in counts]
+    padded = x.new_zeros((max(sizes), *x.shape[1:]))
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:n] for part, n in zip(parts, sizes, strict=True)])
+
+
+def gather_round_robin(parts: list[Tensor]) -> Tensor:
+    """Reassemble batches dealt round-robin over ranks, in their original order.
+
+    Rank ``r`` holds batches ``r, r + W, r + 2W, ...`` of one sequence (``parts``, possibly
+    empty on a rank with nothing dealt to it); every rank gets the whole sequence concatenated
+    in batch order, as one process that had read every batch would. Used to shard evaluation
+    passes (probes) over ranks without changing their result.
+
+    Shapes:
+        parts: a list of ``(B_i, *)`` tensors (same trailing shape and dtype on every rank) ->
+        ``(sum_i B_i, *)``.
+
+    Raises:
+        ValueError: when no rank holds any batch.
+
+    Examples:
+        >>> gather_round_robin([torch.zeros(2, 4), torch.ones(1, 4)]).shape  # one process
+        torch.Size([3, 4])
+    """
+    world = world_size()
+    if world == 1:
+        if not parts:
+            raise ValueError("gather_round_robin: no batch on any rank.")
+        return torch.cat(parts)
+    # Trailing shape, dtype and per-batch sizes travel as objects: a rank may hold no batch.
+    meta = (
+        [int(p.shape[0]) for p in parts],
+        (tuple(parts[0].shape[1:]), parts[0].dtype) if parts else None,
+    )
+    metas: list = [None] * world
+    dist.all_gather_object(metas, meta)
+    known = [m[1] for m in metas if m[1] is not None]
+    if not known:
+        raise ValueError("gather_round_robin: no batch on any rank.")
+    trailing, dtype = known[0]
+    device = parts[0].device if parts else _collective_device()
+    local = torch.cat(parts) if parts else torch.empty((0, *trailing), dtype=dtype, device=device)
+    rows = gather_rows(local)
+    # split the gathered rows back into (rank, local batch) pieces, then deal them in order
+    pieces: list[list[Tensor]] = []
+    offset = 0
+    for sizes, _ in metas:
+        pieces.append(list(rows[offset : offset + sum(sizes)].split(sizes)) if sizes else [])
+        offset += sum(sizes)
+    total = sum(len(p) for p in pieces)
+    return torch.cat([pieces[i % world][i // world] for i in range(total)])
+
+
+def broadcast_from_zero(obj: object) -> object:
+    """Rank 0's ``obj`` on every rank (pickled; for small results such as metric dicts).
+
+    Examples:
+        >>> broadcast_from_zero({"acc": 0.5})  # one process: unchanged
+        {'acc': 0.5}
+    """
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0, device=_collective_device())
+    return box[0]
+
+
+def _collective_device() -> torch.device:
+    # NCCL's object collectives and empty tensors must live on this rank's GPU
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")

@@ -94,7 +94,6 @@ def _malformed_feature_batches() -> list[tuple[Any, str]]:
 class TestFeatureTwoTowerRFM(MethodContract):
     method_cls = FeatureTwoTower
     modality = "recsys"
-    unused_parameters = ("query_tower.default",)  # query features are never masked
 
     def make_method(self) -> Method:
         return tiny_feature_two_tower("rfm")

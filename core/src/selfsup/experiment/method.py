@@ -114,6 +114,27 @@ class Method(nn.Module, ABC):
         (RankMe); ``None`` (the default) leaves this method out of them."""
         return None
 
+    def unused_parameters_reason(self) -> str | None:
+        """Why a training step of this method may leave trainable parameters without a gradient.
+
+        ``None`` (the default) promises that every trainable parameter gets a gradient from
+        ``"loss"`` in every step (the method contract checks one step). A method that draws a
+        branch per step, or trains a part only on some batches, returns one sentence saying so;
+        under DDP, :class:`~selfsup.experiment.SSLModule` then turns on
+        ``find_unused_parameters`` (which costs a graph traversal per step) and logs the reason.
+        Parameters that are never trained should be frozen (``requires_grad_(False)``) instead.
+
+        Examples:
+            >>> class OneBranch(Method):
+            ...     def unused_parameters_reason(self):
+            ...         return "one of two heads is drawn per step"
+            ...     def training_losses(self, batch):
+            ...         return {"loss": batch.sum()}
+            >>> OneBranch().unused_parameters_reason()
+            'one of two heads is drawn per step'
+        """
+        return None
+
     def optimizer_groups(self) -> list[dict[str, Any]] | None:
         """This method's own optimiser parameter groups, or ``None`` (default) for the usual ones.
 

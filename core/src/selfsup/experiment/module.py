@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from selfsup.checks import finite_checks_enabled, iter_tensors, repeated
 from selfsup.experiment.checkpoint_io import AtomicCheckpointIO
+from selfsup.experiment.ddp import configure_ddp, unused_parameter_reasons
 from selfsup.experiment.param_groups import (
     NO_DECAY_RULES,
     method_param_groups,
@@ -213,12 +214,19 @@ class SSLModule(LightningModule):
         Per task, in order: ``data.setup(stage)``, then ``method.bind_data(data, stage)``
         (:meth:`~selfsup.experiment.Method.bind_data`), so a method built from its data's
         schema exists before the optimiser is configured and before a checkpoint is restored.
+        Then, under DDP, ``find_unused_parameters`` is turned on when a step may leave
+        parameters without a gradient (:mod:`selfsup.experiment.ddp` says when).
         """
         self._use_atomic_checkpoints()
         for task in self.tasks.values():
             task.data.trainer = self.trainer
             task.data.setup(stage)
             task.method.bind_data(task.data, stage)
+        # after bind_data (which may build layers), before the strategy wraps the model
+        configure_ddp(
+            self.trainer.strategy,
+            unused_parameter_reasons(self.tasks, self.sampling, self.loader_mode),
+        )
 
     def _use_atomic_checkpoints(self) -> None:
         # Lightning restores ckpt_path after this hook, so the swap covers loading too; a

@@ -29,6 +29,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
+from selfsup.distributed import broadcast_from_zero, gather_rows
 from selfsup.metrics.frozen import frozen_eval
 from selfsup.metrics.probes import ClassificationProbe, Probe, ProbeContext, check_features
 from selfsup.metrics.rankme import rankme
@@ -60,8 +61,8 @@ class RankMeMonitor(Callback):
     ``max_samples``, estimated from the previous batch sizes); older rows are
     dropped first. The embeddings are kept on their device.
 
-    Distributed: each rank computes RankMe over its own local buffer (no gather);
-    the logger records rank zero's value.
+    Distributed: the ranks' buffers are gathered (each rank embeds only its own batches), so
+    RankMe sees ``W x max_samples`` rows at most and every rank logs the same value.
 
     Args:
         every_n_steps: Log every this many optimiser steps (default 500).
@@ -153,7 +154,7 @@ class RankMeMonitor(Callback):
         for task, buffer in self._buffers.items():
             if not buffer:
                 continue
-            z = torch.cat(buffer)
+            z = gather_rows(torch.cat(buffer))
             if z.shape[0] < 2:
                 continue
             if z.shape[0] < z.shape[1] and not self._warned_small:
@@ -195,8 +196,10 @@ class ProbeMonitor(Callback):
     monitor always had), so ``ProbeMonitor(probe="both")`` keeps logging ``"{task}/knn_acc"``
     and ``"{task}/linear_acc"``.
 
-    Distributed: every rank probes the full probe data (it is not sharded), so all ranks log
-    the same value.
+    Distributed: the classification probe deals the probe batches over the ranks and gathers
+    the embeddings back in order (the same features one process would compute, each rank
+    embedding ``1/W``); every probe's values are then taken from rank 0 on every rank, so all
+    ranks log one value (``sync_dist`` with ``max`` over identical numbers, exact).
 
     Args:
         probes: The probes to run (default: the classification probe below).
@@ -283,7 +286,17 @@ class ProbeMonitor(Callback):
 
     def _probe_and_log(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for name, value in self._flat(self.probe_now(trainer, pl_module)).items():
-            pl_module.log(name, value, on_step=False, on_epoch=True, batch_size=1)
+            # identical on every rank (broadcast below): the reduction only silences
+            # Lightning's epoch-level sync warning and cannot change the value
+            pl_module.log(
+                name,
+                value,
+                on_step=False,
+                on_epoch=True,
+                batch_size=1,
+                sync_dist=True,
+                reduce_fx="max",
+            )
 
     def probe_now(
         self, trainer: Trainer, pl_module: LightningModule
@@ -306,6 +319,8 @@ class ProbeMonitor(Callback):
                     out = probe(ctx)
                     if out:
                         values.update({name: float(v) for name, v in out.items()})
+                # a probe may draw random numbers (linear probe init): one rank's result wins
+                values = broadcast_from_zero(values)
                 if values:
                     results[task] = values
         if not results and not self._warned_no_probe:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from selfsup.distributed import gather_round_robin, rank, world_size
 from selfsup.metrics.knn import knn_accuracy
 from selfsup.metrics.linear_probe import linear_probe
 
@@ -160,22 +161,29 @@ def check_features(where: str, x: Any) -> Tensor:
 
 
 def _features(ctx: ProbeContext, loader: Any) -> tuple[Tensor, Tensor]:
+    """Embed every ``(inputs, labels)`` batch of ``loader``; under DDP the batches are dealt
+    round-robin over the ranks and gathered back in order, so every rank gets exactly what one
+    process would (and embeds ``1/W`` of them)."""
     # Lightning's nested-structure mover, imported here: `selfsup.metrics` loads torch only
     from lightning.fabric.utilities.apply_func import move_data_to_device
 
+    world, me = world_size(), rank()
     features, labels = [], []
-    for batch in loader:
+    for index, batch in enumerate(loader):
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise ValueError(
                 f"probe_dataloaders() of task {ctx.task!r} must yield (inputs, labels) pairs, "
                 f"got {type(batch).__name__}."
             )
+        if index % world != me:
+            continue
         inputs, y = batch
         z = check_features(
             f"embed_inputs({ctx.task!r}, ...)", ctx.embed(move_data_to_device(inputs, ctx.device))
         )
         features.append(z)
         labels.append(torch.as_tensor(y).reshape(-1).to(device=z.device, dtype=torch.long))
-    if not features:
-        raise ValueError(f"a probe dataloader of task {ctx.task!r} is empty.")
-    return torch.cat(features), torch.cat(labels)
+    try:
+        return gather_round_robin(features), gather_round_robin(labels)
+    except ValueError:
+        raise ValueError(f"a probe dataloader of task {ctx.task!r} is empty.") from None

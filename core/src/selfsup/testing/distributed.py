@@ -32,7 +32,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import Tensor
 
-__all__ = ["GatherCase", "GatherResult", "check_gather_equivalence"]
+__all__ = ["GatherCase", "GatherResult", "check_gather_equivalence", "run_on_ranks"]
 
 
 @dataclass
@@ -71,19 +71,49 @@ def _shard(x: Tensor, rank: int, world: int) -> Tensor:
     return x[rank * per : (rank + 1) * per]
 
 
-def _worker(rank: int, world: int, init_file: str, cases: Sequence[GatherCase], out: str) -> None:
+def _rank_main(
+    rank: int, world: int, init_file: str, out: str, fn: Callable[..., Any], args: tuple
+) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        results = []
-        for case in cases:
-            local = [_shard(x, rank, world).clone().requires_grad_(True) for x in case.inputs]
-            extra = {k: _shard(v, rank, world) for k, v in case.sharded_kwargs.items()}
-            loss = case.fn(*local, gather=True, **case.kwargs, **extra)
-            grads = torch.autograd.grad(loss, local)
-            results.append((loss.detach(), [g.detach() for g in grads]))
-        torch.save(results, os.path.join(out, f"rank{rank}.pt"))
+        torch.save(fn(rank, world, *args), os.path.join(out, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+
+
+def run_on_ranks(fn: Callable[..., Any], args: tuple = (), world_size: int = 2) -> list[Any]:
+    """Run ``fn(rank, world_size, *args)`` on ``world_size`` gloo processes; their results.
+
+    ``fn`` must be importable by reference (a module-level function) and return tensors,
+    numbers, strings or containers of them (results travel through ``torch.save`` and the
+    ``weights_only`` loader). The process group is initialised before ``fn`` runs.
+
+    Examples:
+        >>> def ranks(rank, world):  # doctest: +SKIP
+        ...     return rank
+        >>> run_on_ranks(ranks, world_size=2)  # doctest: +SKIP
+        [0, 1]
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.start_processes(
+            _rank_main,
+            args=(world_size, os.path.join(tmp, "init"), tmp, fn, tuple(args)),
+            nprocs=world_size,
+            join=True,
+            start_method="spawn",
+        )
+        return [torch.load(os.path.join(tmp, f"rank{r}.pt")) for r in range(world_size)]
+
+
+def _gather_cases(rank: int, world: int, cases: Sequence[GatherCase]) -> list:
+    results = []
+    for case in cases:
+        local = [_shard(x, rank, world).clone().requires_grad_(True) for x in case.inputs]
+        extra = {k: _shard(v, rank, world) for k, v in case.sharded_kwargs.items()}
+        loss = case.fn(*local, gather=True, **case.kwargs, **extra)
+        grads = torch.autograd.grad(loss, local)
+        results.append((loss.detach(), [g.detach() for g in grads]))
+    return results
 
 
 def check_gather_equivalence(
@@ -94,16 +124,7 @@ def check_gather_equivalence(
     Returns one :class:`GatherResult` per case; callers assert on the errors
     with a tolerance suited to the dtype (float64 inputs give ~1e-12).
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        init_file = os.path.join(tmp, "init")
-        mp.start_processes(
-            _worker,
-            args=(world_size, init_file, list(cases), tmp),
-            nprocs=world_size,
-            join=True,
-            start_method="spawn",
-        )
-        per_rank = [torch.load(os.path.join(tmp, f"rank{r}.pt")) for r in range(world_size)]
+    per_rank = run_on_ranks(_gather_cases, (list(cases),), world_size)
     results = []
     for i, case in enumerate(cases):
         full = [x.clone().requires_grad_(True) for x in case.inputs]

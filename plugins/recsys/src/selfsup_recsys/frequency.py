@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from selfsup.distributed import gather_rows
+
 __all__ = ["StreamingFrequencyEstimator", "count_log_prob"]
 
 _PRIME = 2_147_483_647  # 2^31 - 1: a * id stays below 2^63 for ids < 2^32
@@ -31,6 +33,10 @@ class StreamingFrequencyEstimator(nn.Module):
     for the repeats); estimates are read after the step's update. ``p̂`` is the expected number
     of occurrences per step (it can exceed 1 for very frequent items); only differences of
     ``log p̂`` between items matter to the softmax.
+
+    Distributed: :meth:`update` gathers every rank's ids first, so the estimate follows the
+    global batch (the negatives the gathered softmax really sees) and every rank holds the same
+    state, the state one process on the concatenated batch reaches.
 
     Args:
         num_buckets: ``H``, slots per hash array (default 2**20).
@@ -90,6 +96,7 @@ class StreamingFrequencyEstimator(nn.Module):
     @torch.no_grad()
     def update(self, ids: Tensor) -> None:
         """Advance the global step by one and record the batch's items (Algorithm 2)."""
+        ids = gather_rows(ids)
         self.step += 1
         t = self.step.to(torch.float64)
         for i, slots in enumerate(self.buckets(ids.unique())):
