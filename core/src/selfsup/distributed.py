@@ -22,6 +22,7 @@ __all__ = [
     "gather_no_grad",
     "gather_round_robin",
     "gather_rows",
+    "global_mean_weight",
     "is_distributed",
     "rank",
     "world_size",
@@ -206,3 +207,31 @@ def _collective_device() -> torch.device:
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def global_mean_weight(count: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """The factor that turns this rank's mean over ``count`` items into its share of the global
+    mean under DDP.
+
+    A loss averaged over a varying number of items per rank (masked tokens of padded clips,
+    masked nodes of a batch of graphs) is not the global average once DDP averages the ranks'
+    gradients: ranks with few items weigh as much as ranks with many. Multiplying the local
+    mean by ``W * count / sum_r count_r`` makes the ranks' average exactly the mean over all
+    items, as one process on the concatenated batch computes it. Without distribution: 1.
+
+    Args:
+        count: This rank's number of items (a scalar tensor; no gradient flows through it).
+        dtype: Of the result (default float32); give the loss's, so the product keeps it. The
+            ratio itself is computed in float64.
+
+    Examples:
+        >>> global_mean_weight(torch.tensor(7), dtype=torch.float64)  # one process
+        tensor(1., dtype=torch.float64)
+    """
+    dtype = dtype or torch.float32
+    count = count.detach().to(torch.float64)
+    if not is_distributed():
+        return torch.ones_like(count, dtype=dtype)
+    total = count.clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return (count * dist.get_world_size() / total.clamp_min(1.0)).to(dtype)

@@ -1,4 +1,5 @@
-"""Two gloo processes: what monitors and probes gather equals one process on all the data."""
+"""Two gloo processes: what monitors and probes gather equals one process on all the data, and
+the distributed helpers they (and the losses' count weighting) are built from."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from selfsup.distributed import broadcast_from_zero, gather_round_robin, gather_rows
+from selfsup.distributed import (
+    broadcast_from_zero,
+    gather_round_robin,
+    gather_rows,
+    global_mean_weight,
+)
 from selfsup.metrics import rankme
 from selfsup.metrics.callbacks import RankMeMonitor
 from selfsup.metrics.probes import ClassificationProbe, ProbeContext
@@ -75,6 +81,7 @@ def _on_ranks(rank: int, world: int) -> dict:
         "probe": probe,
         "embedded": sum(embedded),
         "rankme": logs.logged["t/rankme"],
+        "weight": global_mean_weight(torch.tensor([3, 1][rank]), torch.float64),
     }
 
 
@@ -119,3 +126,11 @@ def test_rankme_sees_every_ranks_rows(ranks) -> None:
     expected = float(rankme(torch.cat(rows)))
     for out in ranks:
         assert out["rankme"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_count_weights_make_the_ranks_average_the_global_mean(ranks) -> None:
+    # rank 0 averages 3 items, rank 1 one item: W * c_r / sum(c) = 1.5 and 0.5
+    assert [float(out["weight"]) for out in ranks] == [1.5, 0.5]
+    assert all(out["weight"].dtype == torch.float64 for out in ranks)
+    means = [2.0, 6.0]  # (a + b + c) / 3 and d / 1 with a + b + c = 6, d = 6: global mean 3
+    assert sum(m * float(out["weight"]) for m, out in zip(means, ranks)) / 2 == 3.0

@@ -62,7 +62,8 @@ class SSLModule(LightningModule):
     data module provides its own loaders; training batches arrive as one dict
     ``{task_name: batch}`` built by Lightning's ``CombinedLoader`` (``loader_mode``
     picks how loaders of different lengths are combined). Every entry a method
-    returns is logged as ``train/{task}/{key}`` (``val/...`` in validation).
+    returns is logged as ``train/{task}/{key}`` (``val/...`` in validation); under DDP the
+    logged value is the mean over ranks (``sync_dist``, except with ``nonfinite="skip"``).
 
     EMA teachers anywhere inside the tasks are updated after each optimiser step
     (once per step under gradient accumulation) with the momentum schedule they
@@ -196,6 +197,13 @@ class SSLModule(LightningModule):
                     teacher.teacher.load_state_dict(new.state_dict())
 
     @property
+    def _sync_logs(self) -> bool:
+        # Under DDP every logged value is the mean over ranks (the loss one process on the whole
+        # batch logs). Not with nonfinite="skip": a rank that skips a task would not join that
+        # value's all-reduce.
+        return self.nonfinite == "raise"
+
+    @property
     def task_names(self) -> list[str]:
         return list(self.tasks.keys())
 
@@ -302,6 +310,7 @@ class SSLModule(LightningModule):
                     add_dataloader_idx=False,
                     # each task's loss next to the total in the progress bar of multi-task runs
                     prog_bar=prefix == "train" and key == "loss" and len(self.tasks) > 1,
+                    sync_dist=self._sync_logs,
                 )
 
     def _finite_inputs(self, batch: Mapping[str, Any]) -> dict[str, bool]:
@@ -360,7 +369,9 @@ class SSLModule(LightningModule):
             total = weighted if total is None else total + weighted
         if total is None:  # every task of this step was skipped: Lightning skips the step
             return None
-        self.log("train/loss", total.detach(), prog_bar=True, batch_size=1)
+        self.log(
+            "train/loss", total.detach(), prog_bar=True, batch_size=1, sync_dist=self._sync_logs
+        )
         return total
 
     def _handle_nonfinite(self, name: str, loss: Tensor, batch_idx: int) -> None:

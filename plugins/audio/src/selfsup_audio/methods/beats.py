@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.checkpoints import find_module_prefix, read_state_dict
+from selfsup.distributed import global_mean_weight
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import masked_token_cross_entropy
 from selfsup.masking import padded_token_mask
@@ -275,6 +276,9 @@ class BEATs(Method):
                 torch.ones_like(targets, dtype=torch.bool),
                 label_smoothing=self.label_smoothing,
             )
+            # padded clips mask different numbers of patches per rank: weigh each rank's mean
+            # by its share, so DDP's average is the mean over every masked patch
+            loss = loss * global_mean_weight(num_masked, loss.dtype)
             with torch.no_grad():
                 accuracy = (logits.argmax(-1) == targets).float().mean()
         return {"loss": loss, "accuracy": accuracy, "masked": num_masked.float()}

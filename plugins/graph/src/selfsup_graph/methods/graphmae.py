@@ -27,6 +27,7 @@ from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_poo
 from torch_geometric.utils import dropout_edge
 
 from selfsup.deprecation import moved_attribute
+from selfsup.distributed import global_mean_weight
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import scaled_cosine_error
 from selfsup.masking import apply_node_mask, node_mask
@@ -357,7 +358,10 @@ class GraphMAE(Method):
             # GraphMAE2's order: targets first, then the EMA step, then (outside) backward
             update_in_forward((self.target_encoder, self.target_projector), self.ema_forward_steps)
         pred = self.predictor(self.projector(pred))
-        return scaled_cosine_error(pred, target, 1.0)
+        loss = scaled_cosine_error(pred, target, 1.0)
+        return loss * global_mean_weight(
+            torch.tensor(pred.shape[0], device=loss.device), loss.dtype
+        )
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         g = self.graph(batch)
@@ -378,7 +382,13 @@ class GraphMAE(Method):
             enc_edges = dropout_edge(g.edge_index, p=self.drop_edge_rate)[0]
         enc_rep = self.encoder(use_x, enc_edges)
         rep = self.encoder_to_decoder(enc_rep)
+        # Batches of graphs mask different numbers of nodes per rank: weigh each rank's mean by
+        # its share, so DDP's average is the mean over every masked node (1 on one process or
+        # when every rank holds the same graph).
         loss_rec = self.reconstruction_loss(rep, g, mask.mask_nodes)
+        loss_rec = loss_rec * global_mean_weight(
+            torch.tensor(mask.mask_nodes.numel(), device=loss_rec.device), loss_rec.dtype
+        )
         out = {"loss_rec": loss_rec.detach()}
         loss = loss_rec
         if self.latent_weight > 0:

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from selfsup.deprecation import replaced_by
+from selfsup.distributed import all_reduce_sum
 from selfsup.encoders.jepa_predictor import JEPAPredictor
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.experiment.schema import LazySchemaModule
@@ -50,6 +51,15 @@ TJEPAPredictor = replaced_by(
 
 #: Normalisations of the target latents (see :class:`TJEPA`).
 TARGET_NORMS = ("none", "batch")
+
+
+def _standardize_rows(x: Tensor) -> Tensor:
+    """``(x - mean) / (std + 1e-5)`` over dim 0 (unbiased std) of the global batch: the sums run
+    over every rank, so DDP on half batches equals one process on the whole batch."""
+    rows = all_reduce_sum(x.new_tensor(float(x.shape[0])))
+    mean = all_reduce_sum(x.sum(0)) / rows
+    var = all_reduce_sum((x - mean).pow(2).sum(0)) / (rows - 1)
+    return (x - mean) / var.sqrt().add(1e-5)
 
 
 class TJEPA(LazySchemaModule, Method):
@@ -104,6 +114,8 @@ class TJEPA(LazySchemaModule, Method):
             rows before the regression, so latents that only encode *which* feature a token is
             (constant over rows — the trivial solution the loss otherwise drifts towards, seen as
             a falling RankMe) carry no signal and only value-dependent variation is predicted.
+            Under DDP the statistics are those of the global batch (summed over ranks), so a
+            split batch standardises as one process would.
         numerical_embedding: How the tokenizer embeds numbers: ``"linear"`` (default, T-JEPA /
             FT-Transformer ``x w + b``) or ``"periodic"`` (PLR,
             :class:`~selfsup_tabular.encoders.PeriodicEmbedding`, arXiv 2203.05556).
@@ -311,7 +323,7 @@ class TJEPA(LazySchemaModule, Method):
         full = self.target(b)  # (B, R + F, d), no grad
         d = full.shape[-1]
         if self.target_norm == "batch" and rows > 1:
-            full = (full - full.mean(0)) / full.std(0).add(1e-5)
+            full = _standardize_rows(full)
         gather = (tgt_idx + r).reshape(rows, -1, 1).expand(-1, -1, d)
         target = full.gather(1, gather).reshape(rows, self.num_targets, n_t, d)
         pred = self.predictor(ctx, ctx_pos, tgt_idx + r)
