@@ -200,3 +200,19 @@ def test_grid_selects_on_validation_never_on_test(load_benchmark):
     best = grid.best_per_method(runs)
     assert best["simclr"]["name"] == "b"
     assert "unselected" in best["byol"] and "name" not in best["byol"]
+
+
+def test_the_streaming_benchmark_runs_small(tmp_path, capsys, monkeypatch, load_benchmark):
+    bench = load_benchmark("vision", "stream_shards")
+    args = ["--out", str(tmp_path / "shards"), "--gib", "0.002", "--budget-mib", "0.5",
+            "--image-size", "16", "--distinct", "20", "--samples-per-shard", "50",
+            "--batch-size", "16", "--workers", "2", "--every", "2",
+            "--plot", str(tmp_path / "memory.png")]  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["stream_shards.py", *args])
+    bench.main()
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["images_read"] > 0 and result["images_per_s"] > 0
+    assert result["pss_max_mib"] > 100  # the training process with torch loaded
+    assert result["within_budget"] is False  # a budget of 0.5 MiB cannot hold it
+    assert len(result["series"]) == result["measurements"]
+    assert (tmp_path / "memory.png").read_bytes().startswith(b"\x89PNG")

@@ -14,8 +14,9 @@ Sending SIGUSR1 makes it stop after the seed in progress and report the seeds th
 (``"stopped_early": true`` in the JSON).
 
 Validation-only sweeps (nothing reads a test label): ``--no-test`` probes without the test mask,
-``--set method.latent_weight=0.5`` (also ``optimizer.*``, ``model.*``, ``trainer.*``) overrides
-the config, ``--probe-lr 0.01,0.025 --probe-wd 1e-4,1e-3`` probes every combination (per run:
+``--set method.latent_weight=0.5`` (also ``data.*``, e.g. ``data.batch_size=512`` for
+neighbour-sampled mini-batches, ``optimizer.*``, ``model.*``, ``trainer.*``) overrides the
+config, ``--probe-lr 0.01,0.025 --probe-wd 1e-4,1e-3`` probes every combination (per run:
 best-validation accuracy and epoch, last-epoch validation accuracy), ``--jsonl runs.jsonl``
 appends one line per run with those and RankMe of the embeddings (``selfsup.metrics.rankme``),
 ``--tag`` names the setting in it. ``benchmarks/graph/sweep_summary.py`` then chooses on
@@ -73,7 +74,7 @@ def _probe_settings(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_SET_PREFIXES = ("method.", "optimizer.", "model.", "trainer.")
+_SET_PREFIXES = ("method.", "data.", "optimizer.", "model.", "trainer.")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -95,6 +96,8 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> None:
         head, _, name = key.partition(".")
         if head == "method":
             target = config["model"]["tasks"][0]["init_args"]["method"]["init_args"]
+        elif head == "data":
+            target = config["model"]["tasks"][0]["init_args"]["data"].setdefault("init_args", {})
         elif head == "optimizer":
             target = config["model"]["optimizer"]["init_args"]
         elif head == "model":
@@ -113,8 +116,14 @@ def seed_config(
     in_channels: int,
     epochs: int | None,
     overrides: dict[str, Any] | None = None,
+    num_nodes: int | None = None,
 ) -> dict[str, Any]:
-    """The shipped config for one benchmark run (no progress bar, logger, callbacks)."""
+    """The shipped config for one benchmark run (no progress bar, logger, callbacks).
+
+    With ``data.batch_size`` (neighbour-sampled mini-batches of that many seed nodes) an epoch
+    is ``ceil(num_nodes / batch_size)`` optimiser steps, and a cosine ``T_max`` given in steps
+    is set to ``epochs`` times that.
+    """
     config = copy.deepcopy(base)
     apply_overrides(config, overrides or {})
     config["seed_everything"] = seed
@@ -123,7 +132,10 @@ def seed_config(
         trainer["max_epochs"] = epochs
         scheduler = config["model"].get("scheduler")
         if scheduler and "T_max" in scheduler.get("init_args", {}):
-            scheduler["init_args"]["T_max"] = epochs
+            data_args = config["model"]["tasks"][0]["init_args"]["data"].get("init_args") or {}
+            batch = data_args.get("batch_size")
+            steps = -(-num_nodes // batch) if batch and num_nodes else 1
+            scheduler["init_args"]["T_max"] = epochs * steps
     trainer.update(
         enable_progress_bar=False,
         logger=False,
@@ -261,7 +273,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override: method.<arg>, optimizer.<arg>, model.<arg> or trainer.<arg> (repeatable)",
+        help="override: method.<arg>, data.<arg>, optimizer.<arg>, model.<arg> or trainer.<arg> "
+        "(repeatable)",
     )
     parser.add_argument(
         "--no-test", action="store_true", help="never read a test label (validation-only sweeps)"
@@ -329,6 +342,7 @@ def main() -> None:
             dataset=args.dataset,
             data_root=args.data_root,
             in_channels=in_channels,
+            num_nodes=data.graph.num_nodes,
             epochs=args.epochs,
             overrides=overrides,
         )

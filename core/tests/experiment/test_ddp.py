@@ -75,3 +75,19 @@ def test_one_task_per_step_trains_under_plain_ddp(tmp_path) -> None:
     # the same run with the search refused fails: the check above can fail
     with pytest.raises(Exception, match="(?s)finished reduction|unused"):
         _round_robin_fit(tmp_path, "ddp_spawn_find_unused_parameters_false")
+
+
+def test_fsdp_refuses_modules_shared_between_tasks() -> None:
+    from types import SimpleNamespace
+
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    from selfsup.encoders import TransformerTrunk
+
+    module = SSLModule([boring_task("a")], shared={"trunk": TransformerTrunk(dim=8, depth=1)})
+    module._trainer = SimpleNamespace(strategy=ModelParallelStrategy())
+    with pytest.raises(ValueError, match="shared between tasks.*--trainer.strategy ddp"):
+        module.configure_model()
+    # any other strategy: nothing to shard
+    module._trainer = SimpleNamespace(strategy=DDPStrategy())
+    module.configure_model()

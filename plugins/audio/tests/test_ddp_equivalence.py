@@ -41,3 +41,10 @@ def test_beats_step_on_two_processes_equals_one(monkeypatch) -> None:
     assert result.loss_error < 1e-10
     assert result.param_error < 1e-10
     assert result.rank_spread < 1e-12
+
+
+def test_the_audio_transformer_block_is_an_fsdp_unit() -> None:
+    from selfsup.experiment.fsdp import block_types
+    from selfsup_audio.encoders.blocks import TransformerBlock
+
+    assert TransformerBlock in block_types()

@@ -47,12 +47,20 @@ def test_overrides_reach_method_optimizer_model_and_trainer() -> None:
             "optimizer.lr=2.0e-3",
             "model.no_weight_decay=none",
             "trainer.max_epochs=7",
+            "data.batch_size=512",
         ]
     )
     assert overrides["optimizer.lr"] == 2e-3 and overrides["method.ema_timing"] == "forward"
     base = {
         "model": {
-            "tasks": [{"init_args": {"method": {"init_args": {"latent_weight": 0.15}}}}],
+            "tasks": [
+                {
+                    "init_args": {
+                        "method": {"init_args": {"latent_weight": 0.15}},
+                        "data": {"class_path": "x"},
+                    }
+                }
+            ],
             "optimizer": {"init_args": {"lr": 1e-3}},
         }
     }
@@ -63,7 +71,8 @@ def test_overrides_reach_method_optimizer_model_and_trainer() -> None:
     }
     assert base["model"]["optimizer"]["init_args"]["lr"] == 2e-3
     assert base["model"]["no_weight_decay"] == "none" and base["trainer"]["max_epochs"] == 7
-    for bad in ("latent_weight=0.5", "method.lr", "data.name=Cora", "method.=1"):
+    assert base["model"]["tasks"][0]["init_args"]["data"]["init_args"] == {"batch_size": 512}
+    for bad in ("latent_weight=0.5", "method.lr", "dataset.name=Cora", "method.=1"):
         with pytest.raises(ValueError, match="--set"):
             bench.parse_overrides([bad])
 
@@ -180,3 +189,33 @@ def test_paper_gap_is_welchs_t_against_a_population_std(tmp_path: Path) -> None:
     assert 0.0 < out["p_two_sided"] < 0.05  # 3 points apart with stds of ~1: a real gap
     with pytest.raises(ValueError, match="two values"):
         gap.welch_against_paper([80.0], 84.0, 0.5, 10, population=True)
+
+
+def test_mini_batches_stretch_the_cosine_horizon_to_steps() -> None:
+    bench = _load("graphmae_planetoid")
+    base = {
+        "model": {
+            "tasks": [{"init_args": {"method": {"init_args": {}}, "data": {"init_args": {}}}}],
+            "scheduler": {"init_args": {"T_max": 1500}},
+        }
+    }
+    common = {"seed": 0, "dataset": "Cora", "data_root": None, "in_channels": 4, "epochs": 10}
+    full = bench.seed_config(base, num_nodes=2708, **common)
+    assert full["model"]["scheduler"]["init_args"]["T_max"] == 10
+    mini = bench.seed_config(base, num_nodes=2708, overrides={"data.batch_size": 512}, **common)
+    assert mini["model"]["scheduler"]["init_args"]["T_max"] == 10 * 6  # ceil(2708 / 512)
+
+
+def test_the_million_node_benchmark_runs_small(capsys, monkeypatch) -> None:
+    bench = _load("graphmae2_large")
+    graph = bench.planted_partition(200, 6, 8, 4, p_in=1.0, seed=0)
+    assert graph.edge_index.shape == (2, 200 * 6)
+    src, dst = graph.edge_index
+    assert bool((graph.y[src] == graph.y[dst]).all())  # p_in = 1: edges inside groups only
+    args = ["--nodes", "300", "--features", "8", "--hidden", "8", "--heads", "2",
+            "--batch-size", "32", "--steps", "3", "--warmup", "1"]  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["graphmae2_large.py", *args])
+    bench.main()
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["steps"] == 3 and result["timed_steps"] == 2
+    assert result["seed_nodes_per_s"] > 0 and math.isfinite(result["final_loss"])

@@ -34,3 +34,24 @@ def test_tjepa_adult_config_trains_on_two_processes(tmp_path) -> None:
     assert math.isfinite(run.last("train/adult/loss"))
     assert 0.0 <= run.last("adult/linear_acc") <= 1.0
     assert run.last("adult/rankme") >= 1.0
+
+
+def test_tjepa_adult_config_trains_fully_sharded_on_two_processes(tmp_path) -> None:
+    # FSDP2 through Lightning's ModelParallelStrategy: SSLModule shards each transformer block
+    # (student and EMA target) as its own unit and each method as a whole
+    _adult_like(tmp_path / "data" / "adult" / "adult.data")
+    config = shipped_config("tabular:tjepa_adult")
+    _, data = task_init_args(config)
+    data["batch_size"] = 16
+    config["trainer"]["strategy"] = {
+        "class_path": "lightning.pytorch.strategies.ModelParallelStrategy",
+        "init_args": {"data_parallel_size": 2, "tensor_parallel_size": 1},
+    }
+    run = fit_on_processes(
+        config,
+        tmp_path / "run",
+        strategy=None,
+        env={"SELFSUP_DATA": str(tmp_path / "data")},
+    )
+    assert math.isfinite(run.last("train/adult/loss"))
+    assert 0.0 <= run.last("adult/linear_acc") <= 1.0

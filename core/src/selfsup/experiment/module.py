@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from selfsup.checks import finite_checks_enabled, iter_tensors, repeated
 from selfsup.experiment.checkpoint_io import AtomicCheckpointIO
 from selfsup.experiment.ddp import configure_ddp, unused_parameter_reasons
+from selfsup.experiment.fsdp import shard_transformer_blocks, unsharded
 from selfsup.experiment.param_groups import (
     NO_DECAY_RULES,
     method_param_groups,
@@ -162,6 +163,7 @@ class SSLModule(LightningModule):
         self.exact_resume = bool(exact_resume)
         self._nonfinite_skips: dict[str, int] = {}
         self._nonfinite_grad_skips = 0
+        self._sharded = False
         self.tasks = nn.ModuleDict({t.name: t for t in task_list})
         self.shared = nn.ModuleDict(dict(shared or {}))
         self.optimizer_factory = optimizer
@@ -286,7 +288,8 @@ class SSLModule(LightningModule):
 
     # -- steps --------------------------------------------------------------
     def _task_losses(self, name: str, batch: Any) -> dict[str, Tensor]:
-        out = self.tasks[name].method.training_losses(batch)
+        # through forward (= training_losses): FSDP2 gathers and reduces in its hooks
+        out = self.tasks[name].method(batch)
         if not isinstance(out, Mapping) or "loss" not in out:
             raise TypeError(
                 f"task {name!r}: {type(self.tasks[name].method).__name__}.training_losses must "
@@ -435,6 +438,30 @@ class SSLModule(LightningModule):
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("test", batch, dataloader_idx)
 
+    def configure_model(self) -> None:
+        """Under Lightning's ``ModelParallelStrategy``: FSDP2 over every method, each transformer
+        block its own unit (:func:`~selfsup.experiment.fsdp.shard_transformer_blocks`).
+
+        Raises:
+            ValueError: modules shared between tasks (not supported under FSDP yet).
+        """
+        from lightning.pytorch.strategies import ModelParallelStrategy
+
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if not isinstance(strategy, ModelParallelStrategy) or self._sharded:
+            return
+        if len(self.shared):
+            # each method is its own FSDP root; two roots cannot share a sharded unit
+            raise ValueError(
+                "ModelParallelStrategy (FSDP) does not support modules shared between tasks "
+                f"yet (shared: {', '.join(self.shared)}); train this experiment with "
+                "--trainer.strategy ddp."
+            )
+        mesh = strategy.device_mesh["data_parallel"]
+        for task in self.tasks.values():
+            shard_transformer_blocks(task.method, mesh)
+        self._sharded = True
+
     def configure_callbacks(self) -> list[Callback]:
         return [TeacherUpdates()]
 
@@ -449,14 +476,16 @@ class SSLModule(LightningModule):
         for name, task in self.tasks.items():
             if batch.get(name) is None:
                 continue
-            rep = task.method.representations(batch[name])
+            with unsharded(task.method) as method:
+                rep = method.representations(batch[name])
             if rep is not None:
                 feats[name] = rep
         return feats
 
     def embed_inputs(self, name: str, inputs: Any) -> Tensor:
         """Frozen features of probe inputs for one task (``Method.embed``)."""
-        return self.tasks[name].method.embed(inputs)
+        with unsharded(self.tasks[name].method) as method:
+            return method.embed(inputs)
 
     # -- optimisation -------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -169,12 +169,14 @@ def _features(ctx: ProbeContext, loader: Any) -> tuple[Tensor, Tensor]:
 
     world, me = world_size(), rank()
     features, labels = [], []
+    total, spare = 0, None
     for index, batch in enumerate(loader):
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise ValueError(
                 f"probe_dataloaders() of task {ctx.task!r} must yield (inputs, labels) pairs, "
                 f"got {type(batch).__name__}."
             )
+        total, spare = index + 1, spare if spare is not None else batch[0]
         if index % world != me:
             continue
         inputs, y = batch
@@ -183,6 +185,10 @@ def _features(ctx: ProbeContext, loader: Any) -> tuple[Tensor, Tensor]:
         )
         features.append(z)
         labels.append(torch.as_tensor(y).reshape(-1).to(device=z.device, dtype=torch.long))
+    # Under FSDP an embedding is a collective (parameters are gathered): every rank must embed
+    # as often as the busiest one, so a rank short of a batch embeds a spare one and drops it.
+    for _ in range(-(-total // world) - len(features)):
+        ctx.embed(move_data_to_device(spare, ctx.device))
     try:
         return gather_round_robin(features), gather_round_robin(labels)
     except ValueError:

@@ -83,10 +83,12 @@ def fit_on_processes(
     *,
     processes: int = 2,
     steps: int = 3,
+    strategy: str | None = "ddp",
     env: Mapping[str, str] | None = None,
     timeout: float = 900.0,
 ) -> FitRun:
-    """Train ``config`` for ``steps`` optimiser steps under DDP on ``processes`` CPU ranks.
+    """Train ``config`` for ``steps`` optimiser steps on ``processes`` CPU ranks (``strategy``,
+    default DDP; ``None`` keeps the config's).
 
     The config is edited only where a short check needs it: the trainer runs ``steps`` steps
     (no validation loop, no progress bar) and logs to CSV under ``workdir``; ``RankMeMonitor``
@@ -125,7 +127,9 @@ def fit_on_processes(
     path = workdir / "ddp_config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     command = [sys.executable, "-m", "selfsup.cli", "fit", "--config", str(path)]
-    command += ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
+    if strategy is not None:  # None: the config's own (e.g. a ModelParallelStrategy block)
+        command += ["--trainer.strategy", strategy]
+    command += ["--trainer.accelerator", "cpu"]
     command += ["--trainer.devices", str(processes)]
     # one thread per rank: the ranks share the machine's cores
     run_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}

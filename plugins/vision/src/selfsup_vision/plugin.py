@@ -24,6 +24,7 @@ PLUGIN = Plugin(
         "simclr_augment": "selfsup_vision.augment.simclr:SimCLRAugment",
         "multi_view": "selfsup_vision.augment.views:MultiView",
         "image_folder": "selfsup_vision.data.folder:ImageFolderDataModule",
+        "image_shards": "selfsup_vision.data.shards:ImageShardsDataModule",
         "torchvision_dataset": "selfsup_vision.data.torchvision_dataset:TorchvisionDataModule",
     },
     description=(

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfsup.experiment.fsdp import register_block
+
 __all__ = [
     "ConvPositions",
     "RelativePositionBias",
@@ -103,6 +105,7 @@ class RelativePositionBias(nn.Module):
         return self.embedding(buckets).permute(2, 0, 1)
 
 
+@register_block  # one FSDP unit per block under ModelParallelStrategy
 class TransformerBlock(nn.Module):
     """Self-attention + GELU MLP with fairseq/BEATs parameter names.
 

@@ -12,6 +12,7 @@ from selfsup_vision.data.images import (
     to_rgb,
     to_tensor,
 )
+from selfsup_vision.data.shards import ImageShardsDataModule, write_image_shards
 from selfsup_vision.data.torchvision_dataset import PREDICT_SPLITS, TorchvisionDataModule
 
 __all__ = [
@@ -21,10 +22,12 @@ __all__ = [
     "BadImageError",
     "ImageFiles",
     "ImageFolderDataModule",
+    "ImageShardsDataModule",
     "TorchvisionDataModule",
     "load_image",
     "scan_folder",
     "to_gray",
     "to_rgb",
     "to_tensor",
+    "write_image_shards",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import Tensor
@@ -130,7 +130,9 @@ def to_gray(image: Any, where: str = "image") -> Any:
     return to_rgb(image, "convert", where).convert("L")
 
 
-def load_image(path: str, policy: str | None = "convert") -> Any:
+def load_image(
+    path: str | IO[bytes], policy: str | None = "convert", name: str | None = None
+) -> Any:
     """Open an image file fully (decoded now, file closed), upright, and apply :func:`to_rgb`.
 
     The EXIF orientation tag is applied (``PIL.ImageOps.exif_transpose``), so a portrait phone
@@ -142,13 +144,17 @@ def load_image(path: str, policy: str | None = "convert") -> Any:
     pixels (raised here as :class:`BadImageError` naming the file) and warns between 1x and 2x;
     that ``DecompressionBombWarning`` is re-issued with the file's name and the image decoded.
 
+    ``path`` may be an open binary file (an image read from a shard); ``name`` then says in
+    messages which image it is.
+
     Raises:
         BadImageError: the file is missing, unreadable, corrupt, truncated, not an image, a
             decompression bomb, or in a mode without RGB conversion (the message names it).
     """
     from PIL import Image, ImageOps
 
-    where = f"image {path!r}"
+    label = name if name is not None else path
+    where = f"image {label!r}"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", Image.DecompressionBombWarning)
@@ -173,7 +179,7 @@ def load_image(path: str, policy: str | None = "convert") -> Any:
         raise  # the machine's limit, not the file's fault
     except Exception as err:  # decoders of a stranger's file may raise any type
         raise BadImageError(
-            f"cannot decode image {path!r} ({type(err).__name__}: {err}); the file is corrupt, "
+            f"cannot decode image {label!r} ({type(err).__name__}: {err}); the file is corrupt, "
             "truncated or not an image: delete or replace it."
         ) from err
     bomb_warned = False  # some formats run PIL's size check twice per file

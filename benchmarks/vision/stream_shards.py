@@ -1,0 +1,187 @@
+"""Streaming images from tar shards larger than a memory budget: flat memory and images/s.
+
+Generates (once) a shard folder of random-noise JPEGs totalling ``--gib`` GiB on disk, more than
+the ``--budget-mib`` memory budget, then reads one epoch through
+``selfsup_vision.data.ImageShardsDataModule`` (``selfsup.data.shards.ShardLoader``: each worker
+holds one shard at a time) with ``--workers`` loader processes, as training would. Every
+``--every`` batches it records the memory of the training process and its workers as the sum of
+their proportional set sizes (PSS, ``/proc/<pid>/smaps_rollup``: pages shared between the forked
+workers are counted once), and the images per second. The budget is met when the largest sum
+stays below it while the data read is larger.
+
+The images are noise (``--distinct`` different JPEG files, repeated under new keys), so every
+sample is a real file on disk that is read and decoded; only the pixel statistics are not
+natural images'.
+
+    python benchmarks/vision/stream_shards.py --out /tmp/noise-shards --gib 3 --budget-mib 2048
+
+Prints progress to stderr and one JSON line last on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from selfsup.data.shards import INDEX_NAME, read_index, write_shards
+from selfsup_vision.data import ImageShardsDataModule
+
+
+def _pss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # a worker that just exited
+        return 0.0
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def tree_pss_mib() -> float:
+    """PSS of this process and its children (the loader workers), MiB."""
+    me = os.getpid()
+    return _pss_mib(me) + sum(_pss_mib(c) for c in _children(me))
+
+
+def generate(out: Path, gib: float, size: int, distinct: int, per_shard: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    files = []
+    for _ in range(distinct):
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+        files.append(buffer.getvalue())
+    mean_bytes = sum(len(f) for f in files) / len(files)
+    count = math.ceil(gib * 2**30 / mean_bytes)
+    print(f"writing {count:,} JPEGs of ~{mean_bytes / 1024:.1f} KiB to {out}", file=sys.stderr)
+
+    def samples():
+        for i in range(count):
+            yield {"__key__": f"{i:09d}", "jpg": files[i % distinct], "cls": str(i % 10)}
+
+    write_shards(samples(), out, samples_per_shard=per_shard)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="shard folder (generated when it has none)")
+    parser.add_argument("--gib", type=float, default=3.0, help="data on disk to generate, GiB")
+    parser.add_argument("--budget-mib", type=float, default=2048.0, help="memory budget, MiB")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--distinct", type=int, default=2000)
+    parser.add_argument("--samples-per-shard", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--every", type=int, default=20, help="batches between measurements")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
+    parser.add_argument("--plot", default=None, help="write memory over the epoch to this PNG")
+    args = parser.parse_args()
+    out = Path(args.out)
+    if not (out / INDEX_NAME).is_file():
+        generate(out, args.gib, args.image_size, args.distinct, args.samples_per_shard, args.seed)
+    shards = read_index(out)
+    disk_bytes = sum(s.path.stat().st_size for s in shards)
+    data = ImageShardsDataModule(
+        str(out.resolve()), batch_size=args.batch_size, num_workers=args.workers, seed=args.seed
+    )
+    data.setup("fit")
+    loader = data.train_dataloader()
+    total = len(loader)
+    rows: list[dict[str, float]] = []
+    images = 0
+    start = last = time.perf_counter()
+    for i, (batch, _) in enumerate(loader, start=1):
+        images += batch.shape[0]
+        if i % args.every == 0 or i == total:
+            now = time.perf_counter()
+            rows.append(
+                {"batch": i, "pss_mib": tree_pss_mib(), "images_per_s": args.every
+                 * args.batch_size / (now - last) if i % args.every == 0 else float("nan")}
+            )  # fmt: skip
+            last = now
+            print(
+                f"batch {i}/{total}: {rows[-1]['pss_mib']:.0f} MiB, "
+                f"{images / (now - start):.0f} images/s",
+                file=sys.stderr,
+            )
+    wall = time.perf_counter() - start
+    pss = [r["pss_mib"] for r in rows]
+    result: dict[str, Any] = {
+        "benchmark": "vision_stream_shards",
+        "data_gib_on_disk": disk_bytes / 2**30,
+        "shards": len(shards),
+        "samples": sum(s.count for s in shards),
+        "images_read": images,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "budget_mib": args.budget_mib,
+        "pss_first_mib": pss[0],
+        "pss_last_mib": pss[-1],
+        "pss_max_mib": max(pss),
+        "within_budget": max(pss) < args.budget_mib < disk_bytes / 2**20,
+        "images_per_s": images / wall,
+        "mib_per_s": images / wall * disk_bytes / sum(s.count for s in shards) / 2**20,
+        "epoch_s": wall,
+        "measurements": len(rows),
+        "series": [[int(r["batch"]), round(r["pss_mib"], 1)] for r in rows],
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": args.machine or platform.processor() or platform.machine(),
+    }
+    if args.plot:
+        plot(result, args.plot)
+    print(json.dumps(result))
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    """Memory (PSS of the process and its workers) over the epoch, against budget and data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    batches, pss = zip(*result["series"], strict=True)
+    images = [b * result["batch_size"] / 1000 for b in batches]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(images, pss, marker=".", label="training process + loader workers (PSS)")
+    ax.axhline(result["budget_mib"], color="tab:red", linestyle="--", label="memory budget")
+    ax.set_xlabel("images read (thousands)")
+    ax.set_ylabel("MiB")
+    ax.set_ylim(0, result["budget_mib"] * 1.15)
+    ax.set_title(
+        f"{result['data_gib_on_disk']:.2f} GiB of shards streamed, "
+        f"{result['images_per_s']:.0f} images/s, {result['workers']} workers"
+    )
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
