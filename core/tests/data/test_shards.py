@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Callback, LightningDataModule, seed_everything
+from lightning.pytorch import LightningDataModule, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from selfsup.data.shards import (
@@ -22,6 +22,7 @@ from selfsup.data.shards import (
 )
 from selfsup.experiment import SSLModule, Task
 from selfsup.testing.boring import BoringMethod, quiet_trainer
+from selfsup.testing.faults import RaiseAtStep, StepInterrupted
 
 
 def _samples(n: int):
@@ -135,10 +136,6 @@ def test_collate_and_decode_are_the_callers(folder: Path) -> None:
 
 
 # -- Lightning: a run killed mid-epoch resumes to identical weights ------------------------------
-class _Killed(RuntimeError):
-    pass
-
-
 def _vector(sample) -> tuple[torch.Tensor, int]:
     return torch.frombuffer(bytearray(sample["vec"]), dtype=torch.float32), int(sample["cls"])
 
@@ -166,11 +163,6 @@ def _vector_shards(folder: Path) -> Path:
 
 
 def _fit(folder: Path, root: Path, workers: int, kill_at: int | None = None, ckpt=None):
-    class KillAt(Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-            if trainer.global_step == kill_at:
-                raise _Killed
-
     seed_everything(0)
     module = SSLModule(
         [Task("v", BoringMethod(), _VectorShards(folder, workers))], exact_resume=True
@@ -181,7 +173,7 @@ def _fit(folder: Path, root: Path, workers: int, kill_at: int | None = None, ckp
         max_steps=-1,
         deterministic=True,
         enable_checkpointing=True,
-        callbacks=[checkpoint] + ([KillAt()] if kill_at else []),
+        callbacks=[checkpoint] + ([RaiseAtStep(kill_at)] if kill_at else []),
         default_root_dir=root,
     )
     trainer.fit(module, ckpt_path=ckpt)
@@ -193,7 +185,7 @@ def test_a_killed_run_resumes_from_shards_to_identical_weights(tmp_path: Path, w
     folder = _vector_shards(tmp_path / "shards")
     # 9 shards (8 x 7 + 4): with 2 workers each gets 4+ shards, budget 4 x 7 = 28 -> 7 batches
     expected = _fit(folder, tmp_path / "reference", workers)
-    with pytest.raises(_Killed):
+    with pytest.raises(StepInterrupted):
         _fit(folder, tmp_path / "killed", workers, kill_at=10)
     last = tmp_path / "killed" / "last.ckpt"
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 8

@@ -23,6 +23,7 @@ from selfsup.experiment import (
 from selfsup.losses import negative_cosine
 from selfsup.teachers import EMATeacher
 from selfsup.testing.boring import BoringDataModule, BoringMethod, quiet_trainer
+from selfsup.testing.faults import RaiseAtStep, StepInterrupted
 
 
 class _NoisyDataset(Dataset):
@@ -192,19 +193,6 @@ class _TeacherStudent(Method):
         return self.student(batch[0])
 
 
-class _Killed(RuntimeError):
-    pass
-
-
-class _KillAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            raise _Killed(f"killed at step {self.step}")
-
-
 def _module(exact: bool, sampling: str = "all") -> SSLModule:
     seed_everything(0)
     return SSLModule(
@@ -220,7 +208,7 @@ def _module(exact: bool, sampling: str = "all") -> SSLModule:
 
 def _fit(module: SSLModule, root: Path, kill_at: int | None = None, ckpt: Path | None = None):
     checkpoint = ModelCheckpoint(dirpath=root, every_n_train_steps=3, save_last=True, save_top_k=-1)
-    callbacks: list[Callback] = [checkpoint] + ([_KillAt(kill_at)] if kill_at else [])
+    callbacks: list[Callback] = [checkpoint] + ([RaiseAtStep(kill_at)] if kill_at else [])
     trainer = quiet_trainer(
         max_epochs=3,
         max_steps=-1,
@@ -241,7 +229,7 @@ def _kill_and_resume(tmp_path: Path, exact: bool, sampling: str, kill_at: int) -
     reference = _module(exact, sampling)
     _fit(reference, tmp_path / "reference")
     module = _module(exact, sampling)
-    with pytest.raises(_Killed):
+    with pytest.raises(StepInterrupted):
         _fit(module, tmp_path / "killed", kill_at=kill_at)
     last = tmp_path / "killed" / "last.ckpt"
     saved_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]

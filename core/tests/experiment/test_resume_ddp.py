@@ -7,26 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Callback, seed_everything
+from lightning.pytorch import seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from selfsup.experiment import SSLModule, Task
 from selfsup.testing.boring import BoringDataModule, BoringMethod, quiet_trainer
+from selfsup.testing.faults import RaiseAtStep
 
 pytestmark = pytest.mark.distributed
-
-
-class _Killed(RuntimeError):
-    pass
-
-
-class _KillAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            raise _Killed(f"killed at step {self.step}")
 
 
 def _fit(root: Path, kill_at: int | None = None, ckpt: Path | None = None) -> dict:
@@ -45,7 +33,7 @@ def _fit(root: Path, kill_at: int | None = None, ckpt: Path | None = None) -> di
         strategy="ddp_spawn",
         accelerator="cpu",
         devices=2,
-        callbacks=[checkpoint] + ([_KillAt(kill_at)] if kill_at else []),
+        callbacks=[checkpoint] + ([RaiseAtStep(kill_at)] if kill_at else []),
         default_root_dir=root,
     )
     trainer.fit(module, ckpt_path=ckpt)
@@ -60,7 +48,7 @@ def test_a_killed_ddp_run_resumes_to_the_uninterrupted_weights(tmp_path: Path) -
     initial = BoringMethod().state_dict()
     # the trained weights come back from the ranks (ddp_spawn): the comparison is of trained ones
     assert any(not torch.equal(v, expected[f"tasks.v.method.{k}"]) for k, v in initial.items())
-    with pytest.raises(Exception, match="killed at step 18"):
+    with pytest.raises(Exception, match="interrupted at step 18"):
         _fit(tmp_path / "killed", kill_at=18)
     last = tmp_path / "killed" / "last.ckpt"
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 16

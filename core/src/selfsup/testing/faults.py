@@ -8,7 +8,7 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-__all__ = ["KillAtStep"]
+__all__ = ["KillAtStep", "RaiseAtStep", "StepInterrupted"]
 
 
 class KillAtStep(Callback):
@@ -33,3 +33,34 @@ class KillAtStep(Callback):
     ) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class StepInterrupted(RuntimeError):
+    """What :class:`RaiseAtStep` raises."""
+
+
+class RaiseAtStep(Callback):
+    """Raises :class:`StepInterrupted` when the trainer is about to run step ``step``.
+
+    The in-process stand-in for :class:`KillAtStep`: the run stops before that step and the
+    checkpoints written so far stay (a test then resumes from them in the same process; under
+    ``ddp_spawn`` the exception reaches the launching process).
+
+    Args:
+        step: Global step (optimiser steps taken so far) at which the run stops.
+
+    Examples:
+        >>> RaiseAtStep(10).step
+        10
+    """
+
+    def __init__(self, step: int) -> None:
+        if isinstance(step, bool) or int(step) < 0:
+            raise ValueError(f"step must be a non-negative int, got {step!r}.")
+        self.step = int(step)
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step == self.step:
+            raise StepInterrupted(f"interrupted at step {self.step}")
