@@ -32,14 +32,18 @@ class KillAtStep(Callback):
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
         if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
+            self.stop()
+
+    def stop(self) -> None:
+        """End the run: ``SIGKILL`` to this process."""
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class StepInterrupted(RuntimeError):
     """What :class:`RaiseAtStep` raises."""
 
 
-class RaiseAtStep(Callback):
+class RaiseAtStep(KillAtStep):
     """Raises :class:`StepInterrupted` when the trainer is about to run step ``step``.
 
     The in-process stand-in for :class:`KillAtStep`: the run stops before that step and the
@@ -54,13 +58,6 @@ class RaiseAtStep(Callback):
         10
     """
 
-    def __init__(self, step: int) -> None:
-        if isinstance(step, bool) or int(step) < 0:
-            raise ValueError(f"step must be a non-negative int, got {step!r}.")
-        self.step = int(step)
-
-    def on_train_batch_start(
-        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer.global_step == self.step:
-            raise StepInterrupted(f"interrupted at step {self.step}")
+    def stop(self) -> None:
+        """End the run: raise :class:`StepInterrupted`."""
+        raise StepInterrupted(f"interrupted at step {self.step}")
