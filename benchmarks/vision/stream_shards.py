@@ -24,7 +24,6 @@ import argparse
 import io
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -38,32 +37,8 @@ from PIL import Image
 from selfsup.data.shards import INDEX_NAME, read_index, write_shards
 from selfsup_vision.data import ImageShardsDataModule
 
-
-def _pss_mib(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:  # a worker that just exited
-        return 0.0
-    return 0.0
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def tree_pss_mib() -> float:
-    """PSS of this process and its children (the loader workers), MiB."""
-    me = os.getpid()
-    return _pss_mib(me) + sum(_pss_mib(c) for c in _children(me))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # process_memory.py
+from process_memory import plot_memory, tree_pss_mib
 
 
 def generate(out: Path, gib: float, size: int, distinct: int, per_shard: int, seed: int) -> None:
@@ -154,33 +129,8 @@ def main() -> None:
         "machine": args.machine or platform.processor() or platform.machine(),
     }
     if args.plot:
-        plot(result, args.plot)
+        plot_memory(result, args.plot, unit="images")
     print(json.dumps(result))
-
-
-def plot(result: dict[str, Any], path: str) -> None:
-    """Memory (PSS of the process and its workers) over the epoch, against budget and data."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    batches, pss = zip(*result["series"], strict=True)
-    images = [b * result["batch_size"] / 1000 for b in batches]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(images, pss, marker=".", label="training process + loader workers (PSS)")
-    ax.axhline(result["budget_mib"], color="tab:red", linestyle="--", label="memory budget")
-    ax.set_xlabel("images read (thousands)")
-    ax.set_ylabel("MiB")
-    ax.set_ylim(0, result["budget_mib"] * 1.15)
-    ax.set_title(
-        f"{result['data_gib_on_disk']:.2f} GiB of shards streamed, "
-        f"{result['images_per_s']:.0f} images/s, {result['workers']} workers"
-    )
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ def write_wav_tone(
 
 
 @pytest.fixture
+def wav_tone():
+    """:func:`write_wav_tone`, for tests that write their own clips."""
+    return write_wav_tone
+
+
+@pytest.fixture
 def recordings(tmp_path):
     folder = tmp_path / "fsdd" / "recordings"
     folder.mkdir(parents=True)

@@ -296,7 +296,13 @@ class _WorkerStream(IterableDataset):
                     derive_seed(loader.seed, "shard", self.epoch, shard_index)
                 )
                 samples = [samples[i] for i in torch.randperm(len(samples), generator=gen)]
-            for sample in samples[skip:]:
+            for position in range(skip, len(samples)):
+                sample = samples[position]
+                # randomness a decoder draws (crops) is then a function of where the sample
+                # falls in the run, so a resumed run draws it again the same
+                sample["__seed__"] = derive_seed(
+                    loader.seed, "sample", self.epoch, shard_index, position
+                )
                 pending.append(loader.decode(sample))
                 if len(pending) == loader.batch_size:
                     yield loader.collate(pending)
@@ -322,7 +328,9 @@ class ShardLoader:
 
     Args:
         folder: A folder with shards and ``index.json`` (:func:`write_shards`).
-        decode: ``decode(sample) -> item``; ``sample`` is ``{"__key__": str, field: bytes}``.
+        decode: ``decode(sample) -> item``; ``sample`` is ``{"__key__": str, field: bytes}``
+            plus ``"__seed__"``, an int fixed by the seed, epoch, shard and position, to seed
+            any random choice the decoder makes (a crop) so that a resumed run repeats it.
         batch_size: Items per batch (every batch is full).
         collate: Turns a list of items into a batch (default: PyTorch's ``default_collate``).
         shuffle: Permute shards per epoch and samples within each shard (default True).

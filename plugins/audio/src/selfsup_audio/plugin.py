@@ -18,6 +18,7 @@ PLUGIN = Plugin(
         "fsdd": "selfsup_audio.data.fsdd:FSDDDataModule",
         "synthetic_clips": "selfsup_audio.data.synthetic:SyntheticClipsDataModule",
         "audio_folder": "selfsup_audio.data.folder:AudioFolderDataModule",
+        "audio_shards": "selfsup_audio.data.shards:AudioShardsDataModule",
         "fbank": "selfsup_audio.frontends.fbank:Fbank",
         "log_mel": "selfsup_audio.frontends.log_mel:LogMelSpectrogram",
         "audio_convnet": "selfsup_audio.encoders.convnet:AudioConvNet",

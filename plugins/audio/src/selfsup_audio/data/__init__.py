@@ -4,10 +4,12 @@ from selfsup_audio.data.clip_module import FbankClipsDataModule
 from selfsup_audio.data.clips import BucketBatchSampler, FbankCollate, FbankSplit
 from selfsup_audio.data.folder import AudioFolderDataModule, WaveformCollate
 from selfsup_audio.data.fsdd import FSDDDataModule, parse_fsdd_name
+from selfsup_audio.data.shards import AudioShardsDataModule, write_audio_shards
 from selfsup_audio.data.synthetic import SyntheticClipsDataModule, synthetic_clip
 
 __all__ = [
     "AudioFolderDataModule",
+    "AudioShardsDataModule",
     "BucketBatchSampler",
     "FSDDDataModule",
     "FbankClipsDataModule",
@@ -17,4 +19,5 @@ __all__ = [
     "WaveformCollate",
     "parse_fsdd_name",
     "synthetic_clip",
+    "write_audio_shards",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
@@ -18,6 +19,7 @@ __all__ = [
     "AudioLoadError",
     "DownmixWarning",
     "check_channel",
+    "decode_wav",
     "downmix",
     "load_waveform",
     "prepare_waveform",
@@ -83,17 +85,43 @@ def read_wav(path: str) -> tuple[Tensor, int]:
     """
     if not os.path.isfile(path):
         raise AudioLoadError(f"audio file {path!r} does not exist.")
-    raw = Path(path).read_bytes()
+    return decode_wav(Path(path).read_bytes(), path)
+
+
+def decode_wav(raw: bytes, path: str = "<bytes>") -> tuple[Tensor, int]:
+    """Decode an audio file's bytes (e.g. a tar shard member) as :func:`read_wav` reads a file.
+
+    Args:
+        raw: The file's bytes.
+        path: What the bytes are (a file or shard member name), for messages.
+
+    Returns:
+        ``(waveform, sample_rate)`` with ``waveform`` float32 of shape ``(channels, samples)``.
+
+    Raises:
+        AudioLoadError: as :func:`read_wav` (the message names ``path``).
+
+    Examples:
+        >>> import io, wave
+        >>> buffer = io.BytesIO()
+        >>> with wave.open(buffer, "wb") as f:
+        ...     f.setnchannels(1); f.setsampwidth(2); f.setframerate(8000)
+        ...     f.writeframes(b"\\x00\\x40" * 2)
+        >>> decode_wav(buffer.getvalue(), "clip.wav")
+        (tensor([[0.5000, 0.5000]]), 8000)
+    """
     if not raw:
         raise AudioLoadError(f"audio file {path!r} is empty (0 bytes).")
     if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
-        return _read_with_soundfile(path, f"no RIFF/WAVE header: it starts with {raw[:12]!r}")
+        reason = f"no RIFF/WAVE header: it starts with {raw[:12]!r}"
+        return _read_with_soundfile(path, reason, raw)
     fmt, data, promised = _wav_chunks(path, raw)
     tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
     if tag == _EXTENSIBLE and len(fmt) >= 26:
         tag = int.from_bytes(fmt[24:26], "little")  # the first two bytes of the sub-format GUID
     if tag not in (_PCM, _FLOAT):
-        return _read_with_soundfile(path, f"its samples are encoded with WAV format {tag:#06x}")
+        reason = f"its samples are encoded with WAV format {tag:#06x}"
+        return _read_with_soundfile(path, reason, raw)
     width = (bits + 7) // 8
     if channels < 1 or rate < 1:
         raise AudioLoadError(
@@ -168,7 +196,7 @@ def _decode(data: bytes, tag: int, width: int) -> Tensor:
     return buffer.view(dtype).float() / 2.0 ** (8 * width - 1)
 
 
-def _read_with_soundfile(path: str, reason: str) -> tuple[Tensor, int]:
+def _read_with_soundfile(path: str, reason: str, raw: bytes) -> tuple[Tensor, int]:
     try:
         soundfile = require("soundfile", "soundfile", extra="selfsup-audio[soundfile]")
     except ImportError as err:
@@ -179,7 +207,7 @@ def _read_with_soundfile(path: str, reason: str) -> tuple[Tensor, int]:
             f"another format: convert it to PCM WAV, or read it with soundfile ({err})."
         ) from None
     try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        data, rate = soundfile.read(io.BytesIO(raw), dtype="float32", always_2d=True)
     except Exception as err:
         raise AudioLoadError(
             f"audio file {path!r} is not a readable PCM WAV ({reason}) and soundfile cannot "

@@ -17,6 +17,7 @@ __all__ = [
     "FbankSettings",
     "bind_fbank_settings",
     "fbank_statistics",
+    "frame_span",
     "kaldi_fbank",
     "normalize_fbank",
     "num_frames",
@@ -77,6 +78,29 @@ def num_frames(
     window = _window_samples(sample_rate, frame_length)
     shift = int(sample_rate * frame_shift / 1000)
     return 1 + (max(num_samples, window) - window) // shift
+
+
+def frame_span(
+    first: int,
+    frames: int,
+    sample_rate: int = 16000,
+    frame_length: float = 25.0,
+    frame_shift: float = 10.0,
+) -> tuple[int, int]:
+    """``(start, stop)``: the samples that :func:`kaldi_fbank`'s frames ``first .. first +
+    frames - 1`` read.
+
+    Frames are computed window by window (``snip_edges=True``, no dither), so the fbank of
+    ``waveform[start:stop]`` is exactly those frames of the whole clip's fbank: a crop taken on
+    the waveform costs only the cropped frames.
+
+    Examples:
+        >>> frame_span(2, 3)  # frames 2, 3, 4 at 16 kHz: 160-sample hop, 400-sample window
+        (320, 1040)
+    """
+    shift = int(sample_rate * frame_shift / 1000)
+    start = first * shift
+    return start, start + (frames - 1) * shift + _window_samples(sample_rate, frame_length)
 
 
 def kaldi_fbank(

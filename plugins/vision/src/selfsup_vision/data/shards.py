@@ -64,7 +64,7 @@ class _DecodeImage:
         if field is None:
             raise ValueError(
                 f"shard sample {key!r} has no image field (one of {IMAGE_FIELDS}); its fields: "
-                f"{sorted(k for k in sample if k != '__key__')}."
+                f"{sorted(k for k in sample if not k.startswith('__'))}."
             )
         image = load_image(io.BytesIO(sample[field]), "convert", name=f"{key}.{field} (shard)")
         if self.image_size is not None:
