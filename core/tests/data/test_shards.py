@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import LightningDataModule, seed_everything
+from lightning.pytorch import seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from selfsup.data import ShardsDataModule
 from selfsup.data.shards import (
     INDEX_NAME,
     ShardLoader,
@@ -140,13 +141,12 @@ def _vector(sample) -> tuple[torch.Tensor, int]:
     return torch.frombuffer(bytearray(sample["vec"]), dtype=torch.float32), int(sample["cls"])
 
 
-class _VectorShards(LightningDataModule):
+class _VectorShards(ShardsDataModule):
     def __init__(self, folder: Path, workers: int) -> None:
-        super().__init__()
-        self.loader = ShardLoader(folder, _vector, batch_size=4, num_workers=workers, seed=5)
+        super().__init__(str(folder), batch_size=4, num_workers=workers, seed=5)
 
-    def train_dataloader(self) -> ShardLoader:
-        return self.loader
+    def decoder(self):
+        return _vector
 
 
 def _vector_shards(folder: Path) -> Path:
@@ -193,3 +193,21 @@ def test_a_killed_run_resumes_from_shards_to_identical_weights(tmp_path: Path, w
     got = _fit(folder, tmp_path / "killed", workers, ckpt=last)
     for key, value in expected.items():
         assert torch.equal(value, got[key]), key
+
+
+def test_a_shards_data_module_names_what_it_lacks(folder: Path, monkeypatch) -> None:
+    class NoDecoder(ShardsDataModule):
+        pass
+
+    with pytest.raises(NotImplementedError, match="NoDecoder must implement decoder"):
+        NoDecoder(str(folder), batch_size=4).setup("fit")
+    with pytest.raises(ValueError, match="batch_size"):
+        NoDecoder(str(folder), batch_size=0)
+    monkeypatch.setenv("SELFSUP_DATA", str(folder.parent))
+
+    class Numbers(ShardsDataModule):
+        def decoder(self):
+            return _decode
+
+    data = Numbers(folder.name, batch_size=4, shuffle=False)  # relative: under SELFSUP_DATA
+    assert next(iter(data.train_dataloader())).tolist() == [0, 1, 2, 3]

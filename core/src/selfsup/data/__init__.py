@@ -7,6 +7,7 @@ from selfsup.data.embedding import (
 )
 from selfsup.data.paired import PairedDataset, PairedManifestDataModule, load_array
 from selfsup.data.roots import DATA_ENV, DataRootError, data_root_or_none, resolve_data_root
+from selfsup.data.shard_module import ShardsDataModule
 
 __all__ = [
     "DATA_ENV",
@@ -14,6 +15,7 @@ __all__ = [
     "EmbeddingBatch",
     "PairedDataset",
     "PairedManifestDataModule",
+    "ShardsDataModule",
     "check_embedding_batch",
     "collate_embedding_batch",
     "data_root_or_none",

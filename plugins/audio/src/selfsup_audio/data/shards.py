@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 
-from selfsup.data import resolve_data_root
-from selfsup.data.shards import ShardInfo, ShardLoader, write_shards
+from selfsup.data.shard_module import ShardsDataModule
+from selfsup.data.shards import ShardInfo, write_shards
 from selfsup_audio.frontends.audio_io import (
     AudioLoadError,
     check_channel,
@@ -150,7 +149,7 @@ class _PadClips:
         return {"fbank": fbank, "padding_mask": mask, "label": labels}
 
 
-class AudioShardsDataModule(LightningDataModule):
+class AudioShardsDataModule(ShardsDataModule):
     """Pre-training clips streamed from tar shards, for audio larger than memory.
 
     Batches are ``{"fbank": (B, T, n_mels), "padding_mask": (B, T), "label": (B,)}`` as the
@@ -209,9 +208,7 @@ class AudioShardsDataModule(LightningDataModule):
         seed: int = 0,
         label_field: str = "cls",
     ) -> None:
-        super().__init__()
         sizes = {
-            "batch_size": batch_size,
             "sample_rate": sample_rate,
             "num_mel_bins": num_mel_bins,
             "patch_frames": patch_frames,
@@ -222,8 +219,7 @@ class AudioShardsDataModule(LightningDataModule):
             raise ValueError(f"these sizes must be >= 1 (max_frames may be None): {small}.")
         if not std > 0:
             raise ValueError(f"std must be > 0, got {std}.")
-        self.folder = folder
-        self.batch_size = batch_size
+        super().__init__(folder, batch_size, data_root, num_workers, shuffle, seed)
         self.sample_rate = sample_rate
         self.num_mel_bins = num_mel_bins
         self.patch_frames = patch_frames
@@ -231,34 +227,10 @@ class AudioShardsDataModule(LightningDataModule):
         self.mean = float(mean)
         self.std = float(std)
         self.channel = check_channel(channel)
-        self.data_root = data_root
-        self.num_workers = num_workers
-        self.shuffle = shuffle
-        self.seed = seed
         self.label_field = label_field
-        self._loader: ShardLoader | None = None
 
-    def _path(self) -> Path:
-        path = Path(self.folder)
-        if path.is_absolute():
-            return path
-        root = resolve_data_root(self.data_root, owner=type(self).__name__, parameter="data_root")
-        return root / path
+    def decoder(self) -> _DecodeClip:
+        return _DecodeClip(self)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self._loader is None:
-            self._loader = ShardLoader(
-                self._path(),
-                _DecodeClip(self),
-                self.batch_size,
-                collate=_PadClips(self.patch_frames),
-                shuffle=self.shuffle,
-                seed=self.seed,
-                num_workers=self.num_workers,
-            )
-            len(self._loader)  # checks shards against ranks x workers now, with a clear error
-
-    def train_dataloader(self) -> ShardLoader:
-        self.setup("fit")
-        assert self._loader is not None
-        return self._loader
+    def collate(self) -> _PadClips:
+        return _PadClips(self.patch_frames)

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 
-from selfsup.data import resolve_data_root
-from selfsup.data.shards import ShardInfo, ShardLoader, write_shards
+from selfsup.data.shard_module import ShardsDataModule
+from selfsup.data.shards import ShardInfo, write_shards
 from selfsup_vision.data.images import load_image, scan_folder, to_tensor
 
 __all__ = ["IMAGE_FIELDS", "ImageShardsDataModule", "write_image_shards"]
@@ -76,7 +75,7 @@ class _DecodeImage:
         return to_tensor(image), label
 
 
-class ImageShardsDataModule(LightningDataModule):
+class ImageShardsDataModule(ShardsDataModule):
     """Pre-training images streamed from tar shards, for data larger than memory.
 
     Batches are ``(images (B, 3, S, S) in [0, 1], labels (B,))`` (label ``-1`` when a sample has
@@ -114,41 +113,11 @@ class ImageShardsDataModule(LightningDataModule):
         seed: int = 0,
         label_field: str = "cls",
     ) -> None:
-        super().__init__()
-        if batch_size < 1 or (image_size is not None and image_size < 1):
-            raise ValueError(
-                f"batch_size and image_size must be >= 1, got {batch_size}, {image_size}."
-            )
-        self.folder = folder
-        self.batch_size = batch_size
+        if image_size is not None and image_size < 1:
+            raise ValueError(f"image_size must be >= 1 or None, got {image_size}.")
+        super().__init__(folder, batch_size, data_root, num_workers, shuffle, seed)
         self.image_size = image_size
-        self.data_root = data_root
-        self.num_workers = num_workers
-        self.shuffle = shuffle
-        self.seed = seed
         self.label_field = label_field
-        self._loader: ShardLoader | None = None
 
-    def _path(self) -> Path:
-        path = Path(self.folder)
-        if path.is_absolute():
-            return path
-        root = resolve_data_root(self.data_root, owner=type(self).__name__, parameter="data_root")
-        return root / path
-
-    def setup(self, stage: str | None = None) -> None:
-        if self._loader is None:
-            self._loader = ShardLoader(
-                self._path(),
-                _DecodeImage(self.image_size, self.label_field),
-                self.batch_size,
-                shuffle=self.shuffle,
-                seed=self.seed,
-                num_workers=self.num_workers,
-            )
-            len(self._loader)  # checks shards against ranks x workers now, with a clear error
-
-    def train_dataloader(self) -> ShardLoader:
-        self.setup("fit")
-        assert self._loader is not None
-        return self._loader
+    def decoder(self) -> _DecodeImage:
+        return _DecodeImage(self.image_size, self.label_field)
