@@ -73,13 +73,14 @@ from torch.utils.data import DataLoader, Dataset
 from selfsup.metrics import knn_accuracy, linear_probe, rankme
 from selfsup_vision.data import ImageFiles, ImageFolderDataModule, TorchvisionDataModule
 from selfsup_vision.encoders import ResNetEncoder, SmallConvNet, ViTEncoder
-from selfsup_vision.methods import BYOL, IJEPA, MAE, BarlowTwins, SimCLR, VICReg
+from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, SimCLR, VICReg
 
 METHODS = (
     "simclr",
     "dcl",
     "byol",
     "directpred",
+    "dino",
     "barlow",
     "mixed_barlow",
     "vicreg",
@@ -141,6 +142,23 @@ def build_method(
             kw["momentum"] = momentum
         d = projection_dim or 256
         return BYOL(encoder, hidden_dim=head, projection_dim=d, predictor=predictor, **kw)
+    if name == "dino":
+        # CIFAR-sized DINO (solo-learn's CIFAR layout: 4,096 prototypes with learned scales),
+        # 4 local crops of 16 px, teacher temperature 0.04 -> 0.07 over the first 30 % of the
+        # steps, the EMA schedule the BYOL rows use
+        return DINO(
+            encoder,
+            hidden_dim=head,
+            bottleneck_dim=projection_dim or 256,
+            num_prototypes=4096,
+            norm_last_layer=False,
+            teacher_temperature=0.07,
+            teacher_temperature_warmup=0.3,
+            momentum=momentum or "cosine:0.99:1.0",
+            num_local_crops=4,
+            local_crop_size=16,
+            **kw,
+        )
     if name in ("barlow", "mixed_barlow"):
         d = projection_dim or head
         mixup = name == "mixed_barlow"

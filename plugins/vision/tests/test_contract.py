@@ -9,7 +9,7 @@ import torch
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
 from selfsup_vision.encoders import SmallConvNet, ViTEncoder
-from selfsup_vision.methods import BYOL, IJEPA, MAE, BarlowTwins, SimCLR, VICReg
+from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, SimCLR, VICReg
 
 
 class TestVisionPlugin(PluginContract):
@@ -126,6 +126,29 @@ class TestBYOLDirectPred(TestBYOL):
             predictor="directpred",
             matryoshka_dims=[4, 8],
         )
+
+
+class TestDINO(_TwoViewContract):
+    method_cls = DINO
+
+    def make_method(self) -> Method:
+        return DINO(
+            _convnet(),
+            hidden_dim=16,
+            bottleneck_dim=8,
+            num_prototypes=32,
+            num_local_crops=2,
+            local_crop_size=4,
+        )
+
+
+class TestDINOLoaderViews(TestDINO):
+    def make_method(self) -> Method:
+        return DINO(_convnet(), hidden_dim=16, bottleneck_dim=8, num_prototypes=32)
+
+    def make_batch(self, generator: torch.Generator) -> Any:
+        views = [torch.rand(4, 3, s, s, generator=generator) for s in (8, 8, 4, 4, 4)]
+        return {"views": views, "labels": torch.arange(4)}
 
 
 class TestBarlowTwinsMixed(_TwoViewContract):

@@ -1,5 +1,6 @@
 """Modality-agnostic building blocks shared by every plugin: the transformer trunk, pooling and
-the projection / prediction heads of joint-embedding methods, the JEPA predictor."""
+the projection / prediction heads of joint-embedding methods, the prototype head of
+self-distillation, the JEPA predictor."""
 
 from selfsup.encoders.heads import (
     BarlowTwinsProjectionHead,
@@ -13,6 +14,7 @@ from selfsup.encoders.heads import (
 )
 from selfsup.encoders.jepa_predictor import JEPAPredictor
 from selfsup.encoders.pooling import masked_mean
+from selfsup.encoders.prototype_heads import DINOProjectionHead
 from selfsup.encoders.tokenizers import VectorTokenizer
 from selfsup.encoders.transformer import TransformerBlock, TransformerTrunk
 
@@ -20,6 +22,7 @@ __all__ = [
     "BYOLPredictionHead",
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
+    "DINOProjectionHead",
     "HeadBlock",
     "JEPAPredictor",
     "ProjectionHead",

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 # defined beside the batch checks that raise it; this is where methods have always imported it
 from selfsup.checks import MalformedBatchError
-from selfsup.teachers import EMATeacher
+from selfsup.teachers import EMATeacher, TrainingProgress
 
 if TYPE_CHECKING:  # the method contract itself does not need Lightning at import
     from lightning.pytorch import LightningDataModule
@@ -148,7 +148,8 @@ class Method(nn.Module, ABC):
         return None
 
     def update_teacher(self, step: int, total_steps: int) -> float | None:
-        """One EMA step of every :class:`~selfsup.teachers.EMATeacher` inside this method.
+        """One EMA step of every :class:`~selfsup.teachers.EMATeacher` inside this method (and
+        the step count of every :class:`~selfsup.teachers.TrainingProgress`).
 
         For hand-written training loops: call it after each ``optimizer.step()`` with the optimiser
         step index; :class:`~selfsup.experiment.SSLModule` does this itself.
@@ -159,7 +160,9 @@ class Method(nn.Module, ABC):
         """
         momentum = None
         for module in self.modules():
-            if isinstance(module, EMATeacher):
+            if isinstance(module, TrainingProgress):
+                module.advance(step, total_steps)
+            elif isinstance(module, EMATeacher):
                 m = module.update(step, total_steps)
                 momentum = m if m is not None else momentum
         return momentum

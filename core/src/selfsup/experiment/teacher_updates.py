@@ -7,13 +7,14 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from selfsup.teachers import EMATeacher
+from selfsup.teachers import EMATeacher, TrainingProgress
 
 __all__ = ["TeacherUpdates"]
 
 
 class TeacherUpdates(Callback):
-    """Updates every :class:`~selfsup.teachers.EMATeacher` inside the module after each step.
+    """Updates every :class:`~selfsup.teachers.EMATeacher` inside the module after each step,
+    and advances every :class:`~selfsup.teachers.TrainingProgress` (in-method schedules).
 
     Teachers move once per optimiser step (``EMATeacher.update`` ignores repeated calls for a
     step, so gradient accumulation's micro-batches are harmless), with the momentum schedule they
@@ -34,7 +35,9 @@ class TeacherUpdates(Callback):
         total = trainer.estimated_stepping_batches
         horizon = int(total) if math.isfinite(total) else 2**62
         for module in pl_module.modules():
-            if isinstance(module, EMATeacher):
+            if isinstance(module, TrainingProgress):
+                module.advance(step, horizon)
+            elif isinstance(module, EMATeacher):
                 momentum = module.update(step, horizon)
                 if momentum is not None:
                     pl_module.log("train/ema_momentum", momentum, batch_size=1)

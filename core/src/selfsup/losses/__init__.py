@@ -11,6 +11,7 @@ One family per module:
 - :mod:`~selfsup.losses.cosine` — BYOL/SimSiam negative cosine, GraphMAE scaled cosine error.
 - :mod:`~selfsup.losses.masked_prediction` — masked-token cross-entropy, JEPA latent regression.
 - :mod:`~selfsup.losses.matryoshka` — nested-prefix wrapper for any embedding loss.
+- :mod:`~selfsup.losses.self_distillation` — DINO / iBOT self-distillation and its centre.
 
 The row log-sum-exp behind the softmax contrastive losses (dense, streamed with ``chunk_size``, or
 the fused Triton kernel) lives in :mod:`selfsup.kernels.lse`; its public names are re-exported
@@ -43,6 +44,13 @@ from selfsup.losses.masked_prediction import (
 from selfsup.losses.matryoshka import MatryoshkaLoss, matryoshka
 from selfsup.losses.mixed_barlow import mixed_barlow_regularizer
 from selfsup.losses.nt_xent import NTXentLoss, nt_xent
+from selfsup.losses.self_distillation import (
+    DINOLoss,
+    SelfDistillationCenter,
+    dino_loss,
+    ibot_patch_loss,
+    teacher_temperature,
+)
 from selfsup.losses.vicreg import (
     VICRegLoss,
     covariance_term,
@@ -55,6 +63,7 @@ __all__ = [
     "BarlowTwinsLoss",
     "ChunkedLogSumExp",
     "DCLLoss",
+    "DINOLoss",
     "InfoNCELoss",
     "LSEBackend",
     "LatentRegressionLoss",
@@ -63,11 +72,14 @@ __all__ = [
     "NTXentLoss",
     "NegativeCosineLoss",
     "ScaledCosineErrorLoss",
+    "SelfDistillationCenter",
     "VICRegLoss",
     "barlow_twins",
     "covariance_term",
     "cross_correlation",
     "dcl",
+    "dino_loss",
+    "ibot_patch_loss",
     "info_nce",
     "invariance_term",
     "latent_regression",
@@ -80,6 +92,7 @@ __all__ = [
     "register_lse_backend",
     "scaled_cosine_error",
     "similarity_logsumexp",
+    "teacher_temperature",
     "variance_term",
     "vicreg",
     "vmf_weights",

@@ -1,13 +1,16 @@
-"""EMA teachers and their momentum schedules.
+"""EMA teachers, their momentum schedules, and the step count in-method schedules read.
 
 :class:`EMATeacher` keeps a momentum copy of a student network (BYOL, MoCo, DINO, I-JEPA,
 data2vec, GraphMAE2, T-JEPA); :class:`MomentumSchedule` (built with :func:`constant`,
-:func:`cosine`, :func:`linear` or :func:`schedule_from_name`) gives its momentum per step.
+:func:`cosine`, :func:`linear` or :func:`schedule_from_name`) gives its momentum per step;
+:class:`TrainingProgress` gives schedules inside a method (DINO's teacher temperature) the
+optimiser step.
 """
 
 from __future__ import annotations
 
 from selfsup.teachers.ema import DEFAULT_MOMENTUM, EMATeacher
+from selfsup.teachers.progress import TrainingProgress
 from selfsup.teachers.schedules import (
     MOMENTUM_KINDS,
     MomentumSchedule,
@@ -22,6 +25,7 @@ __all__ = [
     "MOMENTUM_KINDS",
     "EMATeacher",
     "MomentumSchedule",
+    "TrainingProgress",
     "constant",
     "cosine",
     "linear",

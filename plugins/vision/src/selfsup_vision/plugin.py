@@ -13,6 +13,7 @@ PLUGIN = Plugin(
     components={
         "simclr": "selfsup_vision.methods.simclr:SimCLR",
         "byol": "selfsup_vision.methods.byol:BYOL",
+        "dino": "selfsup_vision.methods.dino:DINO",
         "barlow_twins": "selfsup_vision.methods.barlow_twins:BarlowTwins",
         "vicreg": "selfsup_vision.methods.vicreg:VICReg",
         "mae": "selfsup_vision.methods.mae:MAE",
@@ -28,8 +29,9 @@ PLUGIN = Plugin(
         "torchvision_dataset": "selfsup_vision.data.torchvision_dataset:TorchvisionDataModule",
     },
     description=(
-        "Images: SimCLR/DCL, BYOL/DirectPred, Barlow Twins/Mixed, VICReg, MAE/GMML, I-JEPA; "
-        "ResNet and Hugging Face ViT encoders; on-device and torchvision.transforms.v2 views."
+        "Images: SimCLR/DCL, BYOL/DirectPred, DINO, Barlow Twins/Mixed, VICReg, MAE/GMML, "
+        "I-JEPA; ResNet and Hugging Face ViT encoders; on-device and torchvision.transforms.v2 "
+        "views."
     ),
     distribution="selfsup-vision",
     configs="selfsup_vision/configs",

@@ -1,7 +1,13 @@
 """Image augmentations: batched on-device (:class:`SimCLRAugment`) and data-loader pipelines
 (:mod:`selfsup_vision.augment.views`, torchvision.transforms.v2), from shared presets."""
 
-from selfsup_vision.augment.presets import PRESETS, ViewSpec, device_augments, preset
+from selfsup_vision.augment.presets import (
+    PRESETS,
+    ViewSpec,
+    device_augments,
+    device_multicrop,
+    preset,
+)
 from selfsup_vision.augment.simclr import SimCLRAugment
 from selfsup_vision.augment.views import (
     MultiView,
@@ -16,6 +22,7 @@ __all__ = [
     "SimCLRAugment",
     "ViewSpec",
     "device_augments",
+    "device_multicrop",
     "multicrop_views",
     "preset",
     "view_transform",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from selfsup_vision.augment.simclr import SimCLRAugment
 
-__all__ = ["PRESETS", "ViewSpec", "device_augments", "preset"]
+__all__ = ["PRESETS", "ViewSpec", "device_augments", "device_multicrop", "preset"]
 
 
 @dataclass(frozen=True)
@@ -76,25 +76,50 @@ def preset(name: str) -> tuple[ViewSpec, ViewSpec]:
     return PRESETS[name]
 
 
+def _device_augment(spec: ViewSpec, output_size: int | None = None) -> SimCLRAugment:
+    return SimCLRAugment(
+        crop_scale_min=spec.crop_scale[0],
+        crop_scale_max=spec.crop_scale[1],
+        flip_prob=spec.flip_prob,
+        jitter_prob=spec.jitter_prob,
+        brightness=spec.brightness,
+        contrast=spec.contrast,
+        saturation=spec.saturation,
+        hue=spec.hue,
+        grayscale_prob=spec.grayscale_prob,
+        blur_prob=spec.blur_prob,
+        blur_sigma_min=spec.blur_sigma[0],
+        blur_sigma_max=spec.blur_sigma[1],
+        solarize_prob=spec.solarize_prob,
+        output_size=output_size,
+    )
+
+
 def device_augments(name: str) -> tuple[SimCLRAugment, SimCLRAugment]:
     """On-device augmentation modules for the two views of a preset."""
-
-    def build(spec: ViewSpec) -> SimCLRAugment:
-        return SimCLRAugment(
-            crop_scale_min=spec.crop_scale[0],
-            crop_scale_max=spec.crop_scale[1],
-            flip_prob=spec.flip_prob,
-            jitter_prob=spec.jitter_prob,
-            brightness=spec.brightness,
-            contrast=spec.contrast,
-            saturation=spec.saturation,
-            hue=spec.hue,
-            grayscale_prob=spec.grayscale_prob,
-            blur_prob=spec.blur_prob,
-            blur_sigma_min=spec.blur_sigma[0],
-            blur_sigma_max=spec.blur_sigma[1],
-            solarize_prob=spec.solarize_prob,
-        )
-
     first, second = preset(name)
-    return build(first), build(second)
+    return _device_augment(first), _device_augment(second)
+
+
+def device_multicrop(
+    name: str,
+    local_size: int,
+    global_scale: tuple[float, float] | None = None,
+    local_scale: tuple[float, float] = (0.05, 0.14),
+) -> tuple[SimCLRAugment, SimCLRAugment, SimCLRAugment]:
+    """On-device multi-crop (SwAV arXiv 2006.09882, DINO arXiv 2104.14294): the preset's two
+    global views (crop area ``global_scale``, default the preset's) at the input size, and the
+    local view: view 1's distribution with crop area ``local_scale``, cropped to
+    ``local_size`` (draw it once per local crop). The loader-path twin is
+    :func:`~selfsup_vision.augment.views.multicrop_views`.
+
+    Examples:
+        >>> glob1, glob2, local = device_multicrop("byol-cifar", 16, (0.4, 1.0), (0.05, 0.4))
+        >>> local.output_size, glob1.crop_scale
+        (16, (0.4, 1.0))
+    """
+    first, second = preset(name)
+    if global_scale is not None:
+        first, second = (replace(v, crop_scale=tuple(global_scale)) for v in (first, second))
+    local = replace(first, crop_scale=tuple(local_scale))
+    return _device_augment(first), _device_augment(second), _device_augment(local, local_size)

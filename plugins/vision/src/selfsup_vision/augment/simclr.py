@@ -35,7 +35,7 @@ def _per_sample(values: Tensor, x: Tensor) -> Tensor:
 class SimCLRAugment(nn.Module):
     """The SimCLR view distribution (Chen et al., arXiv 2002.05709, appendix A), per sample.
 
-    In order: random resized crop back to the input size (area fraction
+    In order: random resized crop back to the input size or to ``output_size`` (area fraction
     ``s ~ U(crop_scale)``, log aspect ratio ``~ U(log crop_ratio)``, bilinear),
     horizontal flip, then with probability ``jitter_prob`` colour jitter (brightness
     ``x * b``, contrast ``(x - mean) * c + mean``, saturation ``gray + s (x - gray)``,
@@ -69,9 +69,12 @@ class SimCLRAugment(nn.Module):
         blur_sigma_max: Largest blur sigma in pixels (default 2.0).
         blur_kernel_frac: Kernel side as a fraction of the image height (default 0.1).
         solarize_prob: Solarisation probability (default 0).
+        output_size: Side of the (square) output crop (default None: the input's ``H x W``);
+            multi-crop's small local views (DINO, SwAV) set it.
 
     Shapes:
-        images: ``(B, C, H, W)`` floating point in ``[0, 1]`` -> same shape.
+        images: ``(B, C, H, W)`` floating point in ``[0, 1]`` -> ``(B, C, H, W)``, or
+        ``(B, C, S, S)`` with ``output_size=S``.
     """
 
     def __init__(
@@ -92,8 +95,13 @@ class SimCLRAugment(nn.Module):
         blur_sigma_max: float = 2.0,
         blur_kernel_frac: float = 0.1,
         solarize_prob: float = 0.0,
+        output_size: int | None = None,
     ) -> None:
         super().__init__()
+        if output_size is not None and output_size < 1:
+            raise ValueError(
+                f"output_size must be >= 1 or None (the input size), got {output_size}."
+            )
         if not 0.0 < crop_scale_min <= crop_scale_max <= 1.0:
             raise ValueError(
                 "need 0 < crop_scale_min <= crop_scale_max <= 1, got "
@@ -141,6 +149,7 @@ class SimCLRAugment(nn.Module):
         self.blur_sigma = (float(blur_sigma_min), float(blur_sigma_max))
         self.blur_kernel_frac = float(blur_kernel_frac)
         self.solarize_prob = float(solarize_prob)
+        self.output_size = None if output_size is None else int(output_size)
 
     def _uniform(self, n: int, low: float, high: float, x: Tensor) -> Tensor:
         return torch.rand(n, device=x.device) * (high - low) + low
@@ -161,7 +170,10 @@ class SimCLRAugment(nn.Module):
         theta[:, 0, 2] = cx
         theta[:, 1, 1] = height
         theta[:, 1, 2] = cy
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        size = [b, images.shape[1], h, w]
+        if self.output_size is not None:
+            size[2:] = [self.output_size, self.output_size]
+        grid = F.affine_grid(theta, size, align_corners=False)
         return F.grid_sample(
             images, grid, mode="bilinear", padding_mode="border", align_corners=False
         )

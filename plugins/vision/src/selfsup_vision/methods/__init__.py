@@ -2,6 +2,7 @@
 
 from selfsup_vision.methods.barlow_twins import BarlowTwins
 from selfsup_vision.methods.byol import BYOL
+from selfsup_vision.methods.dino import DINO
 from selfsup_vision.methods.directpred import DirectPredictor, directpred_weight
 from selfsup_vision.methods.ijepa import IJEPA
 from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
@@ -12,6 +13,7 @@ from selfsup_vision.methods.vicreg import VICReg
 __all__ = [
     "BYOL",
     "BarlowTwins",
+    "DINO",
     "DirectPredictor",
     "IJEPA",
     "JointEmbeddingMethod",
