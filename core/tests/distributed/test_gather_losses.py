@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selfsup.losses import barlow_twins, dcl, info_nce, nt_xent, vicreg
+from selfsup.losses import barlow_twins, dcl, info_nce, nt_xent, supcon, vicreg
 from selfsup.testing.distributed import GatherCase, check_gather_equivalence
 
 pytestmark = pytest.mark.distributed
@@ -48,6 +48,21 @@ def _cases() -> list[GatherCase]:
         GatherCase("dclw", dcl, (z1, z2), {"temperature": 0.1, "weight_fn": "vmf"}),
         GatherCase("barlow_twins", barlow_twins, (z1, z2), {"lambda_offdiag": 0.0051}),
         GatherCase("vicreg", vicreg, (z1, z2), {}),
+        GatherCase("supcon_unlabelled", supcon, (z1, z2), {"temperature": 0.3}),
+        GatherCase(
+            "supcon",
+            supcon,
+            (z1, z2, z1.flip(1)),
+            {"temperature": 0.3},
+            sharded_kwargs={"labels": torch.tensor([0, 1, 2, 0, 1, 1, 3, 2])},
+        ),
+        GatherCase(
+            "supcon_chunked",
+            supcon,
+            (z1, z2),
+            {"temperature": 0.3, "chunk_size": 3},
+            sharded_kwargs={"labels": torch.tensor([0, 1, 2, 0, 1, 1, 3, 2])},
+        ),
     ]
 
 

@@ -12,6 +12,7 @@ One family per module:
 - :mod:`~selfsup.losses.masked_prediction` — masked-token cross-entropy, JEPA latent regression.
 - :mod:`~selfsup.losses.matryoshka` — nested-prefix wrapper for any embedding loss.
 - :mod:`~selfsup.losses.self_distillation` — DINO / iBOT self-distillation and its centre.
+- :mod:`~selfsup.losses.supcon` — SupCon, multi-positive contrastive (labels or pseudo-labels).
 
 The row log-sum-exp behind the softmax contrastive losses (dense, streamed with ``chunk_size``, or
 the fused Triton kernel) lives in :mod:`selfsup.kernels.lse`; its public names are re-exported
@@ -51,6 +52,7 @@ from selfsup.losses.self_distillation import (
     ibot_patch_loss,
     teacher_temperature,
 )
+from selfsup.losses.supcon import SupConLoss, supcon
 from selfsup.losses.vicreg import (
     VICRegLoss,
     covariance_term,
@@ -73,6 +75,7 @@ __all__ = [
     "NegativeCosineLoss",
     "ScaledCosineErrorLoss",
     "SelfDistillationCenter",
+    "SupConLoss",
     "VICRegLoss",
     "barlow_twins",
     "covariance_term",
@@ -92,6 +95,7 @@ __all__ = [
     "register_lse_backend",
     "scaled_cosine_error",
     "similarity_logsumexp",
+    "supcon",
     "teacher_temperature",
     "variance_term",
     "vicreg",
