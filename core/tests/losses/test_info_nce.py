@@ -19,8 +19,9 @@ def _unit(v):
     return v / torch.sqrt(sum(v[d] ** 2 for d in range(v.shape[0])))
 
 
-def _ref_rows(q, k, tau, bias=None, decoupled=False, normalize=True):
-    """Per-query InfoNCE by loops; the positive of query i is key i."""
+def _ref_rows(q, k, tau, bias=None, decoupled=False, normalize=True, in_batch=True):
+    """Per-query InfoNCE by loops; the positive of query i is key i. Without in-batch
+    negatives the other queries' keys j < N leave the sum (MoCo v2)."""
     losses = []
     for i in range(q.shape[0]):
         qi = _unit(q[i]) if normalize else q[i]
@@ -29,7 +30,12 @@ def _ref_rows(q, k, tau, bias=None, decoupled=False, normalize=True):
             kj = _unit(k[j]) if normalize else k[j]
             s = sum(qi[d] * kj[d] for d in range(q.shape[1])) / tau
             logits.append(s + bias[j] if bias is not None else s)
-        denom = sum(torch.exp(logits[j]) for j in range(k.shape[0]) if not (decoupled and j == i))
+        kept = [
+            j
+            for j in range(k.shape[0])
+            if not (decoupled and j == i) and (in_batch or j == i or j >= q.shape[0])
+        ]
+        denom = sum(torch.exp(logits[j]) for j in kept)
         losses.append(torch.log(denom) - logits[i])
     return torch.stack(losses)
 
@@ -53,6 +59,22 @@ def test_matches_reference(extra, use_bias, decoupled, chunk_size):
     inputs = [q, k] + ([bias] if use_bias else [])
     loss = info_nce(q, k, 0.2, bias=bias, decoupled=decoupled, chunk_size=chunk_size)
     _check(loss, _ref_rows(q, k, 0.2, bias, decoupled).mean(), inputs)
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_without_in_batch_negatives_only_the_queue_negates(use_bias, decoupled, chunk_size):
+    n = 4
+    q, k = _leaf(n, 3, seed=5), _leaf(n + 6, 3, seed=6)
+    bias = _leaf(n + 6, seed=7) if use_bias else None
+    inputs = [q, k] + ([bias] if use_bias else [])
+    loss = info_nce(
+        q, k, 0.2, bias=bias, decoupled=decoupled, in_batch_negatives=False, chunk_size=chunk_size
+    )
+    _check(loss, _ref_rows(q, k, 0.2, bias, decoupled, in_batch=False).mean(), inputs)
+    with pytest.raises(ValueError, match="extra negatives"):
+        info_nce(q, k[:n], in_batch_negatives=False)
 
 
 def test_logq_bias_is_added_after_temperature():

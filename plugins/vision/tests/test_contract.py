@@ -9,7 +9,7 @@ import torch
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
 from selfsup_vision.encoders import SmallConvNet, ViTEncoder
-from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, SimCLR, VICReg
+from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, MoCo, SimCLR, VICReg
 
 
 class TestVisionPlugin(PluginContract):
@@ -149,6 +149,13 @@ class TestDINOLoaderViews(TestDINO):
     def make_batch(self, generator: torch.Generator) -> Any:
         views = [torch.rand(4, 3, s, s, generator=generator) for s in (8, 8, 4, 4, 4)]
         return {"views": views, "labels": torch.arange(4)}
+
+
+class TestMoCo(_TwoViewContract):
+    method_cls = MoCo
+
+    def make_method(self) -> Method:
+        return MoCo(_convnet(), hidden_dim=16, projection_dim=8, queue_size=16, symmetric=True)
 
 
 class TestBarlowTwinsMixed(_TwoViewContract):

@@ -49,7 +49,16 @@ def test_every_method_has_a_config() -> None:
         _read(n)["model"]["tasks"][0]["init_args"]["method"]["class_path"].rsplit(".", 1)[1]
         for n in NAMES
     }
-    assert methods == {"SimCLR", "BYOL", "DINO", "BarlowTwins", "VICReg", "MAE", "IJEPA"}
+    assert methods == {
+        "SimCLR",
+        "MoCo",
+        "BYOL",
+        "DINO",
+        "BarlowTwins",
+        "VICReg",
+        "MAE",
+        "IJEPA",
+    }
 
 
 def test_configs_say_what_they_are_and_how_to_run_them() -> None:
@@ -75,6 +84,8 @@ def tiny_config(name: str, folder: Path, tmp_path: Path) -> Path:
     for key in ("hidden_dim", "projection_dim", "bottleneck_dim", "num_prototypes"):
         if key in args:
             args[key] = 8
+    if "queue_size" in args:
+        args["queue_size"] = 16
     if "local_crop_size" in args:  # DINO's multi-crop, for 8-pixel images
         args.update(local_crop_size=4, num_local_crops=2)
     if "predictor_dim" in args:

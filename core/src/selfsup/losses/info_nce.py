@@ -27,6 +27,7 @@ def info_nce(
     bias: Tensor | None = None,
     key_ids: Tensor | None = None,
     decoupled: bool = False,
+    in_batch_negatives: bool = True,
     normalize: bool = True,
     gather: bool | None = None,
     chunk_size: int | None = None,
@@ -46,10 +47,12 @@ def info_nce(
     dividing by the temperature and to every column, the positive included: pass
     ``bias = -log p_j`` for the logQ sampling-bias correction (Yi et al., RecSys 2019;
     ``tensorflow_recommenders`` ``tasks/retrieval.py``). Keys ``N..M-1`` are extra negatives
-    (a queue, a memory bank, sampled items). With ``key_ids``, *accidental hits* are dropped
-    from the denominator: key ``j`` leaves query ``i``'s sum when ``key_ids[j] == key_ids[i]``
-    and ``j != i`` (the positive's item sampled again as a negative; ``remove_accidental_hits``
-    in ``tensorflow_recommenders``).
+    (a queue, a memory bank, sampled items); ``in_batch_negatives=False`` keeps only those and
+    the positive in :math:`\\mathcal{D}_i` (MoCo v2's logits ``[q.k+ | q.queue]``: the other
+    queries' keys are not negatives, and nothing is gathered). With ``key_ids``,
+    *accidental hits* are dropped from the denominator: key ``j`` leaves query ``i``'s sum
+    when ``key_ids[j] == key_ids[i]`` and ``j != i`` (the positive's item sampled again as a
+    negative; ``remove_accidental_hits`` in ``tensorflow_recommenders``).
 
     On CUDA the log-sum-exp runs in a fused Triton kernel when Triton is installed
     (:mod:`selfsup.kernels.lse`; O(N + M) memory, same values and gradients), with or
@@ -63,6 +66,8 @@ def info_nce(
         bias: optional per-key logit bias (not normalised, not scaled by the temperature).
         key_ids: optional int64 item id per key for accidental-hit masking (None: no masking).
         decoupled: drop the positive from the denominator (DCL).
+        in_batch_negatives: use the other queries' keys ``key[:N]`` as negatives (default
+            True); False needs extra negatives ``key[N:]``.
         normalize: L2-normalise query and key rows (default True).
         gather: see ``Distributed``; None gathers when ``torch.distributed`` runs with more
             than one rank.
@@ -122,7 +127,13 @@ def info_nce(
             else type(key_ids).__name__
         )
         raise ValueError(f"key_ids must be an int64 tensor of shape (M,) = ({m},), got {got}.")
-    gathering = sdist.default_gather(gather)
+    if not in_batch_negatives and (m == n or key_ids is not None):
+        raise ValueError(
+            "in_batch_negatives=False contrasts each query with its key and the extra "
+            f"negatives key[N:] only: pass extra negatives (key has {m} rows for {n} queries) "
+            "and no key_ids."
+        )
+    gathering = sdist.default_gather(gather) and in_batch_negatives
     if m < 2 and not (gathering and sdist.world_size() > 1):
         # one query and one key: the softmax has a single entry, so the loss is 0 with a zero
         # gradient whatever the embeddings are; training on it would silently do nothing
@@ -150,6 +161,12 @@ def info_nce(
     positive = positive * scale
     if bias is not None:
         positive = positive + bias[:n]
+    if not in_batch_negatives:
+        extra_bias = None if bias is None else bias[n:]
+        lse = similarity_logsumexp(query, key[n:], scale, bias=extra_bias, chunk_size=chunk_size)
+        if not decoupled:
+            lse = torch.logaddexp(lse, positive)
+        return _reduce(lse - positive, reduction)
     positive_col = torch.arange(n, device=query.device) + offset
     exclude = positive_col[:, None] if decoupled else None
     lse = similarity_logsumexp(
@@ -162,7 +179,10 @@ def info_nce(
         positive=positive_col if col_ids is not None else None,
         chunk_size=chunk_size,
     )
-    losses = lse - positive
+    return _reduce(lse - positive, reduction)
+
+
+def _reduce(losses: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return losses.mean()
     if reduction == "sum":
@@ -176,6 +196,8 @@ class InfoNCELoss(nn.Module):
     Args:
         temperature: :math:`\\tau > 0` (default 0.1).
         decoupled: drop the positive from the denominator (DCL).
+        in_batch_negatives: use the other queries' keys ``key[:N]`` as negatives (default
+            True); False needs extra negatives ``key[N:]``.
         normalize: L2-normalise rows first.
         gather: gather in-batch keys across ranks (None: when distributed).
         chunk_size: stream key blocks of this size (None: dense).
@@ -194,6 +216,7 @@ class InfoNCELoss(nn.Module):
         temperature: float = 0.1,
         *,
         decoupled: bool = False,
+        in_batch_negatives: bool = True,
         normalize: bool = True,
         gather: bool | None = None,
         chunk_size: int | None = None,
@@ -205,6 +228,7 @@ class InfoNCELoss(nn.Module):
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
         self.temperature = temperature
         self.decoupled = decoupled
+        self.in_batch_negatives = in_batch_negatives
         self.normalize = normalize
         self.gather = gather
         self.chunk_size = chunk_size
@@ -224,6 +248,7 @@ class InfoNCELoss(nn.Module):
             bias=bias,
             key_ids=key_ids,
             decoupled=self.decoupled,
+            in_batch_negatives=self.in_batch_negatives,
             normalize=self.normalize,
             gather=self.gather,
             chunk_size=self.chunk_size,

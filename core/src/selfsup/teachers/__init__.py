@@ -4,12 +4,13 @@
 data2vec, GraphMAE2, T-JEPA); :class:`MomentumSchedule` (built with :func:`constant`,
 :func:`cosine`, :func:`linear` or :func:`schedule_from_name`) gives its momentum per step;
 :class:`TrainingProgress` gives schedules inside a method (DINO's teacher temperature) the
-optimiser step.
+optimiser step; :class:`MemoryQueue` keeps past teacher keys as negatives (MoCo).
 """
 
 from __future__ import annotations
 
 from selfsup.teachers.ema import DEFAULT_MOMENTUM, EMATeacher
+from selfsup.teachers.memory_queue import MemoryQueue
 from selfsup.teachers.progress import TrainingProgress
 from selfsup.teachers.schedules import (
     MOMENTUM_KINDS,
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_MOMENTUM",
     "MOMENTUM_KINDS",
     "EMATeacher",
+    "MemoryQueue",
     "MomentumSchedule",
     "TrainingProgress",
     "constant",

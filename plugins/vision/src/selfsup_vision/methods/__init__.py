@@ -7,6 +7,7 @@ from selfsup_vision.methods.directpred import DirectPredictor, directpred_weight
 from selfsup_vision.methods.ijepa import IJEPA
 from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 from selfsup_vision.methods.mae import MAE
+from selfsup_vision.methods.moco import MoCo
 from selfsup_vision.methods.simclr import SimCLR
 from selfsup_vision.methods.vicreg import VICReg
 
@@ -18,6 +19,7 @@ __all__ = [
     "IJEPA",
     "JointEmbeddingMethod",
     "MAE",
+    "MoCo",
     "SimCLR",
     "VICReg",
     "directpred_weight",
