@@ -59,7 +59,7 @@ from selfsup_audio.augment import random_frequency_warp, utterance_cmvn
 from selfsup_audio.data import BucketBatchSampler, FbankCollate, FSDDDataModule
 from selfsup_audio.data.fsdd import parse_fsdd_name
 from selfsup_audio.frontends.fbank import pad_features
-from selfsup_audio.methods import BEATs, BEATsTokenizerTraining
+from selfsup_audio.methods import AudioDINO, BEATs, BEATsTokenizerTraining
 from selfsup_audio.pooling import band_mean, segment_mean
 
 
@@ -130,6 +130,7 @@ def train(
             opt.step()
             step += 1
             n += 1
+            method.update_teacher(step, total)  # EMA teachers and training progress (DINO)
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
         times.append(time.perf_counter() - start)
@@ -201,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", default=None, help="folder holding fsdd/ ($SELFSUP_DATA)")
     parser.add_argument("--size", default="mini")
+    parser.add_argument(
+        "--method",
+        choices=["beats", "dino"],
+        default="beats",
+        help="take protocol: BEATs' iterations (default) or AudioDINO for --epochs1 epochs",
+    )
+    parser.add_argument("--dino-global-frames", type=int, default=48)
+    parser.add_argument("--dino-local-frames", type=int, default=16)
+    parser.add_argument("--dino-local-crops", type=int, default=4)
+    parser.add_argument("--dino-prototypes", type=int, default=1024)
     parser.add_argument("--patch-time", type=int, default=4)
     parser.add_argument("--patch-freq", type=int, default=16)
     parser.add_argument("--epochs1", type=int, default=20)
@@ -337,6 +348,9 @@ def run_take(args: argparse.Namespace) -> None:
     log(f"raw fbank mean+std probe: {results['raw_fbank_acc']:.4f}")
 
     patch = (args.patch_time, args.patch_freq)
+    if args.method == "dino":
+        run_take_dino(args, x_tr, y_tr, x_te, y_te, sets, results, t0)
+        return
     torch.manual_seed(args.seed)
     iter1 = BEATs(
         size=args.size,
@@ -398,6 +412,42 @@ def run_take(args: argparse.Namespace) -> None:
     results["iter2_acc"] = probe(embed_all(iter2, x_tr), y_tr, embed_all(iter2, x_te), y_te)
     log(f"iteration 2 probe: {results['iter2_acc']:.4f}")
 
+    results["sec_per_epoch"] = sum(times) / len(times)
+    results["total_sec"] = time.perf_counter() - t0
+    results["config"] = vars(args)
+    emit(results, args)
+
+
+def run_take_dino(
+    args: argparse.Namespace,
+    x_tr: list[torch.Tensor],
+    y_tr: torch.Tensor,
+    x_te: list[torch.Tensor],
+    y_te: torch.Tensor,
+    sets: tuple,
+    results: dict[str, Any],
+    t0: float,
+) -> None:
+    """The take protocol for AudioDINO: random-init and pre-trained probes, same trunk."""
+    torch.manual_seed(args.seed)
+    method = AudioDINO(
+        size=args.size,
+        patch=(args.patch_time, args.patch_freq),
+        global_frames=args.dino_global_frames,
+        local_frames=args.dino_local_frames,
+        num_local_crops=args.dino_local_crops,
+        num_prototypes=args.dino_prototypes,
+        teacher_temperature=0.07,
+        teacher_temperature_warmup=0.3,
+        pooling=args.pooling,
+    ).eval()
+    choose_layers(method, args, sets, "random_init", results)
+    results["random_init_acc"] = probe(embed_all(method, x_tr), y_tr, embed_all(method, x_te), y_te)
+    log(f"random-init encoder probe: {results['random_init_acc']:.4f}")
+    times = train(method, x_tr, y_tr, args, args.epochs1, args.lr, "dino", sets)
+    choose_layers(method, args, sets, "dino", results)
+    results["dino_acc"] = probe(embed_all(method, x_tr), y_tr, embed_all(method, x_te), y_te)
+    log(f"DINO probe: {results['dino_acc']:.4f}")
     results["sec_per_epoch"] = sum(times) / len(times)
     results["total_sec"] = time.perf_counter() - t0
     results["config"] = vars(args)

@@ -40,7 +40,9 @@ def shrink(config: dict, root: Path, out: Path) -> dict:
             parts = Path(args[key]).parts
             args[key] = str(out / parts[-2] / parts[-1])
     if "tokenizer_checkpoint" not in args and "checkpoint" not in args:
-        args.update(size="tiny", depth=1, codebook_size=16, code_dim=8)
+        args.update(size="tiny", depth=1)
+        if "codebook_size" in args:
+            args.update(codebook_size=16, code_dim=8)
     if "estimator_depth" in args:
         args["estimator_depth"] = 1
     return config
@@ -70,3 +72,18 @@ def test_three_stage_iteration_and_fine_tuning_through_the_cli(recordings, tmp_p
     assert sorted(lrs) == list(range(depth + 2))
     for layer, lr in lrs.items():
         assert abs(lr - 5e-4 * 0.6 ** (depth + 1 - layer)) < 1e-15
+
+
+def test_the_dino_config_trains_through_the_cli(recordings, tmp_path) -> None:
+    out = tmp_path / "outputs"
+    config = yaml.safe_load(find_config("audio:dino_fsdd").read_text())
+    config = shrink(config, recordings, out)
+    config["model"]["tasks"][0]["init_args"]["method"]["init_args"].update(
+        size="tiny", depth=1, num_prototypes=16, hidden_dim=16, bottleneck_dim=8
+    )
+    path = tmp_path / "dino.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_lightning_cli(["fit", "--config", str(path)])
+    state = torch.load(out / "dino_fsdd" / "last.ckpt", weights_only=True)["state_dict"]
+    assert int(state["tasks.fsdd.method.progress.steps_done"]) == 2
+    assert state["tasks.fsdd.method.criterion.centering.center"].abs().sum() > 0

@@ -8,6 +8,7 @@ import torch
 
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
+from selfsup_audio.methods.audio_dino import AudioDINO
 from selfsup_audio.methods.beats import BEATs
 from selfsup_audio.methods.beats_finetune import BEATsFineTuning
 from selfsup_audio.methods.beats_tokenizer import BEATsTokenizerTraining
@@ -138,6 +139,23 @@ class TestBEATsBandLayerMean(TestBEATs):
 class TestBEATsBestRQ(TestBEATs):
     def make_method(self) -> Method:
         return BEATs(**SMALL_BEATS, depth=1, tokenizer="best_rq")
+
+
+class TestAudioDINO(TestBEATs):
+    method_cls = AudioDINO
+
+    def make_method(self) -> Method:
+        return AudioDINO(
+            depth=1,
+            patch=(4, 16),
+            num_mel_bins=32,
+            global_frames=8,
+            local_frames=4,
+            num_local_crops=2,
+            hidden_dim=16,
+            bottleneck_dim=8,
+            num_prototypes=32,
+        )
 
 
 class TestBEATsTokenizerTraining(MethodContract):

@@ -15,6 +15,7 @@ PLUGIN = Plugin(
         "beats": "selfsup_audio.methods.beats:BEATs",
         "beats_tokenizer": "selfsup_audio.methods.beats_tokenizer:BEATsTokenizerTraining",
         "beats_finetune": "selfsup_audio.methods.beats_finetune:BEATsFineTuning",
+        "audio_dino": "selfsup_audio.methods.audio_dino:AudioDINO",
         "fsdd": "selfsup_audio.data.fsdd:FSDDDataModule",
         "synthetic_clips": "selfsup_audio.data.synthetic:SyntheticClipsDataModule",
         "audio_folder": "selfsup_audio.data.folder:AudioFolderDataModule",
@@ -35,7 +36,8 @@ PLUGIN = Plugin(
     },
     description=(
         "Audio: BEATs-style iterative pre-training (random-projection / BEST-RQ / distilled "
-        "acoustic tokenizers, masked label prediction) on Kaldi fbanks, and COLA."
+        "acoustic tokenizers, masked label prediction) on Kaldi fbanks, DINO on time crops, and "
+        "COLA."
     ),
     distribution="selfsup-audio",
     configs="selfsup_audio/configs",
