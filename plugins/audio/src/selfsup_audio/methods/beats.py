@@ -19,6 +19,7 @@ from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
 from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
 from selfsup_audio.pooling import band_mean, masked_mean
+from selfsup_audio.tokenizers.kmeans import KMeansTokenizer
 from selfsup_audio.tokenizers.random_projection import BestRQTokenizer, RandomProjectionTokenizer
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
 
@@ -97,7 +98,9 @@ class BEATs(Method):
         tokenizer: ``"random"`` (default), ``"best_rq"`` or ``"trained"`` (implied by a
             ``tokenizer_checkpoint``).
         tokenizer_checkpoint: A ``selfsup fit`` checkpoint of
-            :class:`~selfsup_audio.methods.BEATsTokenizerTraining` (default None).
+            :class:`~selfsup_audio.methods.BEATsTokenizerTraining`, or a fitted
+            :class:`~selfsup_audio.tokenizers.KMeansTokenizer` (``.save``: HuBERT-style
+            cluster targets) (default None).
         codebook_size: Labels of the random tokenizers (default 1024).
         code_dim: Projection size of the random tokenizers (default 256).
         tokenizer_seed: Seed of the random tokenizers (default 0).
@@ -223,9 +226,16 @@ class BEATs(Method):
         if kind == "best_rq":
             return BestRQTokenizer(self.patch, codebook_size, code_dim, seed=seed)
         state = read_state_dict(str(path))
-        tok = AcousticTokenizer.from_state_dict(
-            state, find_module_prefix(state, "tokenizer", "code_dim")
-        )
+        try:  # a HuBERT-style k-means tokenizer (its settings hold "source")
+            prefix = find_module_prefix(state, "tokenizer", "source")
+        except KeyError:
+            prefix = None
+        if prefix is not None:
+            tok: nn.Module = KMeansTokenizer.from_state_dict(state, prefix)
+        else:
+            tok = AcousticTokenizer.from_state_dict(
+                state, find_module_prefix(state, "tokenizer", "code_dim")
+            )
         if tok.patch != self.patch:
             raise ValueError(
                 f"the tokenizer in {path!r} uses patches {tok.patch}, the encoder {self.patch}; "

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from selfsup_audio.encoders.patch_embed import patch_padding_mask, patchify
 
-__all__ = ["BestRQTokenizer", "RandomProjectionTokenizer"]
+__all__ = ["BestRQTokenizer", "RandomProjectionTokenizer", "mask_padded_labels"]
 
 
 def _check_sizes(patch: tuple[int, int], codebook_size: int, code_dim: int) -> None:
@@ -75,7 +75,7 @@ class RandomProjectionTokenizer(nn.Module):
         # ||v||^2 - 2 v.z  (||z||^2 is constant per patch and cannot change the argmin)
         dist = codebook.pow(2).sum(-1) - 2.0 * z @ codebook.T
         labels = dist.argmin(dim=-1)
-        return _mask_padding(labels, fbank, frame_mask, self.patch)
+        return mask_padded_labels(labels, fbank, frame_mask, self.patch)
 
 
 class BestRQTokenizer(nn.Module):
@@ -126,10 +126,10 @@ class BestRQTokenizer(nn.Module):
         patches = patchify(fbank, self.patch)
         z = F.normalize(patches @ self.projection.to(patches.dtype), dim=-1)
         labels = (z @ self.codebook.to(z.dtype).T).argmax(dim=-1)
-        return _mask_padding(labels, fbank, frame_mask, self.patch)
+        return mask_padded_labels(labels, fbank, frame_mask, self.patch)
 
 
-def _mask_padding(
+def mask_padded_labels(
     labels: Tensor, fbank: Tensor, frame_mask: Tensor | None, patch: tuple[int, int]
 ) -> Tensor:
     """Label -100 (cross-entropy's ignore index) on padded patches."""
