@@ -73,7 +73,7 @@ from torch.utils.data import DataLoader, Dataset
 from selfsup.metrics import knn_accuracy, linear_probe, rankme
 from selfsup_vision.data import ImageFiles, ImageFolderDataModule, TorchvisionDataModule
 from selfsup_vision.encoders import ResNetEncoder, SmallConvNet, ViTEncoder
-from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, SimCLR, VICReg
+from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, MoCo, SimCLR, SwAV, VICReg
 
 METHODS = (
     "simclr",
@@ -81,6 +81,8 @@ METHODS = (
     "byol",
     "directpred",
     "dino",
+    "swav",
+    "moco",
     "barlow",
     "mixed_barlow",
     "vicreg",
@@ -157,6 +159,29 @@ def build_method(
             momentum=momentum or "cosine:0.99:1.0",
             num_local_crops=4,
             local_crop_size=16,
+            **kw,
+        )
+    if name == "swav":
+        # CIFAR-sized SwAV: the CPU head, 4 local crops of 16 px (one as DINO's rows), τ 0.1
+        return SwAV(
+            encoder,
+            hidden_dim=head,
+            projection_dim=projection_dim or 128,
+            num_prototypes=3000,
+            num_local_crops=4,
+            local_crop_size=16,
+            **kw,
+        )
+    if name == "moco":
+        # the MoCo authors' CIFAR-10 demo: queue 4,096, τ 0.1, momentum 0.99, symmetric
+        return MoCo(
+            encoder,
+            hidden_dim=head,
+            projection_dim=projection_dim or 128,
+            queue_size=4096,
+            temperature=0.1 if temperature is None else temperature,
+            momentum=momentum or "constant:0.99",
+            symmetric=True,
             **kw,
         )
     if name in ("barlow", "mixed_barlow"):

@@ -9,7 +9,17 @@ import torch
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
 from selfsup_vision.encoders import SmallConvNet, ViTEncoder
-from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, MoCo, SimCLR, VICReg
+from selfsup_vision.methods import (
+    BYOL,
+    DINO,
+    IJEPA,
+    MAE,
+    BarlowTwins,
+    MoCo,
+    SimCLR,
+    SwAV,
+    VICReg,
+)
 
 
 class TestVisionPlugin(PluginContract):
@@ -149,6 +159,20 @@ class TestDINOLoaderViews(TestDINO):
     def make_batch(self, generator: torch.Generator) -> Any:
         views = [torch.rand(4, 3, s, s, generator=generator) for s in (8, 8, 4, 4, 4)]
         return {"views": views, "labels": torch.arange(4)}
+
+
+class TestSwAV(_TwoViewContract):
+    method_cls = SwAV
+
+    def make_method(self) -> Method:
+        return SwAV(
+            _convnet(),
+            hidden_dim=16,
+            projection_dim=8,
+            num_prototypes=6,
+            num_local_crops=2,
+            local_crop_size=4,
+        )
 
 
 class TestMoCo(_TwoViewContract):

@@ -3,6 +3,7 @@
 
 from selfsup_vision.augment.presets import (
     PRESETS,
+    MultiCrop,
     ViewSpec,
     device_augments,
     device_multicrop,
@@ -18,6 +19,7 @@ from selfsup_vision.augment.views import (
 
 __all__ = [
     "PRESETS",
+    "MultiCrop",
     "MultiView",
     "SimCLRAugment",
     "ViewSpec",

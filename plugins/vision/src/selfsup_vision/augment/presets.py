@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from torch import Tensor, nn
+
 from selfsup_vision.augment.simclr import SimCLRAugment
 
-__all__ = ["PRESETS", "ViewSpec", "device_augments", "device_multicrop", "preset"]
+__all__ = [
+    "PRESETS",
+    "MultiCrop",
+    "ViewSpec",
+    "device_augments",
+    "device_multicrop",
+    "preset",
+]
 
 
 @dataclass(frozen=True)
@@ -101,25 +110,56 @@ def device_augments(name: str) -> tuple[SimCLRAugment, SimCLRAugment]:
     return _device_augment(first), _device_augment(second)
 
 
+class MultiCrop(nn.Module):
+    """Multi-crop views drawn on the device: two global views, then ``num_local`` local ones.
+
+    Shapes:
+        images ``(B, C, H, W)`` -> ``[(B, C, H, W)] * 2 + [(B, C, S, S)] * num_local``.
+    """
+
+    def __init__(
+        self, glob1: SimCLRAugment, glob2: SimCLRAugment, local: SimCLRAugment, num_local: int
+    ) -> None:
+        super().__init__()
+        if num_local < 0:
+            raise ValueError(f"num_local must be >= 0, got {num_local}.")
+        self.globals_ = nn.ModuleList([glob1, glob2])
+        self.local = local
+        self.num_local = int(num_local)
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        views = [self.globals_[0](images), self.globals_[1](images)]
+        if self.num_local:  # all local crops in one call
+            local = self.local(images.repeat(self.num_local, 1, 1, 1))
+            views += list(local.chunk(self.num_local))
+        return views
+
+
 def device_multicrop(
     name: str,
     local_size: int,
+    num_local: int,
     global_scale: tuple[float, float] | None = None,
     local_scale: tuple[float, float] = (0.05, 0.14),
-) -> tuple[SimCLRAugment, SimCLRAugment, SimCLRAugment]:
+) -> MultiCrop:
     """On-device multi-crop (SwAV arXiv 2006.09882, DINO arXiv 2104.14294): the preset's two
-    global views (crop area ``global_scale``, default the preset's) at the input size, and the
-    local view: view 1's distribution with crop area ``local_scale``, cropped to
-    ``local_size`` (draw it once per local crop). The loader-path twin is
-    :func:`~selfsup_vision.augment.views.multicrop_views`.
+    global views (crop area ``global_scale``, default the preset's) at the input size, and
+    ``num_local`` local views: view 1's distribution with crop area ``local_scale``, cropped to
+    ``local_size``. The loader-path twin is :func:`~selfsup_vision.augment.views.multicrop_views`.
 
     Examples:
-        >>> glob1, glob2, local = device_multicrop("byol-cifar", 16, (0.4, 1.0), (0.05, 0.4))
-        >>> local.output_size, glob1.crop_scale
-        (16, (0.4, 1.0))
+        >>> import torch
+        >>> crops = device_multicrop("byol-cifar", 16, 4, (0.4, 1.0), (0.05, 0.4))
+        >>> [tuple(v.shape) for v in crops(torch.rand(2, 3, 32, 32))][1:3]
+        [(2, 3, 32, 32), (2, 3, 16, 16)]
     """
     first, second = preset(name)
     if global_scale is not None:
         first, second = (replace(v, crop_scale=tuple(global_scale)) for v in (first, second))
     local = replace(first, crop_scale=tuple(local_scale))
-    return _device_augment(first), _device_augment(second), _device_augment(local, local_size)
+    return MultiCrop(
+        _device_augment(first),
+        _device_augment(second),
+        _device_augment(local, local_size),
+        num_local,
+    )

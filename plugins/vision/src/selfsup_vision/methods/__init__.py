@@ -9,6 +9,7 @@ from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 from selfsup_vision.methods.mae import MAE
 from selfsup_vision.methods.moco import MoCo
 from selfsup_vision.methods.simclr import SimCLR
+from selfsup_vision.methods.swav import SwAV
 from selfsup_vision.methods.vicreg import VICReg
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MAE",
     "MoCo",
     "SimCLR",
+    "SwAV",
     "VICReg",
     "directpred_weight",
 ]

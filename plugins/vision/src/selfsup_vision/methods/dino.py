@@ -118,12 +118,13 @@ class DINO(JointEmbeddingMethod):
         if min(teacher_temperature, warmup_teacher_temperature, student_temperature) <= 0:
             raise ValueError("temperatures must be > 0.")
         self._setup(encoder, in_channels, None, None, num_prototypes)
-        glob1, glob2, local = device_multicrop(
-            views, local_crop_size, tuple(global_crop_scale), tuple(local_crop_scale)
+        self.multicrop = device_multicrop(
+            views,
+            local_crop_size,
+            num_local_crops,
+            tuple(global_crop_scale),
+            tuple(local_crop_scale),
         )
-        self.augments = nn.ModuleList([glob1, glob2])
-        self.local_augment = local
-        self.num_local_crops = int(num_local_crops)
         self.head = DINOProjectionHead(
             self.feature_dim,
             hidden_dim,
@@ -154,11 +155,7 @@ class DINO(JointEmbeddingMethod):
 
     def draw_views(self, images: Tensor) -> list[Tensor]:
         """Two global crops, then ``num_local_crops`` local crops, drawn on the device."""
-        views = [self.augments[0](images), self.augments[1](images)]
-        if self.num_local_crops:
-            local = self.local_augment(images.repeat(self.num_local_crops, 1, 1, 1))
-            views += list(local.chunk(self.num_local_crops))
-        return views
+        return self.multicrop(images)
 
     def current_teacher_temperature(self) -> float:
         start, final, warmup = self.teacher_temperatures
