@@ -23,6 +23,13 @@ from selfsup.checks import finite_checks_enabled, iter_tensors, repeated
 from selfsup.experiment.checkpoint_io import AtomicCheckpointIO
 from selfsup.experiment.ddp import configure_ddp, unused_parameter_reasons
 from selfsup.experiment.fsdp import shard_transformer_blocks, unsharded
+from selfsup.experiment.gradient_balancing import (
+    BALANCING_RULES,
+    mgda_weights,
+    pcgrad_weights,
+    shared_parameters,
+    task_gradients,
+)
 from selfsup.experiment.param_groups import (
     NO_DECAY_RULES,
     method_param_groups,
@@ -112,6 +119,13 @@ class SSLModule(LightningModule):
             and every step re-seeds torch, NumPy and ``random`` from ``(sampling_seed, epoch,
             batch)``. Task loaders must be plain map-style ``DataLoader`` s or
             ``ResumableLoader`` s. Default ``False``: the data modules' loaders as they are.
+        balancing: How the losses of tasks present in one step meet on the parameters they
+            share (Task ``share=``): ``"sum"`` (default: the weighted sum), ``"mgda"`` (the
+            min-norm weights of the shared gradients scale the task losses, MGDA / ParetoGNN)
+            or ``"pcgrad"`` (conflicting components of the shared gradients projected away;
+            task-specific parameters keep their own gradients). See
+            :mod:`selfsup.experiment.gradient_balancing`; one extra backward per task through
+            the shared parameters; the weights are logged as ``train/{task}/balance_weight``.
     """
 
     def __init__(
@@ -128,6 +142,7 @@ class SSLModule(LightningModule):
         sampling_seed: int = 0,
         nonfinite: str = "raise",
         exact_resume: bool = False,
+        balancing: str = "sum",
     ) -> None:
         super().__init__()
         task_list = [tasks] if isinstance(tasks, Task) else list(tasks)  # type: ignore[list-item]
@@ -160,6 +175,10 @@ class SSLModule(LightningModule):
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}.")
         self.nonfinite = nonfinite
+        if balancing not in BALANCING_RULES:
+            raise ValueError(f"balancing must be one of {BALANCING_RULES}, got {balancing!r}.")
+        self.balancing = balancing
+        self._balanced_grad: tuple[list[nn.Parameter], Tensor] | None = None
         self.exact_resume = bool(exact_resume)
         self._nonfinite_skips: dict[str, int] = {}
         self._nonfinite_grad_skips = 0
@@ -372,10 +391,59 @@ class SSLModule(LightningModule):
             total = weighted if total is None else total + weighted
         if total is None:  # every task of this step was skipped: Lightning skips the step
             return None
+        kept = [n for (n, _), ok in zip(outs.items(), finite, strict=True) if ok]
+        if self.balancing != "sum" and len(kept) >= 2:
+            total = self._balance(kept, outs)
         self.log(
             "train/loss", total.detach(), prog_bar=True, batch_size=1, sync_dist=self._sync_logs
         )
         return total
+
+    def _balance(self, names: list[str], outs: Mapping[str, Mapping[str, Tensor]]) -> Tensor:
+        """The step's loss under MGDA, or the plain sum with PCGrad's shared gradient set
+        aside for :meth:`on_after_backward`."""
+        shared = shared_parameters([self.tasks[n].method for n in names])
+        losses = [self.tasks[n].weight * outs[n]["loss"] for n in names]
+        if not shared:
+            return sum(losses)  # type: ignore[return-value]
+        grads = task_gradients(losses, shared)
+        gram = grads.double() @ grads.double().T
+        if self.balancing == "mgda":
+            weights = mgda_weights(gram)
+        else:
+            gen = torch.Generator().manual_seed(
+                derive_seed(self.sampling_seed, "pcgrad", self.global_step)
+            )
+            order = [
+                [j for j in torch.randperm(len(names), generator=gen).tolist() if j != i]
+                for i in range(len(names))
+            ]
+            weights = pcgrad_weights(gram, order)
+            self._balanced_grad = (shared, (weights.to(grads.dtype) @ grads))
+        for name, w in zip(names, weights.tolist(), strict=True):
+            self.log(f"train/{name}/balance_weight", w, batch_size=1, sync_dist=self._sync_logs)
+        if self.balancing == "mgda":
+            return sum(float(w) * loss for w, loss in zip(weights.tolist(), losses, strict=True))  # type: ignore[return-value]
+        return sum(losses)  # type: ignore[return-value]
+
+    def on_after_backward(self) -> None:
+        """PCGrad: the shared parameters take the projected gradient (after DDP's reduction;
+        every rank computed it from the same averaged task gradients)."""
+        if self._balanced_grad is None:
+            return
+        shared, flat = self._balanced_grad
+        self._balanced_grad = None
+        if self.trainer.accumulate_grad_batches > 1:
+            raise RuntimeError(
+                "balancing='pcgrad' sets the shared gradients of each step and cannot combine "
+                "with gradient accumulation; use accumulate_grad_batches=1 or balancing='mgda'."
+            )
+        offset = 0
+        for p in shared:
+            n = p.numel()
+            value = flat[offset : offset + n].view_as(p).to(p.dtype)
+            p.grad = value.clone() if p.grad is None else p.grad.copy_(value)
+            offset += n
 
     def _handle_nonfinite(self, name: str, loss: Tensor, batch_idx: int) -> None:
         where = f"task {name!r} returned a non-finite loss ({loss.item()}) at step "
