@@ -7,7 +7,10 @@ writes a :class:`selfsup.experiment.RunReport`; this script reads the final prob
 prints a table, then one JSON line with, per task, ``joint`` and ``single`` scores.
 
     python benchmarks/mixed/joint_vs_single.py [--config selfsup:quickstart]
-        [--seeds 0,1] [--out benchmarks/mixed/results/quickstart_cpu.json]
+        [--seeds 0,1] [--balancing sum,mgda,pcgrad] [--out benchmarks/mixed/results/x.json]
+
+``--balancing`` runs the joint experiment once per rule (``SSLModule(balancing=...)``): the
+first rule's scores are ``joint``, the others' ``joint_<rule>``.
 """
 
 from __future__ import annotations
@@ -79,6 +82,11 @@ def main() -> None:
         "--config", default="selfsup:quickstart", help="a YAML file or a shipped config name"
     )
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument(
+        "--balancing",
+        default="sum",
+        help="comma-separated SSLModule balancing rules for the joint runs (sum, mgda, pcgrad)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="also write the JSON line to this file")
     parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
@@ -87,18 +95,26 @@ def main() -> None:
     base = yaml.safe_load(_config_path(args.config).read_text())
     tasks = [t["init_args"]["name"] for t in base["model"]["tasks"]]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    results: dict[str, dict[str, list[dict]]] = {t: {"joint": [], "single": []} for t in tasks}
-    timing = {"joint": 0.0, "single": 0.0}
+    rules = [r.strip() for r in args.balancing.split(",") if r.strip()]
+    # "joint" is the first rule's runs (the weighted sum by default), "joint_<rule>" the others
+    modes = {rule: "joint" if i == 0 else f"joint_{rule}" for i, rule in enumerate(rules)}
+    results: dict[str, dict[str, list[dict]]] = {
+        t: {**{m: [] for m in modes.values()}, "single": []} for t in tasks
+    }
+    timing = {**{m: 0.0 for m in modes.values()}, "single": 0.0}
     with tempfile.TemporaryDirectory(prefix="selfsup-mixed-") as tmp:
         for seed in seeds:
             config = copy.deepcopy(base)
             config["seed_everything"] = seed
-            report, seconds = _run(config, Path(tmp) / f"joint-{seed}", args.threads)
-            timing["joint"] += seconds
-            steps = int(report["steps"])
-            print(f"seed {seed}: joint run, {steps} steps, {seconds:.0f} s", file=sys.stderr)
-            for task in tasks:
-                results[task]["joint"].append(_score(report["final"].get(task, {})))
+            for rule, mode in modes.items():
+                run = copy.deepcopy(config)
+                run["model"]["balancing"] = rule
+                report, seconds = _run(run, Path(tmp) / f"{mode}-{seed}", args.threads)
+                timing[mode] += seconds
+                steps = int(report["steps"])
+                print(f"seed {seed}: {mode} run, {steps} steps, {seconds:.0f} s", file=sys.stderr)
+                for task in tasks:
+                    results[task][mode].append(_score(report["final"].get(task, {})))
             for task in tasks:
                 alone = copy.deepcopy(config)
                 alone["model"]["tasks"] = [
@@ -113,23 +129,26 @@ def main() -> None:
                 results[task]["single"].append(_score(report["final"].get(task, {})))
 
     summary: dict[str, dict[str, dict[str, float]]] = {}
-    lines = ["| task | metric | joint | alone |", "|---|---|---|---|"]
+    header = " | ".join(list(modes.values()) + ["alone"])
+    lines = [f"| task | metric | {header} |", "|---|---|" + "---|" * (len(modes) + 1)]
     for task, runs in results.items():
         summary[task] = {}
-        for mode in ("joint", "single"):
+        for mode in runs:
             keys = sorted({k for r in runs[mode] for k in r})
             summary[task][mode] = {
                 k: sum(r[k] for r in runs[mode] if k in r) / len(runs[mode]) for k in keys
             }
         for metric in summary[task]["joint"]:
-            joint = summary[task]["joint"][metric]
-            single = summary[task]["single"].get(metric, float("nan"))
-            lines.append(f"| {task} | {metric} | {joint:.4f} | {single:.4f} |")
+            cells = [
+                summary[task][m].get(metric, float("nan")) for m in [*modes.values(), "single"]
+            ]
+            lines.append(f"| {task} | {metric} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
     print("\n".join(lines), file=sys.stderr)
     record = {
         "benchmark": "mixed.joint_vs_single",
         "config": args.config,
         "seeds": seeds,
+        "balancing": rules,
         "tasks": summary,
         "seconds": {k: round(v, 1) for k, v in timing.items()},
         "threads": args.threads,

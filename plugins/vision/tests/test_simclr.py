@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selfsup.losses import nt_xent
+from selfsup.checks import MalformedBatchError
+from selfsup.losses import nt_xent, supcon
 from selfsup_vision.augment import SimCLRAugment
 from selfsup_vision.encoders import ResNet18Encoder, SmallConvNet
 from selfsup_vision.methods import SimCLR
@@ -195,3 +196,18 @@ def test_multicrop_views_average_local_global_pairs() -> None:
 def test_unknown_loss_raises() -> None:
     with pytest.raises(ValueError, match="loss must be one of"):
         SimCLR(loss="infonce")  # type: ignore[arg-type]
+
+
+def test_supcon_uses_every_view_and_the_labels_and_refuses_unlabelled_images() -> None:
+    torch.manual_seed(0)
+    method = SimCLR(width=4, feature_dim=8, hidden_dim=16, projection_dim=8, loss="supcon")
+    views = [torch.rand(4, 3, 8, 8) for _ in range(3)]
+    labels = torch.tensor([0, 1, 0, 1])
+    out = method.training_losses({"views": views, "labels": labels})
+    zs = method.encode(views, method.projector)
+    expected = supcon(*zs, labels=labels, temperature=method.temperature)
+    torch.testing.assert_close(out["loss"], expected)
+    with pytest.raises(MalformedBatchError, match="label -1"):
+        method.training_losses((torch.rand(4, 3, 8, 8), torch.tensor([0, -1, 1, 1])))
+    with pytest.raises(MalformedBatchError, match="class id per image"):
+        method.training_losses(torch.rand(4, 3, 8, 8))

@@ -1,4 +1,4 @@
-"""SimCLR (Chen et al., arXiv 2002.05709) on images, with the DCL / DCLW loss variants."""
+"""SimCLR (Chen et al., arXiv 2002.05709) on images, with the DCL / DCLW and SupCon losses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from selfsup.checks import check_positive
 from selfsup.encoders import SimCLRProjectionHead
-from selfsup.losses import dcl, nt_xent
+from selfsup.experiment.method import MalformedBatchError
+from selfsup.losses import dcl, nt_xent, supcon
 from selfsup_vision.augment.simclr import SimCLRAugment
 from selfsup_vision.encoders.convnet import SmallConvNet
 from selfsup_vision.encoders.resnet import ResNet18Encoder
@@ -18,7 +19,7 @@ from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 
 __all__ = ["SimCLR"]
 
-_LOSSES = ("nt_xent", "dcl", "dclw")
+_LOSSES = ("nt_xent", "dcl", "dclw", "supcon")
 
 
 class SimCLR(JointEmbeddingMethod):
@@ -63,7 +64,9 @@ class SimCLR(JointEmbeddingMethod):
         encoder: Any encoder module with an ``out_dim`` attribute (e.g.
             :class:`~selfsup_vision.encoders.ResNetEncoder` or
             :class:`~selfsup_vision.encoders.ViTEncoder`); overrides ``backbone`` (default None).
-        loss: ``"nt_xent"`` (default), ``"dcl"`` or ``"dclw"``.
+        loss: ``"nt_xent"`` (default), ``"dcl"``, ``"dclw"`` or ``"supcon"`` (supervised
+            contrastive over all views with the batch's labels or pseudo-labels:
+            :func:`selfsup.losses.supcon`; batches must carry labels >= 0).
         dclw_sigma: DCLW weight scale ``sigma`` (default 0.5).
         matryoshka_dims: Nested prefix sizes of ``z`` for the Matryoshka loss (default None: off).
 
@@ -96,7 +99,7 @@ class SimCLR(JointEmbeddingMethod):
         flip_prob: float = 0.5,
         chunk_size: int | None = None,
         encoder: nn.Module | None = None,
-        loss: Literal["nt_xent", "dcl", "dclw"] = "nt_xent",
+        loss: Literal["nt_xent", "dcl", "dclw", "supcon"] = "nt_xent",
         dclw_sigma: float = 0.5,
         matryoshka_dims: list[int] | None = None,
     ) -> None:
@@ -141,6 +144,20 @@ class SimCLR(JointEmbeddingMethod):
         """The on-device augmentation both views are drawn from."""
         return self.augments[0]  # type: ignore[return-value]
 
+    def _labels(self, labels: Any, n: int) -> Tensor:
+        if not isinstance(labels, Tensor) or labels.shape != (n,) or labels.is_floating_point():
+            raise MalformedBatchError(
+                f"SimCLR(loss='supcon') needs a class id per image (an (images, labels) batch "
+                f"with integer labels of shape ({n},)), got {type(labels).__name__}"
+                f"{tuple(labels.shape) if isinstance(labels, Tensor) else ''}."
+            )
+        if bool((labels < 0).any()):
+            raise MalformedBatchError(
+                "SimCLR(loss='supcon') got label -1 (an unlabelled image); give every image a "
+                "class or pseudo-label (cluster id), or use loss='nt_xent'."
+            )
+        return labels.long()
+
     def contrastive_loss(self, z1: Tensor, z2: Tensor) -> Tensor:
         """NT-Xent, DCL or DCLW of two projection batches (see the class docstring)."""
         if self.loss_kind == "nt_xent":
@@ -150,7 +167,17 @@ class SimCLR(JointEmbeddingMethod):
         return fn(z1, z2, self.temperature)
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        zs = self.encode(self.views(batch), self.projector)
-        loss = self.pair_mean(zs, self.contrastive_loss)
+        parsed = self.parse(batch)
+        views = parsed.views if parsed.views is not None else self.draw_views(parsed.images)
+        zs = self.encode(views, self.projector)
+        if self.loss_kind == "supcon":
+            labels = self._labels(parsed.labels, zs[0].shape[0])
+
+            def fn(*z: Tensor) -> Tensor:
+                return supcon(*z, labels=labels, temperature=self.temperature)
+
+            loss = self.embedding_loss(fn, *zs)
+        else:
+            loss = self.pair_mean(zs, self.contrastive_loss)
         positive_cosine = F.cosine_similarity(zs[0].detach(), zs[1].detach(), dim=1).mean()
         return {"loss": loss, "positive_cosine": positive_cosine}
