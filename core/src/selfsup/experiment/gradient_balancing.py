@@ -19,6 +19,7 @@ from the Gram matrix ``G = [g_s . g_t]``:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +28,8 @@ from selfsup import distributed as sdist
 
 __all__ = [
     "BALANCING_RULES",
+    "BalancedStep",
+    "balance_losses",
     "mgda_weights",
     "pcgrad_weights",
     "shared_parameters",
@@ -99,7 +102,7 @@ def pcgrad_weights(gram: Tensor, order: Sequence[Sequence[int]] | None = None) -
     Examples:
         >>> g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])  # conflicting: g_0 . g_1 = -1
         >>> w = pcgrad_weights(g @ g.T)
-        >>> (w @ g).tolist()  # g_0 + g_1 with each conflicting part removed
+        >>> (w.float() @ g).tolist()  # g_0 + g_1 with each conflicting part removed
         [0.5, 1.5]
     """
     gram = gram.double()
@@ -148,3 +151,46 @@ def task_gradients(losses: Sequence[Tensor], params: Sequence[nn.Parameter]) -> 
         torch.distributed.all_reduce(stacked)
         stacked = stacked / sdist.world_size()
     return stacked
+
+
+@dataclass
+class BalancedStep:
+    """One step's balancing: the loss to back-propagate, the task weights (for logging), and
+    for PCGrad the shared parameters with the gradient they must take after the backward."""
+
+    loss: Tensor
+    weights: list[float]
+    shared_gradient: tuple[list[nn.Parameter], Tensor] | None = None
+
+
+def balance_losses(
+    rule: str, losses: Sequence[Tensor], shared: Sequence[nn.Parameter], seed: int = 0
+) -> BalancedStep:
+    """Apply ``rule`` (``"mgda"`` or ``"pcgrad"``) to the weighted task losses of one step.
+
+    MGDA returns ``sum_t a_t L_t``; PCGrad returns ``sum_t L_t`` and the shared parameters'
+    projected gradient ``sum_t w_t g_t`` (projection orders drawn from ``seed``). Without
+    shared parameters the losses are summed.
+
+    Examples:
+        >>> w = nn.Parameter(torch.tensor([1.0, 1.0]))
+        >>> step = balance_losses("mgda", [(w**2).sum(), (w - 3).pow(2).sum()], [w])
+        >>> [round(x, 3) for x in step.weights]  # opposite gradients 2w and 2(w - 3): they cancel
+        [0.667, 0.333]
+    """
+    if not shared:
+        return BalancedStep(sum(losses), [1.0] * len(losses))  # type: ignore[arg-type]
+    grads = task_gradients(losses, shared)
+    gram = grads.double() @ grads.double().T
+    if rule == "mgda":
+        weights = mgda_weights(gram)
+        loss = sum(w * item for w, item in zip(weights.tolist(), losses, strict=True))
+        return BalancedStep(loss, weights.tolist())  # type: ignore[arg-type]
+    if rule != "pcgrad":
+        raise ValueError(f"rule must be 'mgda' or 'pcgrad', got {rule!r}.")
+    gen = torch.Generator().manual_seed(seed)
+    t = len(losses)
+    order = [[j for j in torch.randperm(t, generator=gen).tolist() if j != i] for i in range(t)]
+    weights = pcgrad_weights(gram, order)
+    flat = weights.to(grads.dtype) @ grads
+    return BalancedStep(sum(losses), weights.tolist(), (list(shared), flat))  # type: ignore[arg-type]

@@ -25,10 +25,8 @@ from selfsup.experiment.ddp import configure_ddp, unused_parameter_reasons
 from selfsup.experiment.fsdp import shard_transformer_blocks, unsharded
 from selfsup.experiment.gradient_balancing import (
     BALANCING_RULES,
-    mgda_weights,
-    pcgrad_weights,
+    balance_losses,
     shared_parameters,
-    task_gradients,
 )
 from selfsup.experiment.param_groups import (
     NO_DECAY_RULES,
@@ -400,31 +398,18 @@ class SSLModule(LightningModule):
         return total
 
     def _balance(self, names: list[str], outs: Mapping[str, Mapping[str, Tensor]]) -> Tensor:
-        """The step's loss under MGDA, or the plain sum with PCGrad's shared gradient set
-        aside for :meth:`on_after_backward`."""
-        shared = shared_parameters([self.tasks[n].method for n in names])
-        losses = [self.tasks[n].weight * outs[n]["loss"] for n in names]
-        if not shared:
-            return sum(losses)  # type: ignore[return-value]
-        grads = task_gradients(losses, shared)
-        gram = grads.double() @ grads.double().T
-        if self.balancing == "mgda":
-            weights = mgda_weights(gram)
-        else:
-            gen = torch.Generator().manual_seed(
-                derive_seed(self.sampling_seed, "pcgrad", self.global_step)
-            )
-            order = [
-                [j for j in torch.randperm(len(names), generator=gen).tolist() if j != i]
-                for i in range(len(names))
-            ]
-            weights = pcgrad_weights(gram, order)
-            self._balanced_grad = (shared, (weights.to(grads.dtype) @ grads))
-        for name, w in zip(names, weights.tolist(), strict=True):
+        """The step's loss under the balancing rule; PCGrad's shared gradient is set aside for
+        :meth:`on_after_backward`."""
+        step = balance_losses(
+            self.balancing,
+            [self.tasks[n].weight * outs[n]["loss"] for n in names],
+            shared_parameters([self.tasks[n].method for n in names]),
+            derive_seed(self.sampling_seed, "pcgrad", self.global_step),
+        )
+        self._balanced_grad = step.shared_gradient
+        for name, w in zip(names, step.weights, strict=True):
             self.log(f"train/{name}/balance_weight", w, batch_size=1, sync_dist=self._sync_logs)
-        if self.balancing == "mgda":
-            return sum(float(w) * loss for w, loss in zip(weights.tolist(), losses, strict=True))  # type: ignore[return-value]
-        return sum(losses)  # type: ignore[return-value]
+        return step.loss
 
     def on_after_backward(self) -> None:
         """PCGrad: the shared parameters take the projected gradient (after DDP's reduction;
@@ -438,6 +423,10 @@ class SSLModule(LightningModule):
                 "balancing='pcgrad' sets the shared gradients of each step and cannot combine "
                 "with gradient accumulation; use accumulate_grad_batches=1 or balancing='mgda'."
             )
+        # under fp16 mixed precision the backward's gradients carry the loss scale
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if scaler is not None:
+            flat = flat * scaler.get_scale()
         offset = 0
         for p in shared:
             n = p.numel()
