@@ -1,13 +1,25 @@
-"""Memory of a streaming benchmark's process and loader workers (counted once, Linux ``/proc``),
-and its plot over the epoch."""
+"""What the streaming benchmarks share: their common options, the memory of the process and its
+loader workers (counted once, Linux ``/proc``), and its plot over the epoch."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_memory", "tree_pss_mib"]
+__all__ = ["add_stream_arguments", "plot_memory", "tree_pss_mib"]
+
+
+def add_stream_arguments(parser: argparse.ArgumentParser, every: int) -> None:
+    """The options every streaming benchmark takes (folder, budget, workers, sampling, labels)."""
+    parser.add_argument("--out", required=True, help="shard folder (filled when it has none)")
+    parser.add_argument("--budget-mib", type=float, default=2048.0, help="memory budget, MiB")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--every", type=int, default=every, help="batches between measurements")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
+    parser.add_argument("--plot", default=None, help="write memory over the epoch to this PNG")
 
 
 def _pss_mib(pid: int) -> float:

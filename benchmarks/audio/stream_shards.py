@@ -38,7 +38,7 @@ from selfsup.data.shards import INDEX_NAME, iter_tar_samples, read_index, write_
 from selfsup_audio.data import AudioShardsDataModule, write_audio_shards
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # process_memory.py
-from process_memory import plot_memory, tree_pss_mib
+from process_memory import add_stream_arguments, plot_memory, tree_pss_mib
 
 
 def _wav_bytes(samples: torch.Tensor, rate: int) -> bytes:
@@ -90,21 +90,15 @@ def fill(args: argparse.Namespace, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="shard folder (filled when it has none)")
+    add_stream_arguments(parser, every=10)
     parser.add_argument("--audio-root", default=None, help="pack this audio folder instead")
     parser.add_argument("--repeat", type=int, default=1, help="--audio-root: times packed")
     parser.add_argument("--gib", type=float, default=2.0, help="generated data on disk, GiB")
     parser.add_argument("--distinct", type=int, default=200)
-    parser.add_argument("--budget-mib", type=float, default=2048.0, help="memory budget, MiB")
     parser.add_argument("--samples-per-shard", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sample-rate", type=int, default=16000)
     parser.add_argument("--max-frames", type=int, default=1024)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--every", type=int, default=10, help="batches between measurements")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
-    parser.add_argument("--plot", default=None, help="write memory over the epoch to this PNG")
     args = parser.parse_args()
     out = Path(args.out)
     if not (out / INDEX_NAME).is_file():

@@ -38,7 +38,7 @@ from selfsup.data.shards import INDEX_NAME, read_index, write_shards
 from selfsup_vision.data import ImageShardsDataModule
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # process_memory.py
-from process_memory import plot_memory, tree_pss_mib
+from process_memory import add_stream_arguments, plot_memory, tree_pss_mib
 
 
 def generate(out: Path, gib: float, size: int, distinct: int, per_shard: int, seed: int) -> None:
@@ -62,18 +62,12 @@ def generate(out: Path, gib: float, size: int, distinct: int, per_shard: int, se
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="shard folder (generated when it has none)")
+    add_stream_arguments(parser, every=20)
     parser.add_argument("--gib", type=float, default=3.0, help="data on disk to generate, GiB")
-    parser.add_argument("--budget-mib", type=float, default=2048.0, help="memory budget, MiB")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--distinct", type=int, default=2000)
     parser.add_argument("--samples-per-shard", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--every", type=int, default=20, help="batches between measurements")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
-    parser.add_argument("--plot", default=None, help="write memory over the epoch to this PNG")
     args = parser.parse_args()
     out = Path(args.out)
     if not (out / INDEX_NAME).is_file():

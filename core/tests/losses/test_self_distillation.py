@@ -110,15 +110,15 @@ def test_ibot_patch_loss_equals_the_official_loop_with_gradients() -> None:
 
 
 def test_the_centre_is_an_ema_of_the_row_mean_and_dino_loss_uses_the_old_one() -> None:
-    loss_fn = DINOLoss(6, student_temperature=0.1, center_momentum=0.8).double()
+    loss_fn = DINOLoss(6, 0.1, center_momentum=0.8, teacher_temperature=0.05).double()
     student, teacher = _randn(3, 4, 6, seed=7), _randn(2, 4, 6, seed=8)
     before = loss_fn.centering.center.clone()
-    loss = loss_fn(student, teacher, teacher_temperature=0.05)
+    loss = loss_fn(student, teacher)
     assert float(loss) == pytest.approx(float(dino_loss(student, teacher, before, 0.1, 0.05)))
     mean = teacher.reshape(-1, 6).mean(0)
     torch.testing.assert_close(loss_fn.centering.center, 0.8 * before + 0.2 * mean)
     loss_fn.eval()
-    loss_fn(student, teacher, teacher_temperature=0.05)  # evaluation leaves the centre alone
+    loss_fn(student, teacher)  # evaluation leaves the centre alone
     torch.testing.assert_close(loss_fn.centering.center, 0.8 * before + 0.2 * mean)
     # token logits: each image's token mean first (iBOT's patch centre)
     patches = SelfDistillationCenter(6, momentum=0.0).double()
@@ -129,6 +129,14 @@ def test_the_centre_is_an_ema_of_the_row_mean_and_dino_loss_uses_the_old_one() -
 
 
 def test_teacher_temperature_warms_up_linearly_then_stays() -> None:
+    loss_fn = DINOLoss(4, teacher_temperature=0.07, teacher_temperature_warmup=0.3)
+    assert loss_fn.teacher_temperature(0.15) == pytest.approx(0.055)
+    teacher = torch.randn(2, 3, 4)
+    p = torch.softmax(teacher / 0.07, -1)  # the centre starts at 0
+    expected = -(p * p.log()).sum(-1).mean()
+    torch.testing.assert_close(loss_fn.teacher_entropy(teacher, 1.0), expected)
+    with pytest.raises(ValueError, match="share of training"):
+        DINOLoss(4, teacher_temperature_warmup=2.0)
     assert teacher_temperature(0.0, 0.07, 0.04, 0.3) == pytest.approx(0.04)
     assert teacher_temperature(0.15, 0.07, 0.04, 0.3) == pytest.approx(0.055)
     assert teacher_temperature(0.3, 0.07, 0.04, 0.3) == 0.07

@@ -247,33 +247,68 @@ class SelfDistillationCenter(nn.Module):
 
 
 class DINOLoss(nn.Module):
-    """:func:`dino_loss` with its centre: computes the loss with the current centre, then
-    (in training mode) updates the centre with this step's teacher logits.
+    """:func:`dino_loss` with its centre and teacher-temperature schedule: computes the loss
+    with the current centre, then (in training mode) updates the centre with this step's
+    teacher logits.
 
     Args:
         dim: Prototypes ``K`` (the head's output size).
         student_temperature: :math:`\\tau_s` (default 0.1).
         center_momentum: Centre EMA momentum (default 0.9).
+        teacher_temperature: Final :math:`\\tau_t` (default 0.04).
+        warmup_teacher_temperature: :math:`\\tau_t` at the start (default 0.04).
+        teacher_temperature_warmup: Share of training the warm-up takes (default 0).
 
     Examples:
-        >>> loss_fn = DINOLoss(32)
-        >>> loss = loss_fn(torch.randn(4, 8, 32), torch.randn(2, 8, 32), teacher_temperature=0.04)
+        >>> loss_fn = DINOLoss(32, teacher_temperature=0.07, teacher_temperature_warmup=0.3)
+        >>> loss = loss_fn(torch.randn(4, 8, 32), torch.randn(2, 8, 32), fraction=0.1)
     """
 
     def __init__(
-        self, dim: int, student_temperature: float = 0.1, center_momentum: float = 0.9
+        self,
+        dim: int,
+        student_temperature: float = 0.1,
+        center_momentum: float = 0.9,
+        teacher_temperature: float = 0.04,
+        warmup_teacher_temperature: float = 0.04,
+        teacher_temperature_warmup: float = 0.0,
     ) -> None:
         super().__init__()
+        _check_temperatures(
+            student_temperature, min(teacher_temperature, warmup_teacher_temperature)
+        )
+        if not 0.0 <= teacher_temperature_warmup <= 1.0:
+            raise ValueError(
+                "teacher_temperature_warmup is a share of training in [0, 1], got "
+                f"{teacher_temperature_warmup}."
+            )
         self.student_temperature = float(student_temperature)
+        self.teacher_temperatures = (
+            float(warmup_teacher_temperature),
+            float(teacher_temperature),
+            float(teacher_temperature_warmup),
+        )
         self.centering = SelfDistillationCenter(dim, center_momentum)
 
-    def forward(self, student: Tensor, teacher: Tensor, teacher_temperature: float) -> Tensor:
+    def teacher_temperature(self, fraction: float) -> float:
+        """:math:`\\tau_t` at ``fraction`` of training (:func:`teacher_temperature`)."""
+        start, final, warmup = self.teacher_temperatures
+        return teacher_temperature(fraction, final, start, warmup)
+
+    @torch.no_grad()
+    def teacher_entropy(self, teacher: Tensor, fraction: float) -> Tensor:
+        """Mean entropy of the centred, sharpened teacher distribution: near 0 is collapse to
+        one prototype, near ``log K`` the uniform output centring alone drifts towards."""
+        p = _teacher_probs(teacher, self.centering.center, self.teacher_temperature(fraction))
+        return -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
+
+    def forward(self, student: Tensor, teacher: Tensor, fraction: float = 1.0) -> Tensor:
         loss = dino_loss(
             student,
             teacher,
             self.centering.center,
             self.student_temperature,
-            teacher_temperature,
+            self.teacher_temperature(fraction),
         )
         if self.training:
             self.centering.update(teacher)

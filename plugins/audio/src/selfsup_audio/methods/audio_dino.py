@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from selfsup.encoders import DINOProjectionHead
 from selfsup.experiment.method import Method
-from selfsup.losses import DINOLoss, teacher_temperature
+from selfsup.losses import DINOLoss
 from selfsup.teachers import EMATeacher, TrainingProgress
 from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, AudioEmbedder, clip_embedding
@@ -153,11 +153,8 @@ class AudioDINO(Method):
                 f"num_mel_bins ({num_mel_bins}) must be a multiple of the frequency patch size "
                 f"({self.patch[1]})."
             )
-        if num_local_crops < 0 or not 0.0 <= teacher_temperature_warmup <= 1.0:
-            raise ValueError(
-                "need num_local_crops >= 0 and teacher_temperature_warmup in [0, 1], got "
-                f"{num_local_crops}, {teacher_temperature_warmup}."
-            )
+        if num_local_crops < 0:
+            raise ValueError(f"num_local_crops must be >= 0, got {num_local_crops}.")
         self.num_mel_bins = num_mel_bins
         self.crop_frames = (int(global_frames), int(local_frames), int(num_local_crops))
         self.fbank_settings = FbankSettings()
@@ -170,13 +167,15 @@ class AudioDINO(Method):
         )
         self.teacher_encoder = EMATeacher(self.encoder, momentum)
         self.teacher_head = EMATeacher(self.head, momentum)
-        self.criterion = DINOLoss(num_prototypes, student_temperature, center_momentum)
-        self.progress = TrainingProgress()
-        self.teacher_temperatures = (
-            float(warmup_teacher_temperature),
-            float(teacher_temperature),
-            float(teacher_temperature_warmup),
+        self.criterion = DINOLoss(
+            num_prototypes,
+            student_temperature,
+            center_momentum,
+            teacher_temperature,
+            warmup_teacher_temperature,
+            teacher_temperature_warmup,
         )
+        self.progress = TrainingProgress()
 
     def _inputs(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         return parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
@@ -200,24 +199,17 @@ class AudioDINO(Method):
                 out.append(head(vectors).unflatten(0, (len(group), -1)))
         return torch.cat(out)
 
-    def current_teacher_temperature(self) -> float:
-        start, final, warmup = self.teacher_temperatures
-        return teacher_temperature(self.progress.fraction, final, start, warmup)
-
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         views = self.crops(batch)
         student = self._embed_views(self.encoder, self.head, views)
         teacher = self._embed_views(self.teacher_encoder, self.teacher_head, views[:2])
-        temperature = self.current_teacher_temperature()
-        with torch.no_grad():
-            centred = teacher.float() - self.criterion.centering.center
-            p = torch.softmax(centred / temperature, dim=-1)
-            entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
-        loss = self.criterion(student, teacher, temperature)
+        fraction = self.progress.fraction
+        entropy = self.criterion.teacher_entropy(teacher, fraction)  # before the centre moves
+        loss = self.criterion(student, teacher, fraction)
         return {
             "loss": loss,
             "teacher_entropy": entropy,
-            "teacher_temperature": loss.new_tensor(temperature),
+            "teacher_temperature": loss.new_tensor(self.criterion.teacher_temperature(fraction)),
         }
 
     def bind_data(self, data: Any, stage: str | None) -> None:

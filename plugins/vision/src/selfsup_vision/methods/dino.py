@@ -8,10 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.encoders import DINOProjectionHead
-from selfsup.losses import DINOLoss, teacher_temperature
+from selfsup.losses import DINOLoss
 from selfsup.teachers import EMATeacher, TrainingProgress
 from selfsup_vision.augment.presets import device_multicrop
-from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
+from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod, frozen_prototypes_reason
 
 __all__ = ["DINO"]
 
@@ -110,13 +110,6 @@ class DINO(JointEmbeddingMethod):
                 "need num_local_crops >= 0, local_crop_size >= 1 and freeze_prototypes_steps "
                 f">= 0, got {num_local_crops}, {local_crop_size}, {freeze_prototypes_steps}."
             )
-        if not 0.0 <= teacher_temperature_warmup <= 1.0:
-            raise ValueError(
-                "teacher_temperature_warmup is a share of training in [0, 1], got "
-                f"{teacher_temperature_warmup}."
-            )
-        if min(teacher_temperature, warmup_teacher_temperature, student_temperature) <= 0:
-            raise ValueError("temperatures must be > 0.")
         self._setup(encoder, in_channels, None, None, num_prototypes)
         self.multicrop = device_multicrop(
             views,
@@ -136,30 +129,23 @@ class DINO(JointEmbeddingMethod):
         )
         self.teacher_encoder = EMATeacher(self.encoder, momentum)
         self.teacher_head = EMATeacher(self.head, momentum)
-        self.criterion = DINOLoss(num_prototypes, student_temperature, center_momentum)
-        self.progress = TrainingProgress()
-        self.teacher_temperatures = (
-            float(warmup_teacher_temperature),
-            float(teacher_temperature),
-            float(teacher_temperature_warmup),
+        self.criterion = DINOLoss(
+            num_prototypes,
+            student_temperature,
+            center_momentum,
+            teacher_temperature,
+            warmup_teacher_temperature,
+            teacher_temperature_warmup,
         )
+        self.progress = TrainingProgress()
         self.freeze_prototypes_steps = int(freeze_prototypes_steps)
 
     def unused_parameters_reason(self) -> str | None:
-        if self.freeze_prototypes_steps > 0:
-            return (
-                f"the prototypes get no gradient in the first {self.freeze_prototypes_steps} "
-                "steps (freeze_prototypes_steps)"
-            )
-        return None
+        return frozen_prototypes_reason(self.freeze_prototypes_steps)
 
     def draw_views(self, images: Tensor) -> list[Tensor]:
         """Two global crops, then ``num_local_crops`` local crops, drawn on the device."""
         return self.multicrop(images)
-
-    def current_teacher_temperature(self) -> float:
-        start, final, warmup = self.teacher_temperatures
-        return teacher_temperature(self.progress.fraction, final, start, warmup)
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         views = self.views(batch)
@@ -172,16 +158,11 @@ class DINO(JointEmbeddingMethod):
         teacher = self.teacher_head(self.teacher_encoder(torch.cat(views[:2]))).unflatten(
             0, (2, -1)
         )
-        temperature = self.current_teacher_temperature()
-        with torch.no_grad():
-            # entropy of the sharpened teacher: near 0 is collapse to one prototype,
-            # near log K the uniform collapse centring alone drifts towards
-            centred = teacher.float() - self.criterion.centering.center
-            p = torch.softmax(centred / temperature, dim=-1)
-            entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
-        loss = self.criterion(student, teacher, temperature)  # then moves the centre
+        fraction = self.progress.fraction
+        entropy = self.criterion.teacher_entropy(teacher, fraction)  # before the centre moves
+        loss = self.criterion(student, teacher, fraction)
         return {
             "loss": loss,
             "teacher_entropy": entropy,
-            "teacher_temperature": loss.new_tensor(temperature),
+            "teacher_temperature": loss.new_tensor(self.criterion.teacher_temperature(fraction)),
         }

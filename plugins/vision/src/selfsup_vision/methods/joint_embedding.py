@@ -17,7 +17,13 @@ from selfsup.losses import matryoshka
 from selfsup_vision.augment.presets import device_augments
 from selfsup_vision.batch import ImageBatch, parse_image_batch
 
-__all__ = ["JointEmbeddingMethod", "default_encoder", "mlp", "view_pairs"]
+__all__ = [
+    "JointEmbeddingMethod",
+    "default_encoder",
+    "frozen_prototypes_reason",
+    "mlp",
+    "view_pairs",
+]
 
 
 def default_encoder(encoder: nn.Module | None, in_channels: int) -> nn.Module:
@@ -64,6 +70,16 @@ def mlp(dims: Sequence[int], *, last_bn: bool = False, last_bias: bool = True) -
     if last_bn:
         layers.append(nn.BatchNorm1d(dims[-1], affine=False))
     return nn.Sequential(*layers)
+
+
+def frozen_prototypes_reason(steps: int) -> str | None:
+    """What DINO and SwAV tell DDP while their prototypes are frozen (``Method.
+    unused_parameters_reason``): a sentence for ``steps > 0``, else None."""
+    if steps > 0:
+        return (
+            f"the prototypes get no gradient in the first {steps} steps (freeze_prototypes_steps)"
+        )
+    return None
 
 
 def view_pairs(num_views: int) -> list[tuple[int, int]]:

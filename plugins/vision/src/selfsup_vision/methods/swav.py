@@ -12,7 +12,7 @@ from selfsup.encoders import ProjectionHead, mlp_blocks
 from selfsup.targets import sinkhorn_knopp
 from selfsup.teachers import TrainingProgress
 from selfsup_vision.augment.presets import device_multicrop
-from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
+from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod, frozen_prototypes_reason
 
 __all__ = ["SwAV"]
 
@@ -107,12 +107,7 @@ class SwAV(JointEmbeddingMethod):
         self.progress = TrainingProgress()
 
     def unused_parameters_reason(self) -> str | None:
-        if self.freeze_prototypes_steps > 0:
-            return (
-                f"the prototypes get no gradient in the first {self.freeze_prototypes_steps} "
-                "steps (freeze_prototypes_steps)"
-            )
-        return None
+        return frozen_prototypes_reason(self.freeze_prototypes_steps)
 
     def draw_views(self, images: Tensor) -> list[Tensor]:
         """Two global crops, then the local crops, drawn on the device."""
