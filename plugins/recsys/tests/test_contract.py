@@ -67,6 +67,19 @@ class TestTwoTowerRetrieval(MethodContract):
         return (torch.randint(0, 30, (5,), generator=generator),)  # item ids: the item tower
 
 
+class TestTwoTowerCrossBatch(TestTwoTowerRetrieval):
+    def make_method(self) -> Method:
+        return TwoTowerRetrieval(
+            num_users=20,
+            num_items=30,
+            embedding_dim=8,
+            hidden_dim=8,
+            output_dim=4,
+            temperature=0.2,
+            cross_batch_negatives=16,
+        )
+
+
 def _malformed_feature_batches() -> list[tuple[Any, str]]:
     good = random_feature_batch(6, torch.Generator().manual_seed(0))
     item = good["item"]

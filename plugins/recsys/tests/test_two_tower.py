@@ -101,3 +101,39 @@ def test_unnormalised_towers_use_raw_dot_products() -> None:
 def test_id_tower_shapes() -> None:
     tower = IdTower(10, embedding_dim=3, hidden_dim=5, out_dim=2)
     assert tower(torch.tensor([0, 9])).shape == (2, 2)
+
+
+def _reference_with_extra(
+    u: torch.Tensor, keys: torch.Tensor, tau: float, log_p: torch.Tensor
+) -> torch.Tensor:
+    """Eq. 3-4 with extra negatives: row i's softmax over the batch's items and the queue's."""
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(len(u)):
+        s = torch.stack(
+            [
+                (u[i].double() @ k.double()) / (u[i].double().norm() * k.double().norm()) / tau
+                - log_p[j].double()
+                for j, k in enumerate(keys)
+            ]
+        )
+        total = total - (s[i] - torch.logsumexp(s, 0))
+    return total / len(u)
+
+
+def test_cross_batch_negatives_add_the_queued_items_with_their_log_probs() -> None:
+    torch.manual_seed(0)
+    model = _method(cross_batch_negatives=5, temperature=0.2)
+    first, second = _batch(4, seed=1), _batch(4, seed=2)
+    model.training_losses(first)  # empty queue: in-batch only; then queues 4 items
+    assert len(model.item_queue) == 4
+    past_v = model.item_tower(first["item_ids"]).detach()
+    out = model.training_losses(second)
+    u, v = model.user_tower(second["user_ids"]), model.item_tower(second["item_ids"])
+    keys = torch.cat([v, past_v])
+    log_p = torch.cat([second["item_log_prob"], first["item_log_prob"]])
+    expected = _reference_with_extra(u, keys, 0.2, log_p)
+    torch.testing.assert_close(out["loss"].double(), expected, rtol=1e-5, atol=1e-6)
+    assert len(model.item_queue) == 5  # the oldest rows were overwritten
+    restored = _method(cross_batch_negatives=5, temperature=0.2)
+    restored.load_state_dict(model.state_dict())
+    torch.testing.assert_close(restored.item_queue.keys(), model.item_queue.keys())

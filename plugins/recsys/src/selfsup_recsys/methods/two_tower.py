@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import info_nce
+from selfsup.teachers import MemoryQueue
 from selfsup_recsys.encoders.tower import IdTower
 from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
 
@@ -37,6 +38,12 @@ class TwoTowerRetrieval(Method):
     ``bias = -item_log_prob``. The other items of the batch are negatives even when they
     equal the positive item (no accidental-hit removal).
 
+    ``cross_batch_negatives = M > 0`` adds the item vectors of the last ``M`` training
+    interactions (every rank's) as extra negatives, with their own ``-log p`` (cross-batch
+    negative sampling, Wang et al., SIGIR 2021, arXiv 2110.15154): a
+    :class:`~selfsup.teachers.MemoryQueue`, filled after each step's loss, checkpointed. The
+    queued vectors come from earlier item-tower weights and carry no gradient.
+
     Args:
         num_users: User vocabulary size (default 1000).
         num_items: Item vocabulary size (default 1000).
@@ -47,6 +54,7 @@ class TwoTowerRetrieval(Method):
         normalize: L2-normalise tower outputs (default True, as the paper).
         logq_correction: Subtract ``log p_j`` when the batch provides it (default True).
         chunk_size: Stream the ``B x B`` score matrix in column blocks (default None).
+        cross_batch_negatives: Queue of past item vectors as extra negatives (default 0: off).
 
     Shapes:
         batch: a mapping with ``"user_ids"`` ``(B,)`` int64 in ``[0, num_users)``,
@@ -77,9 +85,14 @@ class TwoTowerRetrieval(Method):
         normalize: bool = True,
         logq_correction: bool = True,
         chunk_size: int | None = None,
+        cross_batch_negatives: int = 0,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
+        if cross_batch_negatives < 0:
+            raise ValueError(
+                f"cross_batch_negatives must be >= 0 (0: off), got {cross_batch_negatives}."
+            )
         self.num_users = num_users
         self.num_items = num_items
         self.temperature = temperature
@@ -88,6 +101,12 @@ class TwoTowerRetrieval(Method):
         self.chunk_size = chunk_size
         self.user_tower = IdTower(num_users, embedding_dim, hidden_dim, output_dim)
         self.item_tower = IdTower(num_items, embedding_dim, hidden_dim, output_dim)
+        # item vectors of earlier batches and their log-probabilities (last column), every rank's
+        self.item_queue = (
+            MemoryQueue(cross_batch_negatives, output_dim + 1, normalize=False)
+            if cross_batch_negatives
+            else None
+        )
 
     # -- validation ----------------------------------------------------------
     def _mapping(self, batch: Any) -> Mapping[str, Any]:
@@ -167,10 +186,25 @@ class TwoTowerRetrieval(Method):
             )
         log_prob = self._log_prob(batch, users.shape[0])
         u, v = self.user_tower(users), self.item_tower(items)
-        bias = -log_prob if (log_prob is not None and self.logq_correction) else None
+        use_logq = log_prob is not None and self.logq_correction
+        bias = -log_prob if use_logq else None
+        keys = v
+        if self.item_queue is not None and len(self.item_queue):
+            past = self.item_queue.keys().to(v.dtype)  # earlier batches' items, no gradient
+            keys = torch.cat([v, past[:, :-1]])
+            if use_logq:
+                bias = torch.cat([bias, -past[:, -1]])  # type: ignore[list-item]
         loss = info_nce(
-            u, v, self.temperature, bias=bias, normalize=self.normalize, chunk_size=self.chunk_size
+            u,
+            keys,
+            self.temperature,
+            bias=bias,
+            normalize=self.normalize,
+            chunk_size=self.chunk_size,
         )
+        if self.item_queue is not None and self.training:
+            lp = log_prob if log_prob is not None else v.new_zeros(v.shape[0])
+            self.item_queue.push(torch.cat([v.detach(), lp[:, None].to(v.dtype)], dim=1))
         with torch.no_grad():
             scores = self._out(u) @ self._out(v).T
             hit = scores.argmax(1) == torch.arange(len(scores), device=scores.device)
