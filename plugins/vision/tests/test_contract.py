@@ -12,6 +12,7 @@ from selfsup_vision.encoders import SmallConvNet, ViTEncoder
 from selfsup_vision.methods import (
     BYOL,
     DINO,
+    IBOT,
     IJEPA,
     MAE,
     BarlowTwins,
@@ -159,6 +160,13 @@ class TestDINOLoaderViews(TestDINO):
     def make_batch(self, generator: torch.Generator) -> Any:
         views = [torch.rand(4, 3, s, s, generator=generator) for s in (8, 8, 4, 4, 4)]
         return {"views": views, "labels": torch.arange(4)}
+
+
+class TestIBOT(_TwoViewContract):
+    method_cls = IBOT
+
+    def make_method(self) -> Method:
+        return IBOT(_vit(), hidden_dim=16, bottleneck_dim=8, num_prototypes=16)
 
 
 class TestSwAV(_TwoViewContract):

@@ -54,6 +54,7 @@ def test_every_method_has_a_config() -> None:
         "MoCo",
         "BYOL",
         "DINO",
+        "IBOT",
         "SwAV",
         "BarlowTwins",
         "VICReg",

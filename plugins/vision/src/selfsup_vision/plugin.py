@@ -14,6 +14,7 @@ PLUGIN = Plugin(
         "simclr": "selfsup_vision.methods.simclr:SimCLR",
         "byol": "selfsup_vision.methods.byol:BYOL",
         "dino": "selfsup_vision.methods.dino:DINO",
+        "ibot": "selfsup_vision.methods.ibot:IBOT",
         "swav": "selfsup_vision.methods.swav:SwAV",
         "moco": "selfsup_vision.methods.moco:MoCo",
         "barlow_twins": "selfsup_vision.methods.barlow_twins:BarlowTwins",
@@ -31,8 +32,8 @@ PLUGIN = Plugin(
         "torchvision_dataset": "selfsup_vision.data.torchvision_dataset:TorchvisionDataModule",
     },
     description=(
-        "Images: SimCLR/DCL, MoCo v2, BYOL/DirectPred, DINO, SwAV, Barlow Twins/Mixed, VICReg, "
-        "MAE/GMML, I-JEPA; ResNet and Hugging Face ViT encoders; on-device and "
+        "Images: SimCLR/DCL, MoCo v2, BYOL/DirectPred, DINO, iBOT, SwAV, Barlow Twins/Mixed, "
+        "VICReg, MAE/GMML, I-JEPA; ResNet and Hugging Face ViT encoders; on-device and "
         "torchvision.transforms.v2 views."
     ),
     distribution="selfsup-vision",

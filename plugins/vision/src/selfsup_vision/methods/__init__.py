@@ -4,6 +4,7 @@ from selfsup_vision.methods.barlow_twins import BarlowTwins
 from selfsup_vision.methods.byol import BYOL
 from selfsup_vision.methods.dino import DINO
 from selfsup_vision.methods.directpred import DirectPredictor, directpred_weight
+from selfsup_vision.methods.ibot import IBOT
 from selfsup_vision.methods.ijepa import IJEPA
 from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 from selfsup_vision.methods.mae import MAE
@@ -17,6 +18,7 @@ __all__ = [
     "BarlowTwins",
     "DINO",
     "DirectPredictor",
+    "IBOT",
     "IJEPA",
     "JointEmbeddingMethod",
     "MAE",
