@@ -52,11 +52,12 @@ def test_the_loss_is_dino_loss_of_the_crops() -> None:
     batch = {"fbank": torch.randn(3, 20, 32, dtype=torch.float64)}
     torch.manual_seed(1)
     out = method.training_losses(batch)
-    method.criterion.centering.center.zero_()  # the loss used the initial (zero) centre
+    # the loss used the initial (zero) centre
+    method.distillation.criterion.centering.center.zero_()
     torch.manual_seed(1)
     views = method.crops(batch)
     student = method._embed_views(method.encoder, method.head, views)
-    teacher = method._embed_views(method.teacher_encoder, method.teacher_head, views[:2])
+    teacher = method._embed_views(method.distillation.encoder, method.distillation.head, views[:2])
     assert student.shape == (4, 3, 32) and teacher.shape == (2, 3, 32)
     expected = dino_loss(student, teacher, torch.zeros(32, dtype=torch.float64), 0.1, 0.04)
     torch.testing.assert_close(out["loss"], expected, rtol=0, atol=1e-12)
@@ -69,7 +70,7 @@ def test_audio_dino_trains_on_clips_and_records_the_front_end() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(SSLModule([Task("clips", method, data)]))
-    assert method.progress.step == 3
+    assert method.distillation.progress.step == 3
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert method.fbank_settings.sample_rate == 8000
-    assert method.criterion.centering.center.abs().sum() > 0
+    assert method.distillation.criterion.centering.center.abs().sum() > 0

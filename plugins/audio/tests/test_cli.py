@@ -85,5 +85,5 @@ def test_the_dino_config_trains_through_the_cli(recordings, tmp_path) -> None:
     path.write_text(yaml.safe_dump(config))
     run_lightning_cli(["fit", "--config", str(path)])
     state = torch.load(out / "dino_fsdd" / "last.ckpt", weights_only=True)["state_dict"]
-    assert int(state["tasks.fsdd.method.progress.steps_done"]) == 2
-    assert state["tasks.fsdd.method.criterion.centering.center"].abs().sum() > 0
+    assert int(state["tasks.fsdd.method.distillation.progress.steps_done"]) == 2
+    assert state["tasks.fsdd.method.distillation.criterion.centering.center"].abs().sum() > 0

@@ -29,7 +29,7 @@ def test_the_loss_is_dino_loss_of_student_and_teacher_crops() -> None:
     method = _dino().double()
     views = [v.double() for v in _views()]
     center = 0.1 * torch.randn(32, dtype=torch.float64)
-    method.criterion.centering.center.copy_(center)
+    method.distillation.criterion.centering.center.copy_(center)
     out = method.training_losses({"views": views})
     # the same passes by hand: one encoder pass per crop size, the teacher on the globals
     student = torch.cat(
@@ -38,14 +38,15 @@ def test_the_loss_is_dino_loss_of_student_and_teacher_crops() -> None:
             method.head(method.encoder(torch.cat(views[2:]))),
         ]
     ).unflatten(0, (4, -1))
-    teacher = method.teacher_head(method.teacher_encoder(torch.cat(views[:2]))).unflatten(
-        0, (2, -1)
-    )
+    teacher = method.distillation.head(method.distillation.encoder(torch.cat(views[:2])))
+    teacher = teacher.unflatten(0, (2, -1))
     expected = dino_loss(student, teacher, center, 0.1, 0.04)
     torch.testing.assert_close(out["loss"], expected, rtol=0, atol=1e-12)
     # the centre moved towards the teacher's mean after the loss used the old one
     moved = 0.9 * center + 0.1 * teacher.reshape(-1, 32).mean(0)
-    torch.testing.assert_close(method.criterion.centering.center, moved, rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        method.distillation.criterion.centering.center, moved, rtol=0, atol=1e-12
+    )
 
 
 def test_device_views_are_two_globals_and_the_local_crops() -> None:
@@ -67,7 +68,7 @@ def test_teacher_temperature_and_frozen_prototypes_follow_the_progress() -> None
     assert abs(float(out["teacher_temperature"]) - 0.04) < 1e-7
     out["loss"].backward()
     assert method.head.prototypes.grad is None  # frozen in the first steps
-    method.progress.advance(2, 8)  # two of eight steps done: a quarter of training
+    method.distillation.progress.advance(2, 8)  # two of eight steps done: a quarter of training
     out = method.training_losses(batch)
     assert abs(float(out["teacher_temperature"]) - 0.055) < 1e-7
     out["loss"].backward()
@@ -83,14 +84,19 @@ class _Images(LightningDataModule):
 def test_training_moves_teacher_centre_and_progress_which_resume() -> None:
     method = _dino()
     data = _Images()
-    start = [p.clone() for p in method.teacher_encoder.parameters()]
+    start = [p.clone() for p in method.distillation.encoder.parameters()]
     trainer = quiet_trainer(max_steps=3, max_epochs=-1)
     trainer.fit(SSLModule([Task("images", method, data)]))
-    assert method.progress.step == 3 and method.progress.total == 3
-    assert any(not torch.equal(a, b) for a, b in zip(start, method.teacher_encoder.parameters()))
-    assert method.criterion.centering.center.abs().sum() > 0
+    assert method.distillation.progress.step == 3 and method.distillation.progress.total == 3
+    assert any(
+        not torch.equal(a, b) for a, b in zip(start, method.distillation.encoder.parameters())
+    )
+    assert method.distillation.criterion.centering.center.abs().sum() > 0
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     again = _dino()
     again.load_state_dict(method.state_dict())
-    assert again.progress.step == 3
-    torch.testing.assert_close(again.criterion.centering.center, method.criterion.centering.center)
+    assert again.distillation.progress.step == 3
+    torch.testing.assert_close(
+        again.distillation.criterion.centering.center,
+        method.distillation.criterion.centering.center,
+    )

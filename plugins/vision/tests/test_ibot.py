@@ -28,7 +28,7 @@ def test_the_loss_is_cls_self_distillation_plus_masked_patch_prediction() -> Non
     images = torch.cat(views)
     student = method.head(method._student_tokens(images, mask)).unflatten(0, (2, 3))
     with torch.no_grad():
-        teacher = method.teacher_head(method.teacher_encoder.teacher.tokens(images))
+        teacher = method.distillation.head(method.distillation.encoder.teacher.tokens(images))
     teacher = teacher.unflatten(0, (2, 3))
     zeros = torch.zeros(12, dtype=torch.float64)
     expected = dino_loss(student[:, :, 0], teacher[:, :, 0], zeros, 0.1, 0.04) + 0.5 * (

@@ -4,7 +4,8 @@
 data2vec, GraphMAE2, T-JEPA); :class:`MomentumSchedule` (built with :func:`constant`,
 :func:`cosine`, :func:`linear` or :func:`schedule_from_name`) gives its momentum per step;
 :class:`TrainingProgress` gives schedules inside a method (DINO's teacher temperature) the
-optimiser step; :class:`MemoryQueue` keeps past teacher keys as negatives (MoCo).
+optimiser step; :class:`MemoryQueue` keeps past teacher keys as negatives (MoCo);
+:class:`SelfDistillationTeacher` is the whole teacher side of DINO-family methods.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from selfsup.teachers.schedules import (
     linear,
     schedule_from_name,
 )
+from selfsup.teachers.self_distillation import SelfDistillationTeacher
 
 __all__ = [
     "DEFAULT_MOMENTUM",
@@ -27,6 +29,7 @@ __all__ = [
     "EMATeacher",
     "MemoryQueue",
     "MomentumSchedule",
+    "SelfDistillationTeacher",
     "TrainingProgress",
     "constant",
     "cosine",

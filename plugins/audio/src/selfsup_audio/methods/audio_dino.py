@@ -9,8 +9,7 @@ from torch import Tensor, nn
 
 from selfsup.encoders import DINOProjectionHead
 from selfsup.experiment.method import Method
-from selfsup.losses import DINOLoss
-from selfsup.teachers import EMATeacher, TrainingProgress
+from selfsup.teachers import SelfDistillationTeacher
 from selfsup_audio.batch import parse_fbank_batch
 from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.transformer import AudioEncoder
@@ -62,8 +61,9 @@ class AudioDINO(Method):
     (:func:`selfsup.losses.dino_loss`, the same core loss as the vision DINO). ``f`` is the
     BEATs-style patch trunk (:class:`~selfsup_audio.encoders.AudioEncoder`) mean-pooled over a
     crop's real patches (:func:`~selfsup_audio.encoders.clip_embedding`), ``g`` the prototype
-    head (:class:`selfsup.encoders.DINOProjectionHead`); the teacher copies both
-    (:class:`~selfsup.teachers.EMATeacher`) and sees the two global crops. Crops are random
+    head (:class:`selfsup.encoders.DINOProjectionHead`); the teacher copies both and sees the
+    two global crops (``self.distillation``, :class:`~selfsup.teachers.SelfDistillationTeacher`,
+    the vision DINO's teacher side). Crops are random
     windows of ``global_frames`` and ``local_frames`` frames inside each clip's real frames
     (:func:`random_frame_crops`; a clip shorter than a window is taken whole and padded), the
     time analogue of DINO's multi-crop. Centre, temperature warm-up and the training progress
@@ -165,17 +165,17 @@ class AudioDINO(Method):
             num_prototypes,
             norm_last_layer=norm_last_layer,
         )
-        self.teacher_encoder = EMATeacher(self.encoder, momentum)
-        self.teacher_head = EMATeacher(self.head, momentum)
-        self.criterion = DINOLoss(
+        self.distillation = SelfDistillationTeacher(
+            self.encoder,
+            self.head,
             num_prototypes,
-            student_temperature,
-            center_momentum,
-            teacher_temperature,
-            warmup_teacher_temperature,
-            teacher_temperature_warmup,
+            momentum=momentum,
+            student_temperature=student_temperature,
+            teacher_temperature=teacher_temperature,
+            warmup_teacher_temperature=warmup_teacher_temperature,
+            teacher_temperature_warmup=teacher_temperature_warmup,
+            center_momentum=center_momentum,
         )
-        self.progress = TrainingProgress()
 
     def _inputs(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         return parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
@@ -202,15 +202,9 @@ class AudioDINO(Method):
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         views = self.crops(batch)
         student = self._embed_views(self.encoder, self.head, views)
-        teacher = self._embed_views(self.teacher_encoder, self.teacher_head, views[:2])
-        fraction = self.progress.fraction
-        entropy = self.criterion.teacher_entropy(teacher, fraction)  # before the centre moves
-        loss = self.criterion(student, teacher, fraction)
-        return {
-            "loss": loss,
-            "teacher_entropy": entropy,
-            "teacher_temperature": loss.new_tensor(self.criterion.teacher_temperature(fraction)),
-        }
+        distill = self.distillation
+        teacher = self._embed_views(distill.encoder, distill.head, views[:2])
+        return distill.losses(student, teacher)
 
     def bind_data(self, data: Any, stage: str | None) -> None:
         """Record the data module's sample rate and normalisation (as the BEATs methods)."""

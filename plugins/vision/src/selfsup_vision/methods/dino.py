@@ -8,8 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.encoders import DINOProjectionHead
-from selfsup.losses import DINOLoss
-from selfsup.teachers import EMATeacher, TrainingProgress
+from selfsup.teachers import SelfDistillationTeacher
 from selfsup_vision.augment.presets import device_multicrop
 from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod, frozen_prototypes_reason
 
@@ -30,9 +29,10 @@ class DINO(JointEmbeddingMethod):
     by the student): :func:`selfsup.losses.dino_loss`, with the centre ``c``
     (:class:`~selfsup.losses.SelfDistillationCenter`, synchronised over ranks and saved in
     checkpoints). ``f`` is the encoder, ``g`` the prototype head
-    (:class:`selfsup.encoders.DINOProjectionHead`); ``\\bar f, \\bar g`` are their
-    :class:`~selfsup.teachers.EMATeacher` copies. The teacher temperature warms up linearly from
-    ``warmup_teacher_temperature`` to ``teacher_temperature`` over the first
+    (:class:`selfsup.encoders.DINOProjectionHead`); ``\\bar f, \\bar g`` are their EMA
+    copies, held with the loss and the progress in ``self.distillation``
+    (:class:`~selfsup.teachers.SelfDistillationTeacher`). The teacher temperature warms up
+    linearly from ``warmup_teacher_temperature`` to ``teacher_temperature`` over the first
     ``teacher_temperature_warmup`` share of the steps, and the prototypes stay frozen for the
     first ``freeze_prototypes_steps`` steps (the reference's ``freeze_last_layer``), both read
     from a :class:`~selfsup.teachers.TrainingProgress` the experiment layer advances.
@@ -127,17 +127,17 @@ class DINO(JointEmbeddingMethod):
             head_batch_norm,
             norm_last_layer,
         )
-        self.teacher_encoder = EMATeacher(self.encoder, momentum)
-        self.teacher_head = EMATeacher(self.head, momentum)
-        self.criterion = DINOLoss(
+        self.distillation = SelfDistillationTeacher(
+            self.encoder,
+            self.head,
             num_prototypes,
-            student_temperature,
-            center_momentum,
-            teacher_temperature,
-            warmup_teacher_temperature,
-            teacher_temperature_warmup,
+            momentum=momentum,
+            student_temperature=student_temperature,
+            teacher_temperature=teacher_temperature,
+            warmup_teacher_temperature=warmup_teacher_temperature,
+            teacher_temperature_warmup=teacher_temperature_warmup,
+            center_momentum=center_momentum,
         )
-        self.progress = TrainingProgress()
         self.freeze_prototypes_steps = int(freeze_prototypes_steps)
 
     def unused_parameters_reason(self) -> str | None:
@@ -149,20 +149,11 @@ class DINO(JointEmbeddingMethod):
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         views = self.views(batch)
-        frozen = self.training and self.progress.step < self.freeze_prototypes_steps
+        frozen = self.training and self.distillation.progress.step < self.freeze_prototypes_steps
 
         def student_head(h: Tensor) -> Tensor:
             return self.head(h, freeze_prototypes=frozen)
 
         student = torch.stack(self.encode(views, student_head))
-        teacher = self.teacher_head(self.teacher_encoder(torch.cat(views[:2]))).unflatten(
-            0, (2, -1)
-        )
-        fraction = self.progress.fraction
-        entropy = self.criterion.teacher_entropy(teacher, fraction)  # before the centre moves
-        loss = self.criterion(student, teacher, fraction)
-        return {
-            "loss": loss,
-            "teacher_entropy": entropy,
-            "teacher_temperature": loss.new_tensor(self.criterion.teacher_temperature(fraction)),
-        }
+        teacher = self.distillation(torch.cat(views[:2])).unflatten(0, (2, -1))
+        return self.distillation.losses(student, teacher)

@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.encoders import DINOProjectionHead
-from selfsup.losses import DINOLoss, SelfDistillationCenter, ibot_patch_loss
+from selfsup.losses import SelfDistillationCenter, ibot_patch_loss
 from selfsup.masking import block_mask
-from selfsup.teachers import EMATeacher, TrainingProgress
+from selfsup.teachers import SelfDistillationTeacher
 from selfsup_vision.encoders.vit import ViTEncoder, require_vit
 from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 from selfsup_vision.patches import host_generator
@@ -68,8 +68,9 @@ class IBOT(JointEmbeddingMethod):
         >>> vit = ViTEncoder(image_size=8, patch_size=2, hidden_size=16, num_layers=1,
         ...                  num_heads=2)
         >>> method = IBOT(vit, hidden_dim=32, bottleneck_dim=8, num_prototypes=16)
-        >>> sorted(method.training_losses(torch.rand(4, 3, 8, 8)))
-        ['cls_loss', 'loss', 'masked_patches', 'patch_loss', 'teacher_entropy']
+        >>> sorted(method.training_losses(torch.rand(4, 3, 8, 8)))  # doctest: +NORMALIZE_WHITESPACE
+        ['cls_loss', 'loss', 'masked_patches', 'patch_loss', 'teacher_entropy',
+         'teacher_temperature']
     """
 
     encoder: ViTEncoder
@@ -104,18 +105,18 @@ class IBOT(JointEmbeddingMethod):
         self.mask_token = nn.Parameter(torch.zeros(vit.out_dim))
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = DINOProjectionHead(vit.out_dim, hidden_dim, bottleneck_dim, num_prototypes)
-        self.teacher_encoder = EMATeacher(self.encoder, momentum)
-        self.teacher_head = EMATeacher(self.head, momentum)
-        self.criterion = DINOLoss(
+        self.distillation = SelfDistillationTeacher(
+            self.encoder,
+            self.head,
             num_prototypes,
-            student_temperature,
-            center_momentum,
-            teacher_temperature,
-            warmup_teacher_temperature,
-            teacher_temperature_warmup,
+            momentum=momentum,
+            student_temperature=student_temperature,
+            teacher_temperature=teacher_temperature,
+            warmup_teacher_temperature=warmup_teacher_temperature,
+            teacher_temperature_warmup=teacher_temperature_warmup,
+            center_momentum=center_momentum,
         )
         self.patch_centering = SelfDistillationCenter(num_prototypes, center_momentum)
-        self.progress = TrainingProgress()
         self.mask_ratio = (low, high)
         self.mask_probability = float(mask_probability)
         self.patch_loss_weight = float(patch_loss_weight)
@@ -146,26 +147,26 @@ class IBOT(JointEmbeddingMethod):
         images = torch.cat(views)
         mask = self.draw_masks(2 * b, images.device)
         student = self.head(self._student_tokens(images, mask)).unflatten(0, (2, b))
+        distill = self.distillation
         with torch.no_grad():
-            tokens = self.teacher_encoder.teacher.tokens(images)
-            teacher = self.teacher_head.teacher(tokens).unflatten(0, (2, b))
-        fraction = self.progress.fraction
-        entropy = self.criterion.teacher_entropy(teacher[:, :, 0], fraction)
-        cls_loss = self.criterion(student[:, :, 0], teacher[:, :, 0], fraction)
+            tokens = distill.encoder.teacher.tokens(images)
+            teacher = distill.head.teacher(tokens).unflatten(0, (2, b))
         patch_loss = ibot_patch_loss(
             student[:, :, 1:],
             teacher[:, :, 1:],
             mask.unflatten(0, (2, b)),
             self.patch_centering.center,
-            self.criterion.student_temperature,
-            self.criterion.teacher_temperature(fraction),
+            distill.student_temperature,
+            distill.temperature,
         )
+        out = distill.losses(student[:, :, 0], teacher[:, :, 0])
         if self.training:
             self.patch_centering.update(teacher[:, :, 1:])
+        cls_loss = out.pop("loss")
         return {
             "loss": cls_loss + self.patch_loss_weight * patch_loss,
             "cls_loss": cls_loss.detach(),
             "patch_loss": patch_loss.detach(),
-            "teacher_entropy": entropy,
             "masked_patches": mask.float().mean(),
+            **out,
         }
