@@ -85,6 +85,7 @@ def train_one(data: RetrievalData, ssl: str, seed: int, args: argparse.Namespace
         ssl_temperature=args.ssl_temperature, bag_dropout=args.bag_dropout,
         num_correlated=args.num_correlated,
         frequency_buckets=1 << 14, frequency_alpha=args.frequency_alpha,
+        matryoshka_dims=getattr(args, "matryoshka_dims", None),
     )  # fmt: skip
     method.set_feature_correlation(data.item_mi)
     optimizers = {
@@ -140,10 +141,18 @@ def train_one(data: RetrievalData, ssl: str, seed: int, args: argparse.Namespace
         points = " ".join(f"{s}:{r:.3f}/{t:.3f}" for s, r, t in curve)
         print(f"  val R@50/tail R@50 by step ({ssl}, seed {seed}): {points}", file=sys.stderr)
     test: dict[str, float] = {}
+    method.load_state_dict(best[3])
+    # the selected state at smaller prefix sizes (matryoshka_ml100k.py): selection stays on
+    # the whole vector, so these read the test split of the one state already chosen
+    prefixes: dict[str, float] = {}
+    for dim in getattr(args, "prefix_dims", None) or ():
+        splits = ("val",) if args.val_only else ("val", "test")
+        for split in splits:
+            scores = data.evaluate(method, split, head_fraction=args.head_fraction, dim=dim)
+            prefixes.update({f"dim{dim}/{split}_{k}": v for k, v in scores.items()})
     if not args.val_only:
-        method.load_state_dict(best[3])
         test = data.evaluate(method, "test", head_fraction=args.head_fraction)
-    return {"best_step": best[1], **best[2], **test, "seconds": seconds}
+    return {"best_step": best[1], **best[2], **test, **prefixes, "seconds": seconds}
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:

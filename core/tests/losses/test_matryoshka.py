@@ -109,3 +109,20 @@ def test_bad_inputs():
         MatryoshkaLoss("nt_xent", dims=(2,))
     with pytest.raises(ValueError, match="strictly ascending"):
         MatryoshkaLoss(NTXentLoss(), dims=(8, 4))
+
+
+def test_model_dims_are_checked_at_construction_and_prefixes_are_unit_vectors():
+    from selfsup.losses import check_matryoshka_dims, matryoshka_prefix
+
+    assert check_matryoshka_dims(None, 8) is None
+    assert check_matryoshka_dims([2, 8], 8) == (2, 8)
+    with pytest.raises(ValueError, match="exceed the embedding size 8"):
+        check_matryoshka_dims([4, 16], 8)
+    with pytest.raises(ValueError, match="strictly ascending"):
+        check_matryoshka_dims([8, 4], 8)
+    z = _leaf(5, 8, seed=3)
+    p = matryoshka_prefix(z, 3)
+    expected = z[:, :3] / z[:, :3].norm(dim=1, keepdim=True)
+    torch.testing.assert_close(p, expected, rtol=0, atol=TOL)
+    with pytest.raises(ValueError, match=r"prefix size must be in \[1, 8\]"):
+        matryoshka_prefix(z, 9)

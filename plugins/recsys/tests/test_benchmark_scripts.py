@@ -181,3 +181,21 @@ def test_merge_joins_parallel_outputs_by_seed_and_refuses_other_settings(tmp_pat
     # a difference the caller names is allowed and kept per variant
     _, _, merged = bench.merge([a, other], ("alpha",))
     assert merged["by_variant"] == {"no_ssl": {"alpha": 0.3}, "cfm": {"alpha": 1.0}}
+
+
+def test_matryoshka_benchmark_scores_the_selected_state_at_every_prefix() -> None:
+    bench = _load("matryoshka_ml100k")
+    data = _data()
+    args = bench.parser().parse_args(
+        ["--steps", "6", "--eval-every", "2", "--min-steps", "2", "--batch-size", "16",
+         "--embedding-dim", "4", "--hidden-dim", "8", "--output-dim", "8", "--dims", "2,8"]
+    )  # fmt: skip
+    args.prefix_dims, args.matryoshka_dims = [2, 8], [2, 8]
+    run = bench.train_one(data, "none", 0, args)
+    # the whole-vector prefix is the unsliced model: the same numbers
+    for key in ("recall@50", "ndcg@10", "tail/recall@50"):
+        assert run[f"dim8/test_{key}"] == pytest.approx(run[key], abs=1e-12)
+        assert run[f"dim8/val_{key}"] == pytest.approx(run[f"val_{key}"], abs=1e-12)
+    assert 0.0 <= run["dim2/test_recall@50"] <= 1.0
+    scoring, total = bench.retrieval_seconds(torch.randn(64, 8), torch.randn(8, 8), 2, 5)
+    assert scoring > 0 and total > 0

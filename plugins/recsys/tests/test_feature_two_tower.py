@@ -191,3 +191,30 @@ def test_saved_model_serves_item_and_query_embeddings() -> None:
         q = served.embed({"query": batch["query"]})
     torch.testing.assert_close(q.norm(dim=1), torch.ones(6))
     assert torch.equal(served.feature_mi, method.feature_mi) and bool(served.feature_mi_ready)
+
+
+def test_matryoshka_main_loss_renormalises_each_prefix_in_float64() -> None:
+    torch.manual_seed(0)
+    method = tiny_feature_two_tower("none", logq="batch", matryoshka_dims=[2, 4]).double()
+    batch = _batch()
+    batch["query"]["age"] = batch["query"]["age"].double()
+    batch["item"]["content"] = batch["item"]["content"].double()
+    loss = method.training_losses(batch)["loss"]
+    u, v = method.query_tower(batch["query"]), method.item_tower(batch["item"])
+
+    def unit(z: torch.Tensor, d: int) -> torch.Tensor:
+        return z[:, :d] / z[:, :d].norm(dim=1, keepdim=True)
+
+    ref = sum(
+        _reference(unit(u, d), unit(v, d), 0.2, batch["item_log_prob"], batch["item_ids"])
+        for d in (2, 4)
+    )
+    torch.testing.assert_close(loss, ref, rtol=0, atol=1e-10)
+    params = [p for p in method.parameters() if p.requires_grad]
+    for got, want in zip(
+        torch.autograd.grad(loss, params, allow_unused=True),
+        torch.autograd.grad(ref, params, allow_unused=True),
+        strict=True,
+    ):
+        if want is not None:
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-10)

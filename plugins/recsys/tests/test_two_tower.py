@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from selfsup.losses import info_nce
@@ -137,3 +138,20 @@ def test_cross_batch_negatives_add_the_queued_items_with_their_log_probs() -> No
     restored = _method(cross_batch_negatives=5, temperature=0.2)
     restored.load_state_dict(model.state_dict())
     torch.testing.assert_close(restored.item_queue.keys(), model.item_queue.keys())
+
+
+def test_matryoshka_sums_the_softmax_over_prefixes_in_float64() -> None:
+    torch.manual_seed(0)
+    model = _method(temperature=0.3, matryoshka_dims=[2, 4]).double()
+    batch = _batch()
+    loss = model.training_losses(batch)["loss"]
+    u, v = model.user_tower(batch["user_ids"]), model.item_tower(batch["item_ids"])
+    ref = sum(_reference(u[:, :d], v[:, :d], 0.3, batch["item_log_prob"]) for d in (2, 4))
+    torch.testing.assert_close(loss, ref, rtol=0, atol=1e-10)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, params)
+    expected = torch.autograd.grad(ref, params)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="exceed the embedding size 4"):
+        _method(matryoshka_dims=[2, 8])

@@ -42,7 +42,12 @@ from selfsup.losses.masked_prediction import (
     latent_regression,
     masked_token_cross_entropy,
 )
-from selfsup.losses.matryoshka import MatryoshkaLoss, matryoshka
+from selfsup.losses.matryoshka import (
+    MatryoshkaLoss,
+    check_matryoshka_dims,
+    matryoshka,
+    matryoshka_prefix,
+)
 from selfsup.losses.mixed_barlow import mixed_barlow_regularizer
 from selfsup.losses.nt_xent import NTXentLoss, nt_xent
 from selfsup.losses.self_distillation import (
@@ -79,6 +84,7 @@ __all__ = [
     "VICRegLoss",
     "barlow_twins",
     "covariance_term",
+    "check_matryoshka_dims",
     "cross_correlation",
     "dcl",
     "dino_loss",
@@ -90,6 +96,7 @@ __all__ = [
     "masked_token_cross_entropy",
     "mixed_barlow_regularizer",
     "matryoshka",
+    "matryoshka_prefix",
     "negative_cosine",
     "nt_xent",
     "register_lse_backend",

@@ -6,10 +6,11 @@ import math
 from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from selfsup.precision import autocast_off
 
-__all__ = ["MatryoshkaLoss", "matryoshka"]
+__all__ = ["MatryoshkaLoss", "check_matryoshka_dims", "matryoshka", "matryoshka_prefix"]
 
 
 def _check_dims_weights(
@@ -39,6 +40,52 @@ def _check_dims_weights(
         if not (math.isfinite(float(w)) and float(w) >= 0):
             raise ValueError(f"weights must be finite and >= 0, got {tuple(weights)}.")
     return tuple(dims), tuple(float(w) for w in weights)
+
+
+def check_matryoshka_dims(dims: Sequence[int] | None, size: int) -> tuple[int, ...] | None:
+    """Validate a model's ``matryoshka_dims`` against its embedding size, at construction.
+
+    Returns the dims as a tuple (None stays None: the switch is off), so a model fails when it
+    is built, not at its first step.
+
+    Raises:
+        ValueError: dims not positive and strictly ascending, or the largest over ``size``.
+
+    Examples:
+        >>> check_matryoshka_dims([8, 16, 64], 64)
+        (8, 16, 64)
+    """
+    if dims is None:
+        return None
+    checked, _ = _check_dims_weights(dims, None)
+    if checked[-1] > size:
+        raise ValueError(
+            f"matryoshka_dims {checked} exceed the embedding size {size}; every prefix must be "
+            f"<= {size}."
+        )
+    return checked
+
+
+def matryoshka_prefix(embeddings: Tensor, dim: int) -> Tensor:
+    """The first ``dim`` features of each embedding, L2-normalised: how a Matryoshka model is
+    used at a smaller size (cosine scores of the prefix, as it was trained).
+
+    Shapes:
+        embeddings ``(..., D)`` -> ``(..., dim)``.
+
+    Raises:
+        ValueError: ``dim`` not in ``[1, D]``.
+
+    Examples:
+        >>> import torch
+        >>> matryoshka_prefix(torch.randn(3, 64), 16).norm(dim=-1)
+        tensor([1.0000, 1.0000, 1.0000])
+    """
+    if not 1 <= dim <= embeddings.shape[-1]:
+        raise ValueError(
+            f"prefix size must be in [1, {embeddings.shape[-1]}] (the embedding size), got {dim}."
+        )
+    return F.normalize(embeddings[..., :dim], dim=-1)
 
 
 @autocast_off

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from selfsup.losses import matryoshka_prefix
 from selfsup_recsys.augment.mutual_information import feature_mutual_information
 from selfsup_recsys.data.feature_table import FeatureTable
 from selfsup_recsys.data.interactions import (
@@ -104,9 +105,12 @@ class RetrievalData:
         ks: tuple[int, ...] = (10, 50),
         head_fraction: float = 0.2,
         batch_size: int = 4096,
+        dim: int | None = None,
     ) -> dict[str, float]:
         """Full-corpus Recall/NDCG@K of ``method`` (any object with ``query_embeddings`` and
-        ``item_embeddings``) on ``"val"`` or ``"test"``, overall, head and tail."""
+        ``item_embeddings``) on ``"val"`` or ``"test"``, overall, head and tail; with ``dim``,
+        of the first ``dim`` features of both vectors, L2-normalised (a Matryoshka prefix,
+        :func:`selfsup.losses.matryoshka_prefix`)."""
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test', got {split!r}.")
         was_training = getattr(method, "training", False)
@@ -127,6 +131,8 @@ class RetrievalData:
         finally:
             if was_training:
                 method.train()
+        if dim is not None:
+            queries, items = matryoshka_prefix(queries, dim), matryoshka_prefix(items, dim)
         return evaluate_retrieval(
             queries, items, pairs[:, 1], self.seen(split), self.train_counts, ks, head_fraction
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -11,7 +12,7 @@ from torch import Tensor
 from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.experiment.schema import LazySchemaModule, SchemaState
-from selfsup.losses import info_nce
+from selfsup.losses import check_matryoshka_dims, info_nce, matryoshka
 from selfsup_recsys.batch import FeatureSpec, check_features, parse_features, specs_to_dicts
 from selfsup_recsys.encoders.tower import FeatureTower
 from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
@@ -68,6 +69,12 @@ class FeatureTwoTower(LazySchemaModule, Method):
     pairs (the paper calls the different distribution critical). Without that key the main
     batch's items are used (popularity-biased: a fallback, not the paper's setting).
 
+    **Nested embeddings**: ``matryoshka_dims = (d_1, ..., d_M)`` replaces ``L_main`` by its sum
+    over the first ``d_m`` features of both towers, each prefix L2-normalised on its own
+    (Kusupati et al., NeurIPS 2022; :func:`selfsup.losses.matryoshka`), so the first ``d_m``
+    features of the exported vectors (:func:`selfsup.losses.matryoshka_prefix`) retrieve on
+    their own. The SSL task stays on the whole vector.
+
     Args:
         query_features, item_features: Feature declarations (dicts ``{"name", "kind",
             "cardinality", "dim"}``); None until :meth:`materialize` (:meth:`bind_data` calls
@@ -86,6 +93,8 @@ class FeatureTwoTower(LazySchemaModule, Method):
         frequency_buckets, frequency_alpha: Streaming estimator ``H`` and ``α`` (default
             2**18, 0.01).
         chunk_size: Stream the ``B x B`` logits in column blocks (default None).
+        matryoshka_dims: Nested prefix sizes of the main task, ascending, at most
+            ``output_dim`` (default None: off); include ``output_dim`` to train the whole vector.
         content_encoders: ``{feature: config}`` for the towers' ``content`` features (raw item
             content such as tabular attributes or audio clips): ``{"encoder": {"class_path",
             "init_args"}, "trainable", "checkpoint", "checkpoint_prefix", "pool"}`` (see
@@ -142,8 +151,10 @@ class FeatureTwoTower(LazySchemaModule, Method):
         frequency_alpha: float = 0.01,
         chunk_size: int | None = None,
         content_encoders: dict[str, dict[str, dict[str, Any] | bool | str | None]] | None = None,
+        matryoshka_dims: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        self.matryoshka_dims = check_matryoshka_dims(matryoshka_dims, output_dim)
         check_positive("temperature", temperature)
         if ssl_temperature is not None:
             check_positive("ssl_temperature", ssl_temperature)
@@ -345,15 +356,19 @@ class FeatureTwoTower(LazySchemaModule, Method):
         bias = logq_bias(self.logq, batch, rows, ids, self.frequency, self.training, owner)
         u = self.query_tower(batch["query"])
         v = self.item_tower(batch["item"])
-        main = info_nce(
-            u,
-            v,
-            self.temperature,
+        softmax = partial(
+            info_nce,
+            temperature=self.temperature,
             bias=bias,
             key_ids=ids if self.remove_accidental_hits else None,
-            normalize=False,  # the towers already L2-normalise
+            # the towers L2-normalise the whole vector; a prefix needs its own normalisation
+            normalize=self.matryoshka_dims is not None,
             chunk_size=self.chunk_size,
         )
+        if self.matryoshka_dims is None:
+            main = softmax(u, v)
+        else:
+            main = matryoshka(softmax, u, v, dims=self.matryoshka_dims)
         out = {"main_loss": main.detach()}
         loss = main
         if self.ssl != "none" and self.ssl_weight > 0:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 
 from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
-from selfsup.losses import info_nce
+from selfsup.losses import check_matryoshka_dims, info_nce, matryoshka
 from selfsup.teachers import MemoryQueue
 from selfsup_recsys.encoders.tower import IdTower
 from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
@@ -44,6 +45,12 @@ class TwoTowerRetrieval(Method):
     :class:`~selfsup.teachers.MemoryQueue`, filled after each step's loss, checkpointed. The
     queued vectors come from earlier item-tower weights and carry no gradient.
 
+    ``matryoshka_dims = (d_1, ..., d_M)`` trains nested embeddings (Kusupati et al., NeurIPS
+    2022): the loss is the sum of the same softmax over the first ``d_m`` features of both
+    towers (:func:`selfsup.losses.matryoshka`; each prefix L2-normalised on its own when
+    ``normalize``), so a prefix of the vectors (:func:`selfsup.losses.matryoshka_prefix`)
+    retrieves on its own at a fraction of the scoring cost.
+
     Args:
         num_users: User vocabulary size (default 1000).
         num_items: Item vocabulary size (default 1000).
@@ -55,6 +62,8 @@ class TwoTowerRetrieval(Method):
         logq_correction: Subtract ``log p_j`` when the batch provides it (default True).
         chunk_size: Stream the ``B x B`` score matrix in column blocks (default None).
         cross_batch_negatives: Queue of past item vectors as extra negatives (default 0: off).
+        matryoshka_dims: Nested prefix sizes, ascending, at most ``output_dim`` (default None:
+            off); include ``output_dim`` to train the whole vector too.
 
     Shapes:
         batch: a mapping with ``"user_ids"`` ``(B,)`` int64 in ``[0, num_users)``,
@@ -86,8 +95,10 @@ class TwoTowerRetrieval(Method):
         logq_correction: bool = True,
         chunk_size: int | None = None,
         cross_batch_negatives: int = 0,
+        matryoshka_dims: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        self.matryoshka_dims = check_matryoshka_dims(matryoshka_dims, output_dim)
         check_positive("temperature", temperature)
         if cross_batch_negatives < 0:
             raise ValueError(
@@ -194,14 +205,17 @@ class TwoTowerRetrieval(Method):
             keys = torch.cat([v, past[:, :-1]])
             if use_logq:
                 bias = torch.cat([bias, -past[:, -1]])  # type: ignore[list-item]
-        loss = info_nce(
-            u,
-            keys,
-            self.temperature,
+        softmax = partial(
+            info_nce,
+            temperature=self.temperature,
             bias=bias,
             normalize=self.normalize,
             chunk_size=self.chunk_size,
         )
+        if self.matryoshka_dims is None:
+            loss = softmax(u, keys)
+        else:
+            loss = matryoshka(softmax, u, keys, dims=self.matryoshka_dims)
         if self.item_queue is not None and self.training:
             lp = log_prob if log_prob is not None else v.new_zeros(v.shape[0])
             self.item_queue.push(torch.cat([v.detach(), lp[:, None].to(v.dtype)], dim=1))

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.experiment.method import MalformedBatchError, Method
-from selfsup.losses import matryoshka
+from selfsup.losses import check_matryoshka_dims, matryoshka
 from selfsup_vision.augment.presets import device_augments
 from selfsup_vision.batch import ImageBatch, parse_image_batch
 
@@ -119,11 +119,7 @@ class JointEmbeddingMethod(Method):
         self.encoder = default_encoder(encoder, in_channels)
         if views is not None:
             self.augments = nn.ModuleList(device_augments(views))
-        self.matryoshka_dims = tuple(matryoshka_dims) if matryoshka_dims else None
-        if self.matryoshka_dims and self.matryoshka_dims[-1] > head_dim:
-            raise ValueError(
-                f"matryoshka_dims {self.matryoshka_dims} exceed the embedding size {head_dim}."
-            )
+        self.matryoshka_dims = check_matryoshka_dims(matryoshka_dims or None, head_dim)
 
     @property
     def feature_dim(self) -> int:
