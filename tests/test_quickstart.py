@@ -44,9 +44,10 @@ def test_quickstart_trains_all_tasks_and_writes_the_report(tmp_path, monkeypatch
     assert "| digits |" in capsys.readouterr().out
 
 
-def test_shared_trunk_config_trains_one_trunk_for_two_modalities(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["shared_trunk.yaml", "data2vec_shared_trunk.yaml"])
+def test_shared_trunk_config_trains_one_trunk_for_two_modalities(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
-    config = yaml.safe_load((QUICKSTART.parent / "shared_trunk.yaml").read_text())
+    config = yaml.safe_load((QUICKSTART.parent / name).read_text())
     config["trainer"].pop("max_epochs")
     config["trainer"]["max_steps"] = 4
     config["trainer"]["enable_progress_bar"] = False

@@ -236,3 +236,17 @@ def test_delayed_start_keeps_initial_weights_then_follows_the_schedule() -> None
 def test_start_step_must_be_a_non_negative_integer(bad: object) -> None:
     with pytest.raises(ValueError, match="start_step must be a non-negative integer"):
         EMATeacher(_student(), start_step=bad)  # type: ignore[arg-type]
+
+
+def test_restart_from_another_architecture_keeps_the_schedule_and_step() -> None:
+    ema = EMATeacher(nn.Linear(4, 4), momentum=0.5, start_step=2)
+    ema.update(step=3, total_steps=10)
+    new = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    ema.restart_from(new)
+    assert ema.student is new and int(ema.last_step) == 3 and ema.start_step == 2
+    for t, s in zip(ema.teacher.parameters(), new.parameters(), strict=True):
+        assert torch.equal(t, s) and t is not s and not t.requires_grad
+    with torch.no_grad():
+        new[0].weight.add_(1.0)
+    ema.update(step=4, total_steps=10)  # follows the new student with the same momentum
+    torch.testing.assert_close(ema.teacher[0].weight, new[0].weight - 0.5)

@@ -1,7 +1,8 @@
 """Modality-agnostic building blocks shared by every plugin: the transformer trunk, pooling and
 the projection / prediction heads of joint-embedding methods, the prototype head of
-self-distillation, the JEPA predictor."""
+self-distillation, the JEPA predictor and data2vec 2.0's convolution decoder."""
 
+from selfsup.encoders.conv_decoder import ConvDecoder
 from selfsup.encoders.heads import (
     BarlowTwinsProjectionHead,
     BYOLPredictionHead,
@@ -22,6 +23,7 @@ __all__ = [
     "BYOLPredictionHead",
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
+    "ConvDecoder",
     "DINOProjectionHead",
     "HeadBlock",
     "JEPAPredictor",

@@ -160,6 +160,15 @@ class TransformerTrunk(nn.Module):
         self.register_load_state_dict_pre_hook(_rename_torch_encoder_keys)
 
     def forward(self, tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        return self.norm(self.block_outputs(tokens, padding_mask)[-1])
+
+    def block_outputs(self, tokens: Tensor, padding_mask: Tensor | None = None) -> list[Tensor]:
+        """Every block's output, first block first, before the final LayerNorm (the layers
+        data2vec averages into targets, :func:`selfsup.targets.layer_average_targets`).
+
+        Shapes:
+            tokens ``(B, L, D)``, padding_mask ``(B, L)`` -> ``depth`` tensors ``(B, L, D)``.
+        """
         if tokens.dim() != 3 or tokens.shape[-1] != self.dim:
             raise ValueError(
                 f"tokens must have shape (B, L, {self.dim}), got {tuple(tokens.shape)}; the "
@@ -173,10 +182,11 @@ class TransformerTrunk(nn.Module):
                 )
             if bool(padding_mask.all(dim=1).any()):
                 raise ValueError("a row of padding_mask is all padding: nothing to attend to.")
-        x = tokens
+        x, outputs = tokens, []
         for block in self.blocks:
             x = block(x, padding_mask)
-        return self.norm(x)
+            outputs.append(x)
+        return outputs
 
 
 def _rename_torch_encoder_keys(

@@ -212,8 +212,7 @@ class SSLModule(LightningModule):
             setattr(owner, leaf, new)
             for teacher in task.method.modules():
                 if isinstance(teacher, EMATeacher) and teacher.student is old:
-                    teacher.student = new
-                    teacher.teacher.load_state_dict(new.state_dict())
+                    teacher.restart_from(new)
 
     @property
     def _sync_logs(self) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -10,9 +9,10 @@ from torch import Tensor, nn
 
 from selfsup.encoders.heads import ProjectionHead, mlp_blocks
 from selfsup.encoders.pooling import masked_mean
-from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.experiment.method import Method
 from selfsup.losses import nt_xent
 from selfsup.masking import gather_tokens, padded_token_mask, random_token_mask
+from selfsup.methods.token_inputs import token_inputs, tokenize
 
 __all__ = ["TokenContrastive"]
 
@@ -78,35 +78,8 @@ class TokenContrastive(Method):
         self.temperature = float(temperature)
         self.projector = ProjectionHead(mlp_blocks([dim, dim, proj_dim]))
 
-    @staticmethod
-    def _inputs(batch: Any) -> Any:
-        if isinstance(batch, list | tuple):
-            if not batch:
-                raise MalformedBatchError("TokenContrastive got an empty batch.")
-            return batch[0]
-        if isinstance(batch, Mapping):
-            return {k: v for k, v in batch.items() if k != "y"}  # labels never reach the model
-        return batch
-
-    def _tokens(self, inputs: Any) -> tuple[Tensor, Tensor | None]:
-        out = self.tokenizer(inputs)
-        tokens, padding = out if isinstance(out, tuple) and len(out) == 2 else (out, None)
-        if not isinstance(tokens, Tensor) or tokens.dim() != 3 or tokens.shape[-1] != self.dim:
-            raise MalformedBatchError(
-                f"the tokenizer must return (B, L, {self.dim}) tokens (or tokens and a padding "
-                f"mask), got {getattr(tokens, 'shape', type(tokens).__name__)}."
-            )
-        if padding is not None and (
-            not isinstance(padding, Tensor)
-            or padding.dtype != torch.bool
-            or padding.shape != tokens.shape[:2]
-        ):
-            raise MalformedBatchError(
-                f"the tokenizer's padding mask must be bool {tuple(tokens.shape[:2])}, got "
-                f"{getattr(padding, 'dtype', type(padding).__name__)} "
-                f"{tuple(getattr(padding, 'shape', ()))}."
-            )
-        return tokens, padding
+    def _tokens(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        return tokenize(self.tokenizer, token_inputs(batch, type(self).__name__), self.dim)
 
     def _view(self, tokens: Tensor, padding: Tensor | None) -> Tensor:
         b, length, _ = tokens.shape
@@ -118,13 +91,13 @@ class TokenContrastive(Method):
         return self.projector(masked_mean(kept, m.keep_padding))
 
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        tokens, padding = self._tokens(self._inputs(batch))
+        tokens, padding = self._tokens(batch)
         z1, z2 = self._view(tokens, padding), self._view(tokens, padding)
         loss = nt_xent(z1, z2, self.temperature)
         return {"loss": loss}
 
     def embed(self, batch: Any) -> Tensor:
-        tokens, padding = self._tokens(self._inputs(batch))
+        tokens, padding = self._tokens(batch)
         return masked_mean(self.trunk(tokens, padding), padding)
 
     def representations(self, batch: Any) -> Tensor:

@@ -145,6 +145,28 @@ class EMATeacher(nn.Module):
         self._pairs(module)  # validates names and shapes
         object.__setattr__(self, "_student", module)
 
+    def restart_from(self, student: nn.Module) -> None:
+        """Follow ``student`` from now on, the teacher restarting as its copy.
+
+        Unlike assigning :attr:`student`, the architecture may differ: the experiment layer
+        calls this when a shared module replaces the one the teacher was built for (a config's
+        placeholder trunk and the shared trunk need not match). Schedule, start step, mode and
+        ``last_step`` are kept; the copy follows this module's device and dtype.
+
+        Examples:
+            >>> ema = EMATeacher(nn.Linear(2, 2))
+            >>> ema.restart_from(nn.Linear(3, 3))
+            >>> ema.teacher.weight.shape
+            torch.Size([3, 3])
+        """
+        if not isinstance(student, nn.Module):
+            raise ValueError(f"student must be an nn.Module, got {type(student).__name__}.")
+        teacher = copy.deepcopy(_unwrap(student))
+        teacher.requires_grad_(False)
+        self.teacher = teacher.to(self.last_step.device)
+        object.__setattr__(self, "_student", student)
+        self.train(self.training)
+
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "student":  # nn.Module.__setattr__ would register it as a submodule
             object.__setattr__(self, name, value)
