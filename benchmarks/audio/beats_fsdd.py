@@ -61,6 +61,7 @@ from selfsup_audio.data.fsdd import parse_fsdd_name
 from selfsup_audio.frontends.fbank import pad_features
 from selfsup_audio.methods import AudioDINO, BEATs, BEATsTokenizerTraining
 from selfsup_audio.pooling import band_mean, segment_mean
+from selfsup_audio.tokenizers import KMeansTokenizer
 
 
 def log(msg: str) -> None:
@@ -218,6 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tok-epochs", type=int, default=3)
     parser.add_argument("--epochs2", type=int, default=14)
     parser.add_argument("--iter2-init", choices=["iter1", "scratch"], default="iter1")
+    parser.add_argument(
+        "--iter2-targets",
+        choices=["distilled", "kmeans"],
+        default="distilled",
+        help="take: iteration 2's labels from BEATs' distilled tokenizer or, HuBERT-style, from "
+        "k-means clusters of iteration 1's block outputs (KMeansTokenizer)",
+    )
+    parser.add_argument("--kmeans-clusters", type=int, default=500, help="HuBERT's 500")
+    parser.add_argument(
+        "--kmeans-layer", type=int, default=1, help="0-based block of iteration 1 to cluster"
+    )
+    parser.add_argument("--kmeans-rows", type=int, default=200_000, help="patches clustered")
     parser.add_argument("--tok-size", default="tiny")
     parser.add_argument("--estimator-depth", type=int, default=2)
     parser.add_argument("--pooling", choices=["mean", "band"], default="band")
@@ -322,6 +335,72 @@ def emit(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(line)
 
 
+def code_usage(tokenizer: Any, x_tr: list[torch.Tensor], size: int, results: dict) -> None:
+    """Perplexity and number of the codes a tokenizer gives the training clips' patches."""
+    with torch.no_grad():
+        codes = torch.cat(
+            [tokenizer(*pad_features([f], min_frames=16, multiple_of=16)).flatten() for f in x_tr]
+        )
+    codes = codes[codes >= 0]
+    p = torch.bincount(codes, minlength=size).double() / codes.numel()
+    results["tokenizer_perplexity"] = float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
+    results["tokenizer_codes_used"] = int((p > 0).sum())
+    log(
+        f"tokenizer: perplexity {results['tokenizer_perplexity']:.1f}, "
+        f"{results['tokenizer_codes_used']} codes used on the training set"
+    )
+
+
+def distilled_targets(
+    iter1_path: str,
+    x_tr: list[torch.Tensor],
+    y_tr: torch.Tensor,
+    args: argparse.Namespace,
+    tok_path: str,
+    results: dict,
+) -> list[float]:
+    """BEATs' tokenizer distilled from iteration 1, saved for iteration 2; epoch times."""
+    tok = BEATsTokenizerTraining(
+        teacher_checkpoint=iter1_path,
+        size=args.tok_size,
+        codebook_size=args.codebook_size,
+        estimator_depth=args.estimator_depth,
+    )
+    times = train(tok, x_tr, y_tr, args, args.tok_epochs, args.tok_lr, "tokenizer")
+    code_usage(tok.tokenizer.eval(), x_tr, args.codebook_size, results)
+    torch.save(tok.state_dict(), tok_path)
+    return times
+
+
+def kmeans_targets(
+    iter1: BEATs, x_tr: list[torch.Tensor], args: argparse.Namespace, tok_path: str, results: dict
+) -> list[float]:
+    """HuBERT's next-iteration labels: k-means of iteration 1's block ``--kmeans-layer``
+    outputs on the training clips (their real patches), saved for iteration 2. Its time goes
+    to ``results["kmeans_seconds"]``, not to the epoch times."""
+    start = time.perf_counter()
+    tok = KMeansTokenizer(
+        iter1.patch,
+        args.kmeans_clusters,
+        source="encoder",
+        encoder=iter1.encoder,
+        layer=args.kmeans_layer,
+        seed=args.seed,
+    )
+    batches = (
+        pad_features(x_tr[i : i + 64], min_frames=16, multiple_of=16)
+        for i in range(0, len(x_tr), 64)
+    )
+    tok.fit(batches, max_rows=args.kmeans_rows)
+    code_usage(tok.eval(), x_tr, args.kmeans_clusters, results)
+    tok.save(tok_path)
+    seconds = time.perf_counter() - start
+    results["kmeans_seconds"] = seconds
+    log(f"k-means targets: {args.kmeans_clusters} clusters of block {args.kmeans_layer} "
+        f"({seconds:.0f}s)")  # fmt: skip
+    return []
+
+
 def run_take(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
 
@@ -374,29 +453,12 @@ def run_take(args: argparse.Namespace) -> None:
     iter1_path = os.path.join(workdir.name, "iter1.pt")
     tok_path = os.path.join(workdir.name, "tokenizer.pt")
     torch.save(iter1.state_dict(), iter1_path)
-    tok = BEATsTokenizerTraining(
-        teacher_checkpoint=iter1_path,
-        size=args.tok_size,
-        codebook_size=args.codebook_size,
-        estimator_depth=args.estimator_depth,
-    )
-    times += train(tok, x_tr, y_tr, args, args.tok_epochs, args.tok_lr, "tokenizer")
-    tokenizer = tok.tokenizer.eval()
-    with torch.no_grad():
-        codes = torch.cat(
-            [tokenizer(*pad_features([f], min_frames=16, multiple_of=16)).flatten() for f in x_tr]
-        )
-    codes = codes[codes >= 0]
-    p = torch.bincount(codes, minlength=args.codebook_size).double() / codes.numel()
-    results["tokenizer_perplexity"] = float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
-    results["tokenizer_codes_used"] = int((p > 0).sum())
-    log(
-        f"tokenizer: perplexity {results['tokenizer_perplexity']:.1f}, "
-        f"{results['tokenizer_codes_used']} codes used on the training set"
-    )
+    if args.iter2_targets == "kmeans":
+        times += kmeans_targets(iter1, x_tr, args, tok_path, results)
+    else:
+        times += distilled_targets(iter1_path, x_tr, y_tr, args, tok_path, results)
 
     torch.manual_seed(args.seed + 1)
-    torch.save(tok.state_dict(), tok_path)
     iter2 = BEATs(
         size=args.size,
         patch=patch,
