@@ -17,6 +17,7 @@ from selfsup_vision.methods import (
     MAE,
     BarlowTwins,
     MoCo,
+    MoCoV3,
     SimCLR,
     SwAV,
     VICReg,
@@ -188,6 +189,13 @@ class TestMoCo(_TwoViewContract):
 
     def make_method(self) -> Method:
         return MoCo(_convnet(), hidden_dim=16, projection_dim=8, queue_size=16, symmetric=True)
+
+
+class TestMoCoV3(_TwoViewContract):
+    method_cls = MoCoV3
+
+    def make_method(self) -> Method:
+        return MoCoV3(_convnet(), hidden_dim=16, projection_dim=8)
 
 
 class TestBarlowTwinsMixed(_TwoViewContract):

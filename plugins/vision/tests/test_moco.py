@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from selfsup.losses import info_nce
 from selfsup_vision.encoders import SmallConvNet
-from selfsup_vision.methods import MoCo
+from selfsup_vision.methods import MoCo, MoCoV3
 
 
 def _moco(**kwargs) -> MoCo:
@@ -54,3 +54,32 @@ def test_symmetric_queues_both_views_and_the_queue_resumes() -> None:
     method.eval()
     method.training_losses(_views(3))  # evaluation does not push
     assert len(method.queue) == 8
+
+
+def _ctr_reference(q: torch.Tensor, k: torch.Tensor, tau: float) -> torch.Tensor:
+    # MoCo v3's ctr(q, k) in float64 loops: 2 tau x cross-entropy of q.k / tau, labels = diagonal
+    q, k = F.normalize(q.double(), dim=1), F.normalize(k.double(), dim=1)
+    total = 0.0
+    for i in range(len(q)):
+        logits = torch.stack([q[i] @ k[j] / tau for j in range(len(k))])
+        total = total - (logits[i] - torch.logsumexp(logits, 0))
+    return 2 * tau * total / len(q)
+
+
+def test_moco_v3_is_the_symmetric_scaled_contrast_of_predictions_and_keys() -> None:
+    torch.manual_seed(0)
+    method = MoCoV3(SmallConvNet(width=4, out_dim=8), hidden_dim=16, projection_dim=8).double()
+    batch = _views(3)
+    out = method.training_losses(batch)
+    v1, v2 = batch["views"]
+    q = method.predictor(method.projector(method.encoder(torch.cat([v1, v2]))))
+    k = method.key_projector(method.key_encoder(torch.cat([v1, v2])))
+    expected = _ctr_reference(q[:4], k[4:], 0.2) + _ctr_reference(q[4:], k[:4], 0.2)
+    torch.testing.assert_close(out["loss"], expected, rtol=0, atol=1e-12)
+    params = [p for p in method.parameters() if p.requires_grad]
+    got = torch.autograd.grad(out["loss"], params)
+    want = torch.autograd.grad(expected, params)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-10)
+    assert all(not p.requires_grad for p in method.key_encoder.parameters())
+    assert method.projector[-1].affine is False and method.predictor[-1].affine is False

@@ -26,6 +26,8 @@ __all__ = [
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
     "HeadBlock",
+    "MoCoV3PredictionHead",
+    "MoCoV3ProjectionHead",
     "ProjectionHead",
     "SimCLRProjectionHead",
     "VICRegProjectionHead",
@@ -321,3 +323,65 @@ class VICRegProjectionHead(ProjectionHead):
         num_layers: int = 3,
     ) -> None:
         super().__init__(mlp_blocks(_layer_dims(input_dim, hidden_dim, output_dim, num_layers)))
+
+
+def _moco_v3_blocks(dims: list[int]) -> list[HeadBlock]:
+    # MoCo v3 ends its heads with a BatchNorm without affine parameters ("last_bn")
+    blocks = mlp_blocks(dims)
+    d_in, d_out, _, _ = blocks[-1]
+    blocks[-1] = (d_in, d_out, nn.BatchNorm1d(d_out, affine=False), None)
+    return blocks
+
+
+class MoCoV3ProjectionHead(ProjectionHead):
+    """MoCo v3's projector (Chen, Xie and He, arXiv 2104.02057, Sec. 4): ``num_layers - 1``
+    blocks ``Linear(no bias)-BN-ReLU``, then a Linear and a BatchNorm without affine
+    parameters (the reference's ``_build_mlp(..., last_bn=True)``).
+
+    Args:
+        input_dim: Encoder feature size (default 2048, ResNet-50).
+        hidden_dim: Hidden width (default 4096, the paper's).
+        output_dim: Embedding size (default 256, the paper's).
+        num_layers: Linear layers, >= 2 (default 3, the paper's projector).
+
+    Shapes:
+        forward: ``(B, input_dim)`` -> ``(B, output_dim)``.
+
+    Examples:
+        >>> head = MoCoV3ProjectionHead(384, 512, 64)
+        >>> [type(m).__name__ for m in head][-2:], head[-1].affine
+        (['Linear', 'BatchNorm1d'], False)
+    """
+
+    def __init__(
+        self,
+        input_dim: int = 2048,
+        hidden_dim: int = 4096,
+        output_dim: int = 256,
+        num_layers: int = 3,
+    ) -> None:
+        super().__init__(
+            _moco_v3_blocks(_layer_dims(input_dim, hidden_dim, output_dim, num_layers))
+        )
+
+
+class MoCoV3PredictionHead(ProjectionHead):
+    """MoCo v3's predictor: MoCo v3's projector layout with two Linear layers, on the
+    projection (``Linear(no bias)-BN-ReLU-Linear-BN``, the last BN without affine parameters).
+
+    Args:
+        input_dim: Projection size (default 256).
+        hidden_dim: Hidden width (default 4096, the paper's).
+        output_dim: Prediction size, the projection's (default 256).
+
+    Shapes:
+        forward: ``(B, input_dim)`` -> ``(B, output_dim)``.
+
+    Examples:
+        >>> import torch
+        >>> MoCoV3PredictionHead(64, 128, 64)(torch.randn(4, 64)).shape
+        torch.Size([4, 64])
+    """
+
+    def __init__(self, input_dim: int = 256, hidden_dim: int = 4096, output_dim: int = 256) -> None:
+        super().__init__(_moco_v3_blocks([input_dim, hidden_dim, output_dim]))

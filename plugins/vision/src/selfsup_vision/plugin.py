@@ -17,6 +17,7 @@ PLUGIN = Plugin(
         "ibot": "selfsup_vision.methods.ibot:IBOT",
         "swav": "selfsup_vision.methods.swav:SwAV",
         "moco": "selfsup_vision.methods.moco:MoCo",
+        "moco_v3": "selfsup_vision.methods.moco:MoCoV3",
         "barlow_twins": "selfsup_vision.methods.barlow_twins:BarlowTwins",
         "vicreg": "selfsup_vision.methods.vicreg:VICReg",
         "mae": "selfsup_vision.methods.mae:MAE",

@@ -8,7 +8,7 @@ from selfsup_vision.methods.ibot import IBOT
 from selfsup_vision.methods.ijepa import IJEPA
 from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 from selfsup_vision.methods.mae import MAE
-from selfsup_vision.methods.moco import MoCo
+from selfsup_vision.methods.moco import MoCo, MoCoV3
 from selfsup_vision.methods.simclr import SimCLR
 from selfsup_vision.methods.swav import SwAV
 from selfsup_vision.methods.vicreg import VICReg
@@ -23,6 +23,7 @@ __all__ = [
     "JointEmbeddingMethod",
     "MAE",
     "MoCo",
+    "MoCoV3",
     "SimCLR",
     "SwAV",
     "VICReg",

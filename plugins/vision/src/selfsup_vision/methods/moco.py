@@ -1,4 +1,5 @@
-"""MoCo v2 (Chen et al., arXiv 2003.04297): a momentum key encoder and a queue of negatives."""
+"""MoCo v2 (Chen et al., arXiv 2003.04297: a momentum key encoder and a queue of negatives)
+and MoCo v3 (arXiv 2104.02057: a predictor, batch negatives, no queue)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.encoders import ProjectionHead, mlp_blocks
+from selfsup.encoders import (
+    MoCoV3PredictionHead,
+    MoCoV3ProjectionHead,
+    ProjectionHead,
+    mlp_blocks,
+)
 from selfsup.losses import info_nce
 from selfsup.teachers import EMATeacher, MemoryQueue
 from selfsup_vision.methods.joint_embedding import JointEmbeddingMethod
 
-__all__ = ["MoCo"]
+__all__ = ["MoCo", "MoCoV3"]
 
 
 class MoCo(JointEmbeddingMethod):
@@ -108,4 +114,79 @@ class MoCo(JointEmbeddingMethod):
             self.queue.push(keys if self.symmetric else k2)
         with torch.no_grad():
             positive = F.cosine_similarity(queries[0], k2, dim=1).mean()
+        return {"loss": loss, "positive_cosine": positive}
+
+
+class MoCoV3(JointEmbeddingMethod):
+    """MoCo v3 (Chen, Xie and He, arXiv 2104.02057): a query network with a predictor, its
+    momentum copy without one, and the other samples of the (global) batch as negatives.
+
+    .. math::
+
+        \\mathcal{L} = \\mathrm{ctr}(q_1, k_2) + \\mathrm{ctr}(q_2, k_1), \\qquad
+        \\mathrm{ctr}(q, k) = -\\frac{2\\tau}{N} \\sum_i
+            \\log \\frac{e^{q_i \\cdot k_i / \\tau}}{\\sum_j e^{q_i \\cdot k_j / \\tau}}
+
+    with ``q_v = h(g(f(x_v)))`` (encoder, :class:`~selfsup.encoders.MoCoV3ProjectionHead`,
+    :class:`~selfsup.encoders.MoCoV3PredictionHead`) and ``k_v = \\bar g(\\bar f(x_v))`` from the
+    :class:`~selfsup.teachers.EMATeacher` copies of encoder and projector, both normalised.
+    :func:`selfsup.losses.info_nce` gathers every rank's keys (no queue: MoCo v3's negatives
+    are the batch's); the ``2 tau`` factor is the reference's, which keeps the gradient scale
+    independent of the temperature.
+
+    Args:
+        encoder: Encoder with ``out_dim`` (default None: CIFAR-stem ResNet-18; a ViT works too).
+        in_channels: Image channels (default 3).
+        hidden_dim: Projector and predictor hidden width (default 4096).
+        projection_dim: Key size (default 256).
+        temperature: :math:`\\tau` (default 0.2, the ViT setting; the reference uses 1.0 for
+            ResNet-50).
+        momentum: Key-network EMA schedule (default ``"cosine:0.99:1.0"``, the reference's).
+        views: View preset (default ``"byol-cifar"``: MoCo v3 uses BYOL's asymmetric views).
+
+    Shapes:
+        batch: images ``(B, C, H, W)`` in ``[0, 1]``, an ``(images, labels)`` pair or
+            ``{"views": [v1, v2]}``.
+        embed: ``(B, C, H, W)`` -> ``(B, encoder.out_dim)`` (the query encoder).
+
+    Raises:
+        ValueError: bad sizes, temperature or momentum.
+
+    Examples:
+        >>> from selfsup_vision.encoders import SmallConvNet
+        >>> method = MoCoV3(SmallConvNet(width=8, out_dim=32), hidden_dim=64, projection_dim=16)
+        >>> sorted(method.training_losses(torch.rand(4, 3, 32, 32)))
+        ['loss', 'positive_cosine']
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        in_channels: int = 3,
+        hidden_dim: int = 4096,
+        projection_dim: int = 256,
+        temperature: float = 0.2,
+        momentum: str | float = "cosine:0.99:1.0",
+        views: str = "byol-cifar",
+    ) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}.")
+        self._setup(encoder, in_channels, views, None, projection_dim)
+        self.projector = MoCoV3ProjectionHead(self.feature_dim, hidden_dim, projection_dim)
+        self.predictor = MoCoV3PredictionHead(projection_dim, hidden_dim, projection_dim)
+        self.key_encoder = EMATeacher(self.encoder, momentum)
+        self.key_projector = EMATeacher(self.projector, momentum)
+        self.temperature = float(temperature)
+
+    def _contrast(self, q: Tensor, k: Tensor) -> Tensor:
+        return 2.0 * self.temperature * info_nce(q, k, self.temperature)
+
+    def training_losses(self, batch: Any) -> dict[str, Tensor]:
+        views = self.views(batch)[:2]
+        q1, q2 = self.encode(views, lambda h: self.predictor(self.projector(h)))
+        k1, k2 = self.key_projector(self.key_encoder(torch.cat(views))).chunk(2)
+        loss = self._contrast(q1, k2) + self._contrast(q2, k1)
+        with torch.no_grad():
+            positive = F.cosine_similarity(q1, k2, dim=1).mean()
         return {"loss": loss, "positive_cosine": positive}
