@@ -177,6 +177,8 @@ class SSLModule(LightningModule):
             raise ValueError(f"balancing must be one of {BALANCING_RULES}, got {balancing!r}.")
         self.balancing = balancing
         self._balanced_grad: tuple[list[nn.Parameter], Tensor] | None = None
+        # the parameters a step's tasks share, per set of tasks: fixed once training runs
+        self._shared_params: dict[tuple[str, ...], list[nn.Parameter]] = {}
         self.exact_resume = bool(exact_resume)
         self._nonfinite_skips: dict[str, int] = {}
         self._nonfinite_grad_skips = 0
@@ -243,6 +245,7 @@ class SSLModule(LightningModule):
         Then, under DDP, ``find_unused_parameters`` is turned on when a step may leave
         parameters without a gradient (:mod:`selfsup.experiment.ddp` says when).
         """
+        self._shared_params.clear()  # bind_data may build or rebuild modules
         self._use_atomic_checkpoints()
         for task in self.tasks.values():
             task.data.trainer = self.trainer
@@ -399,10 +402,13 @@ class SSLModule(LightningModule):
     def _balance(self, names: list[str], outs: Mapping[str, Mapping[str, Tensor]]) -> Tensor:
         """The step's loss under the balancing rule; PCGrad's shared gradient is set aside for
         :meth:`on_after_backward`."""
+        key = tuple(names)
+        if key not in self._shared_params:
+            self._shared_params[key] = shared_parameters([self.tasks[n].method for n in names])
         step = balance_losses(
             self.balancing,
             [self.tasks[n].weight * outs[n]["loss"] for n in names],
-            shared_parameters([self.tasks[n].method for n in names]),
+            self._shared_params[key],
             derive_seed(self.sampling_seed, "pcgrad", self.global_step),
         )
         self._balanced_grad = step.shared_gradient

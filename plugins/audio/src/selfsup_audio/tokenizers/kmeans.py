@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.targets import KMeans
-from selfsup_audio.encoders.patch_embed import patchify
+from selfsup_audio.encoders.patch_embed import patch_padding_mask, patchify
 from selfsup_audio.encoders.transformer import AudioEncoder
 from selfsup_audio.tokenizers.random_projection import mask_padded_labels
 
@@ -148,13 +148,11 @@ class KMeansTokenizer(nn.Module):
         rows, total = [], 0
         for fbank, frame_mask in batches:
             x = self.features(fbank, frame_mask)
-            labels = mask_padded_labels(
-                torch.zeros(x.shape[:2], dtype=torch.long, device=x.device),
-                fbank,
-                frame_mask,
-                self.patch,
-            )
-            rows.append(x[labels >= 0].float())
+            if frame_mask is not None:
+                x = x[
+                    ~patch_padding_mask(frame_mask, self.patch[0], fbank.shape[2] // self.patch[1])
+                ]
+            rows.append(x.reshape(-1, x.shape[-1]).float())
             total += rows[-1].shape[0]
             if max_rows is not None and total >= max_rows:
                 break
