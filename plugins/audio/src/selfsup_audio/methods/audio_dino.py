@@ -8,12 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.encoders import DINOProjectionHead
-from selfsup.experiment.method import Method
 from selfsup.teachers import SelfDistillationTeacher
-from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, AudioEmbedder, clip_embedding
+from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, clip_embedding
 from selfsup_audio.encoders.transformer import AudioEncoder
-from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
+from selfsup_audio.frontends.fbank import FbankSettings
+from selfsup_audio.methods.fbank_method import FbankMethod
 
 __all__ = ["AudioDINO", "random_frame_crops"]
 
@@ -48,7 +47,7 @@ def random_frame_crops(
     return crops.masked_fill(mask[..., None], 0.0), mask
 
 
-class AudioDINO(Method):
+class AudioDINO(FbankMethod):
     """DINO for audio: an EMA teacher's centred, sharpened prototype distribution of two long
     time crops of a clip is matched by the student on every other crop, long and short.
 
@@ -104,8 +103,6 @@ class AudioDINO(Method):
         >>> sorted(out)
         ['loss', 'teacher_entropy', 'teacher_temperature']
     """
-
-    modality = "audio"
 
     def __init__(
         self,
@@ -177,9 +174,6 @@ class AudioDINO(Method):
             center_momentum=center_momentum,
         )
 
-    def _inputs(self, batch: Any) -> tuple[Tensor, Tensor | None]:
-        return parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
-
     def crops(self, batch: Any) -> list[tuple[Tensor, Tensor]]:
         """Two global crops, then the local crops: ``[(fbank, padding_mask), ...]``."""
         fbank, frame_mask = self._inputs(batch)
@@ -205,33 +199,3 @@ class AudioDINO(Method):
         distill = self.distillation
         teacher = self._embed_views(distill.encoder, distill.head, views[:2])
         return distill.losses(student, teacher)
-
-    def bind_data(self, data: Any, stage: str | None) -> None:
-        """Record the data module's sample rate and normalisation (as the BEATs methods)."""
-        bind_fbank_settings(self.fbank_settings, data, stage)
-
-    def embed(self, batch: Any) -> Tensor:
-        """The student trunk on whole clips, pooled over their real patches (``pooling``,
-        ``embed_layers``; :func:`~selfsup_audio.encoders.clip_embedding`)."""
-        fbank, frame_mask = self._inputs(batch)
-        return clip_embedding(
-            self.encoder,
-            fbank,
-            frame_mask,
-            num_mel_bins=self.num_mel_bins,
-            pooling=self.pooling,
-            embed_layers=self.embed_layers,
-        )
-
-    def representations(self, batch: Any) -> Tensor:
-        return self.embed(batch).detach()
-
-    def export_encoder(self) -> AudioEmbedder:
-        """The student trunk with the training front end and :meth:`embed`'s pooling."""
-        return AudioEmbedder.from_encoder(
-            self.encoder,
-            self.fbank_settings,
-            num_mel_bins=self.num_mel_bins,
-            pooling=self.pooling,
-            embed_layers=self.embed_layers,
-        )

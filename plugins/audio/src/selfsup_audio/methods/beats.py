@@ -10,14 +10,14 @@ from torch import Tensor, nn
 
 from selfsup.checkpoints import find_module_prefix, read_state_dict
 from selfsup.distributed import global_mean_weight
-from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.experiment.method import MalformedBatchError
 from selfsup.losses import masked_token_cross_entropy
 from selfsup.masking import padded_token_mask
-from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS, AudioEmbedder, clip_embedding
+from selfsup_audio.encoders.embedder import EMBED_LAYERS, POOLINGS
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
-from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
+from selfsup_audio.frontends.fbank import FbankSettings
+from selfsup_audio.methods.fbank_method import FbankMethod
 from selfsup_audio.pooling import band_mean, masked_mean
 from selfsup_audio.tokenizers.kmeans import KMeansTokenizer
 from selfsup_audio.tokenizers.random_projection import BestRQTokenizer, RandomProjectionTokenizer
@@ -65,7 +65,7 @@ class LabelPredictor(nn.Module):
         return self.transformer(full, padding_mask)
 
 
-class BEATs(Method):
+class BEATs(FbankMethod):
     """BEATs masked acoustic-label prediction with a frozen tokenizer.
 
     .. math::
@@ -132,8 +132,6 @@ class BEATs(Method):
         MalformedBatchError: a batch that is not such fbank features (waveforms, NaN, ...).
         ValueError: unknown tokenizer/size, or a tokenizer whose patch size differs.
     """
-
-    modality = "audio"
 
     def __init__(
         self,
@@ -248,9 +246,6 @@ class BEATs(Method):
         self.tokenizer.eval()  # frozen: no dropout, no codebook EMA
         return self
 
-    def _inputs(self, batch: Any) -> tuple[Tensor, Tensor | None]:
-        return parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
-
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         fbank, frame_mask = self._inputs(batch)
         target = fbank
@@ -297,38 +292,3 @@ class BEATs(Method):
         """Unmasked encoder outputs ``(B, N, dim)`` and the patch padding mask ``(B, N)``."""
         fbank, frame_mask = self._inputs(batch)
         return self.encoder(fbank, frame_mask)
-
-    def bind_data(self, data: Any, stage: str | None) -> None:
-        """Record the set-up data module's sample rate and normalisation in ``fbank_settings``
-        (:func:`~selfsup_audio.frontends.fbank.bind_fbank_settings`; not in ``"predict"``), so
-        checkpoints and :meth:`export_encoder` read waveforms as the data module did."""
-        bind_fbank_settings(self.fbank_settings, data, stage)
-
-    def embed(self, batch: Any) -> Tensor:
-        """Clip embeddings of the unmasked encoder: the mean over non-padded patches
-        ``(B, dim)`` (``pooling="mean"``) or per-band means ``(B, F' dim)`` (``"band"``), of
-        the last block's output or of the layer average (``embed_layers``;
-        :func:`~selfsup_audio.encoders.clip_embedding`)."""
-        fbank, frame_mask = self._inputs(batch)
-        return clip_embedding(
-            self.encoder,
-            fbank,
-            frame_mask,
-            num_mel_bins=self.num_mel_bins,
-            pooling=self.pooling,
-            embed_layers=self.embed_layers,
-        )
-
-    def export_encoder(self) -> AudioEmbedder:
-        """The encoder (a copy of its weights) with the training front end and :meth:`embed`'s
-        pooling: waveforms at ``fbank_settings.sample_rate`` in, :meth:`embed`'s vectors out."""
-        return AudioEmbedder.from_encoder(
-            self.encoder,
-            self.fbank_settings,
-            num_mel_bins=self.num_mel_bins,
-            pooling=self.pooling,
-            embed_layers=self.embed_layers,
-        )
-
-    def representations(self, batch: Any) -> Tensor:
-        return self.embed(batch).detach()

@@ -9,14 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from selfsup.experiment.method import MalformedBatchError, Method
+from selfsup.experiment.method import MalformedBatchError
 from selfsup.optim import layer_decay_param_groups
 from selfsup_audio.augment.spec_augment import mixup, spec_augment
 from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.transformer import AudioEncoder
 from selfsup_audio.evaluation.downstream import AudioClassifier
-from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
+from selfsup_audio.frontends.fbank import FbankSettings
+from selfsup_audio.methods.fbank_method import FbankMethod
 
 __all__ = ["BEATsFineTuning", "encoder_layer_id"]
 
@@ -51,7 +51,7 @@ def _labels(batch: Any, name: str) -> Tensor:
     )
 
 
-class BEATsFineTuning(Method):
+class BEATsFineTuning(FbankMethod):
     """Fine-tune a pre-trained encoder on labelled clips: :class:`AudioClassifier` (dropout ->
     per-patch ``Linear(D, C)`` -> mean over real patches, BEATs' ``finetuned_model`` head)
     trained with cross-entropy (or BCE for ``multi_label``), SpecAugment-style masking and
@@ -97,8 +97,6 @@ class BEATsFineTuning(Method):
         MalformedBatchError: malformed fbank batches or no labels.
         ValueError: ``layer_decay`` outside ``(0, 1]``, negative mixup alpha.
     """
-
-    modality = "audio"
 
     def __init__(
         self,
@@ -204,24 +202,3 @@ class BEATsFineTuning(Method):
             else:
                 correct = logits.argmax(-1) == targets
         return {"loss": loss, "accuracy": correct.float().mean()}
-
-    def bind_data(self, data: Any, stage: str | None) -> None:
-        """Record the set-up data module's sample rate and normalisation in ``fbank_settings``
-        (:func:`~selfsup_audio.frontends.fbank.bind_fbank_settings`; not in ``"predict"``), so
-        checkpoints and :meth:`export_encoder` read waveforms as the data module did."""
-        bind_fbank_settings(self.fbank_settings, data, stage)
-
-    def embed(self, batch: Any) -> Tensor:
-        """Mean of the encoder's outputs over the non-padded patches ``(B, D)``."""
-        fbank, mask = parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
-        return clip_embedding(self.encoder, fbank, mask)
-
-    def export_encoder(self) -> AudioEmbedder:
-        """The fine-tuned encoder (a copy of its weights) with the training front end and mean
-        pooling: waveforms in, :meth:`embed`'s vectors out."""
-        return AudioEmbedder.from_encoder(
-            self.encoder, self.fbank_settings, num_mel_bins=self.num_mel_bins
-        )
-
-    def representations(self, batch: Any) -> Tensor:
-        return self.embed(batch).detach()

@@ -9,12 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.checkpoints import find_module_prefix, read_state_dict
-from selfsup.experiment.method import Method
-from selfsup_audio.batch import parse_fbank_batch
-from selfsup_audio.encoders.embedder import AudioEmbedder, clip_embedding
 from selfsup_audio.encoders.patch_embed import patch_grid, sincos_positions
 from selfsup_audio.encoders.transformer import AudioEncoder, AudioTransformer
-from selfsup_audio.frontends.fbank import FbankSettings, bind_fbank_settings
+from selfsup_audio.frontends.fbank import FbankSettings
+from selfsup_audio.methods.fbank_method import FbankMethod
 from selfsup_audio.tokenizers.trained import AcousticTokenizer
 
 __all__ = ["BEATsTokenizerTraining", "Estimator"]
@@ -42,7 +40,7 @@ class Estimator(nn.Module):
         return self.head(self.transformer(x, padding_mask))
 
 
-class BEATsTokenizerTraining(Method):
+class BEATsTokenizerTraining(FbankMethod):
     """Train an :class:`~selfsup_audio.tokenizers.AcousticTokenizer` by self-distillation
     (BEATs, arXiv 2212.09058, Sec. 3.2, "self-distilled tokenizer").
 
@@ -88,8 +86,6 @@ class BEATsTokenizerTraining(Method):
         MalformedBatchError: a batch that is not fbank features.
     """
 
-    modality = "audio"
-
     def __init__(
         self,
         teacher_checkpoint: str | None = None,
@@ -131,9 +127,6 @@ class BEATsTokenizerTraining(Method):
         self.teacher.eval()
         return self
 
-    def _inputs(self, batch: Any) -> tuple[Tensor, Tensor | None]:
-        return parse_fbank_batch(batch, type(self).__name__, self.num_mel_bins)
-
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
         fbank, frame_mask = self._inputs(batch)
         with torch.no_grad():
@@ -153,20 +146,6 @@ class BEATsTokenizerTraining(Method):
             "codes_used": q.used.float(),
         }
 
-    def bind_data(self, data: Any, stage: str | None) -> None:
-        """Record the set-up data module's sample rate and normalisation in ``fbank_settings``
-        (:func:`~selfsup_audio.frontends.fbank.bind_fbank_settings`; not in ``"predict"``), so
-        checkpoints and :meth:`export_encoder` read waveforms as the data module did."""
-        bind_fbank_settings(self.fbank_settings, data, stage)
-
-    def embed(self, batch: Any) -> Tensor:
-        """Mean of the tokenizer backbone's outputs over non-padded patches ``(B, dim)``."""
-        fbank, frame_mask = self._inputs(batch)
-        return clip_embedding(self.tokenizer.encoder, fbank, frame_mask)
-
-    def export_encoder(self) -> AudioEmbedder:
-        """The tokenizer's backbone (a copy of its weights) with the training front end and
-        mean pooling: waveforms in, :meth:`embed`'s vectors out."""
-        return AudioEmbedder.from_encoder(
-            self.tokenizer.encoder, self.fbank_settings, num_mel_bins=self.num_mel_bins
-        )
+    def embedding_encoder(self) -> AudioEncoder:
+        """The tokenizer's backbone (what :meth:`embed` pools and the export ships)."""
+        return self.tokenizer.encoder
