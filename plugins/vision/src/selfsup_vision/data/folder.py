@@ -61,7 +61,7 @@ class ImageFolderDataModule(TorchvisionDataModule):
             reasons).
         image_size, mode, views, num_local_crops, local_size, resize, in_channels, rgb,
             batch_size, train_subset, probe_train_size, probe_val_size, in_memory, num_workers,
-            seed, predict_split, drop_last: See :class:`TorchvisionDataModule`.
+            seed, predict_split, drop_last, pseudo_labels: See :class:`TorchvisionDataModule`.
 
     Raises:
         DataRootError: a relative ``root`` with neither ``data_root`` nor ``$SELFSUP_DATA``
@@ -105,6 +105,7 @@ class ImageFolderDataModule(TorchvisionDataModule):
         predict_split: Literal["all", "train", "val"] = "all",
         drop_last: bool = True,
         bad_files: Literal["error", "skip"] = "error",
+        pseudo_labels: str | None = None,
     ) -> None:
         super().__init__(
             None,
@@ -126,6 +127,7 @@ class ImageFolderDataModule(TorchvisionDataModule):
             seed,
             predict_split,
             drop_last,
+            pseudo_labels,
         )
         if layout not in FOLDER_LAYOUTS:
             raise ValueError(f"layout must be one of {FOLDER_LAYOUTS}, got {layout!r}.")

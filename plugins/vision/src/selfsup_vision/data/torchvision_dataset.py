@@ -16,7 +16,7 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
-from selfsup.data import collate_embedding_batch
+from selfsup.data import DistinctLabelBatchSampler, collate_embedding_batch, load_labels
 from selfsup_vision.augment.presets import preset
 from selfsup_vision.augment.views import MultiView, multicrop_views, views_collate
 from selfsup_vision.data._datasets import (
@@ -93,6 +93,11 @@ class TorchvisionDataModule(LightningDataModule):
         seed: Subset / shuffle seed (default 0).
         predict_split: What ``predict_dataloader`` embeds: ``"all"`` (train, then val; default),
             ``"train"`` or ``"val"``.
+        pseudo_labels: A ``.npy`` file of one int (pseudo-)label per training image, in the
+            order of the ids ``selfsup embed`` writes with ``predict_split="train"`` (default
+            None). Training batches then never hold two images of one label (G-SimCLR,
+            :class:`selfsup.data.DistinctLabelBatchSampler`): cluster embeddings, e.g. with
+            :class:`selfsup.targets.KMeans`, so same-cluster images are not negatives.
 
     Dataset items must be ``(image, label)`` pairs with an int label (``-1`` for none); images
     are PIL images, uint8 ``(C, H, W)`` tensors, or float ones in ``[0, 1]`` (other dtypes,
@@ -134,6 +139,7 @@ class TorchvisionDataModule(LightningDataModule):
         seed: int = 0,
         predict_split: Literal["all", "train", "val"] = "all",
         drop_last: bool = True,
+        pseudo_labels: str | None = None,
     ) -> None:
         super().__init__()
         if mode not in ("images", "views"):
@@ -175,6 +181,7 @@ class TorchvisionDataModule(LightningDataModule):
         self.num_workers = _positive("num_workers", num_workers, 0)
         self.seed = int(seed)
         self.predict_split = predict_split
+        self.pseudo_labels = pseudo_labels
         self._full: tuple[Any, Any] | None = None
         self._train: Any = None
         self._val: Any = None
@@ -306,16 +313,33 @@ class TorchvisionDataModule(LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches (``mode``); the incomplete last one dropped (``drop_last``).
+        """Shuffled training batches (``mode``); the incomplete last one dropped (``drop_last``);
+        with ``pseudo_labels``, batches of distinct labels.
 
         Raises:
-            ValueError: as :meth:`setup` with ``stage="fit"``.
+            ValueError: as :meth:`setup` with ``stage="fit"``; a bad ``pseudo_labels`` file.
         """
         self.setup("fit")
         if self.mode == "views":
             data = PreparedImages(self._train, self, self._view_transform())
-            return self._loader(data, True, views_collate)
-        return self._loader(self._plain_dataset("train", self._train), True)
+            collate: Any = views_collate
+        else:
+            data, collate = self._plain_dataset("train", self._train), None
+        if self.pseudo_labels is None:
+            return self._loader(data, True, collate)
+        return self._label_batches(data, collate)
+
+    def _label_batches(self, data: Any, collate: Any) -> DataLoader:
+        assert self._full is not None
+        labels = load_labels(self.pseudo_labels, len(self._full[0]))  # type: ignore[arg-type]
+        if isinstance(self._train, Subset):  # train_subset: the subset's images' labels
+            labels = labels[torch.as_tensor(self._train.indices)]
+        sampler = DistinctLabelBatchSampler(labels, self.batch_size, seed=self.seed)
+        if collate is None and isinstance(data, UInt8Images):
+            collate = collate_prebatched
+        return DataLoader(
+            data, batch_sampler=sampler, num_workers=self.num_workers, collate_fn=collate
+        )
 
     def _ids(self, dataset: Any, offset: int) -> list[Any]:
         """Embedding ids of ``dataset``: int positions from ``offset`` on."""
