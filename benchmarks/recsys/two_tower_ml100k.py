@@ -86,6 +86,7 @@ def train_one(data: RetrievalData, ssl: str, seed: int, args: argparse.Namespace
         num_correlated=args.num_correlated,
         frequency_buckets=1 << 14, frequency_alpha=args.frequency_alpha,
         matryoshka_dims=getattr(args, "matryoshka_dims", None),
+        cross_batch_negatives=args.cross_batch_negatives,
     )  # fmt: skip
     method.set_feature_correlation(data.item_mi)
     optimizers = {
@@ -257,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frequency-alpha", type=float, default=0.1)
     p.add_argument("--head-fraction", type=float, default=0.2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--cross-batch-negatives",
+        type=int,
+        default=0,
+        help="queue of past training items as extra negatives (FeatureTwoTower, 0: off)",
+    )
     return p
 
 

@@ -218,3 +218,41 @@ def test_matryoshka_main_loss_renormalises_each_prefix_in_float64() -> None:
     ):
         if want is not None:
             torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+def test_cross_batch_negatives_join_with_their_log_probs_and_ids_in_float64() -> None:
+    torch.manual_seed(0)
+    method = tiny_feature_two_tower(
+        "none", logq="batch", remove_accidental_hits=True, cross_batch_negatives=10
+    ).double()
+
+    def batch(seed: int) -> dict:
+        b = _batch(seed=seed)
+        b["query"]["age"] = b["query"]["age"].double()
+        b["item"]["content"] = b["item"]["content"].double()
+        return b
+
+    first, second = batch(0), batch(1)  # item 7 in both: a hit across batch and queue
+    method.training_losses(first)
+    assert len(method.item_queue) == 6
+    past_v = method.item_tower(first["item"]).detach()
+    out = method.training_losses(second)
+    u, v = method.query_tower(second["query"]), method.item_tower(second["item"])
+    keys = torch.cat([v, past_v])
+    log_p = torch.cat([second["item_log_prob"], first["item_log_prob"]])
+    ids = torch.cat([second["item_ids"], first["item_ids"]])
+    ref = _reference(u, keys, 0.2, log_p, ids)
+    torch.testing.assert_close(out["loss"], ref, rtol=0, atol=1e-10)
+    params = [p for p in method.parameters() if p.requires_grad]
+    for got, want in zip(
+        torch.autograd.grad(out["loss"], params, allow_unused=True),
+        torch.autograd.grad(ref, params, allow_unused=True),
+        strict=True,
+    ):
+        if want is not None:
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+    restored = tiny_feature_two_tower(
+        "none", logq="batch", remove_accidental_hits=True, cross_batch_negatives=10
+    ).double()
+    restored.load_state_dict(method.state_dict())
+    torch.testing.assert_close(restored.item_queue.keys(), method.item_queue.keys())

@@ -13,6 +13,7 @@ from selfsup.checks import check_positive
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.experiment.schema import LazySchemaModule, SchemaState
 from selfsup.losses import check_matryoshka_dims, info_nce, matryoshka
+from selfsup.teachers import MemoryQueue
 from selfsup_recsys.batch import FeatureSpec, check_features, parse_features, specs_to_dicts
 from selfsup_recsys.encoders.tower import FeatureTower
 from selfsup_recsys.encoders.two_tower_encoder import TwoTowerEncoder
@@ -75,6 +76,13 @@ class FeatureTwoTower(LazySchemaModule, Method):
     features of the exported vectors (:func:`selfsup.losses.matryoshka_prefix`) retrieve on
     their own. The SSL task stays on the whole vector.
 
+    **Cross-batch negatives**: ``cross_batch_negatives = M > 0`` adds the item vectors of the
+    last ``M`` training pairs (every rank's) to every query's softmax (Wang et al., SIGIR 2021,
+    arXiv 2110.15154), each with the ``-log p`` it had when queued and its item id, so the
+    positive item's queued copies are removed like in-batch accidental hits: a
+    :class:`~selfsup.teachers.MemoryQueue` filled after each training step's loss,
+    checkpointed, without gradient (earlier item-tower weights).
+
     Args:
         query_features, item_features: Feature declarations (dicts ``{"name", "kind",
             "cardinality", "dim"}``); None until :meth:`materialize` (:meth:`bind_data` calls
@@ -95,6 +103,7 @@ class FeatureTwoTower(LazySchemaModule, Method):
         chunk_size: Stream the ``B x B`` logits in column blocks (default None).
         matryoshka_dims: Nested prefix sizes of the main task, ascending, at most
             ``output_dim`` (default None: off); include ``output_dim`` to train the whole vector.
+        cross_batch_negatives: Queued past items as extra negatives (default 0: off).
         content_encoders: ``{feature: config}`` for the towers' ``content`` features (raw item
             content such as tabular attributes or audio clips): ``{"encoder": {"class_path",
             "init_args"}, "trainable", "checkpoint", "checkpoint_prefix", "pool"}`` (see
@@ -152,9 +161,20 @@ class FeatureTwoTower(LazySchemaModule, Method):
         chunk_size: int | None = None,
         content_encoders: dict[str, dict[str, dict[str, Any] | bool | str | None]] | None = None,
         matryoshka_dims: Sequence[int] | None = None,
+        cross_batch_negatives: int = 0,
     ) -> None:
         super().__init__()
         self.matryoshka_dims = check_matryoshka_dims(matryoshka_dims, output_dim)
+        if cross_batch_negatives < 0:
+            raise ValueError(
+                f"cross_batch_negatives must be >= 0 (0: off), got {cross_batch_negatives}."
+            )
+        # rows: item vector, its -log p when queued (0 without logQ), its id (-1 when unknown)
+        self.item_queue = (
+            MemoryQueue(cross_batch_negatives, output_dim + 2, normalize=False)
+            if cross_batch_negatives
+            else None
+        )
         check_positive("temperature", temperature)
         if ssl_temperature is not None:
             check_positive("ssl_temperature", ssl_temperature)
@@ -356,19 +376,24 @@ class FeatureTwoTower(LazySchemaModule, Method):
         bias = logq_bias(self.logq, batch, rows, ids, self.frequency, self.training, owner)
         u = self.query_tower(batch["query"])
         v = self.item_tower(batch["item"])
+        keys, key_bias, key_ids = self._with_queue(
+            v, bias, ids if self.remove_accidental_hits else None
+        )
         softmax = partial(
             info_nce,
             temperature=self.temperature,
-            bias=bias,
-            key_ids=ids if self.remove_accidental_hits else None,
+            bias=key_bias,
+            key_ids=key_ids,
             # the towers L2-normalise the whole vector; a prefix needs its own normalisation
             normalize=self.matryoshka_dims is not None,
             chunk_size=self.chunk_size,
         )
         if self.matryoshka_dims is None:
-            main = softmax(u, v)
+            main = softmax(u, keys)
         else:
-            main = matryoshka(softmax, u, v, dims=self.matryoshka_dims)
+            main = matryoshka(softmax, u, keys, dims=self.matryoshka_dims)
+        if self.item_queue is not None and self.training:
+            self._push(v, bias, ids)
         out = {"main_loss": main.detach()}
         loss = main
         if self.ssl != "none" and self.ssl_weight > 0:
@@ -391,6 +416,34 @@ class FeatureTwoTower(LazySchemaModule, Method):
         with torch.no_grad():
             hit = (u @ v.T).argmax(1) == torch.arange(rows, device=u.device)
         return {"loss": loss, **out, "in_batch_accuracy": hit.float().mean()}
+
+    def _with_queue(
+        self, v: Tensor, bias: Tensor | None, ids: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Keys, their biases and ids: the batch's items, then the queued ones."""
+        if self.item_queue is None or len(self.item_queue) == 0:
+            return v, bias, ids
+        past = self.item_queue.keys().to(v.dtype)
+        keys = torch.cat([v, past[:, :-2]])
+        if bias is not None:
+            bias = torch.cat([bias, past[:, -2].to(bias.dtype)])
+        if ids is not None:
+            ids = torch.cat([ids, past[:, -1].round().long()])
+        return keys, bias, ids
+
+    def _push(self, v: Tensor, bias: Tensor | None, ids: Tensor | None) -> None:
+        assert self.item_queue is not None
+        if ids is not None and bool((ids >= 2**24).any()):
+            raise ValueError(
+                "cross_batch_negatives keeps item ids in float32 rows, exact below 2**24; "
+                f"got id {int(ids.max())}: re-index the items or turn off remove_accidental_hits."
+            )
+        rows = v.new_zeros(v.shape[0], v.shape[1] + 2)
+        rows[:, :-2] = v.detach()
+        if bias is not None:
+            rows[:, -2] = bias.detach().to(v.dtype)
+        rows[:, -1] = ids.to(v.dtype) if ids is not None else -1.0
+        self.item_queue.push(rows)
 
     def representations(self, batch: Any) -> Tensor:
         """Query vectors of a training batch, detached."""
