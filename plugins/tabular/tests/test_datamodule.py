@@ -260,3 +260,32 @@ def test_a_tensor_mode_scarf_on_a_table_says_how_to_fix(tmp_path) -> None:
         dm.setup("fit")
     with pytest.raises(ValueError, match="leave num_features at 0"):
         SCARF(num_features=3).materialize(dm.preprocessor)
+
+
+def test_pseudo_labels_give_training_batches_of_distinct_clusters(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    lines = ["age,hours,row"] + [
+        f"{rng.integers(18, 80)},{rng.normal():.3f},{i}" for i in range(60)
+    ]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    clusters = np.arange(60) % 12  # one int per file row
+    np.save(tmp_path / "clusters.npy", clusters)
+    dm = TabularCSVDataModule(
+        path="t.csv", target="row", task="regression", data_root=str(tmp_path), batch_size=6,
+        val_fraction=0.2, pseudo_labels=str(tmp_path / "clusters.npy"),
+    )  # fmt: skip
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    rows_seen = []
+    for batch in loader:
+        rows = dm.labels.inverse(batch["y"]).round().long().tolist()  # the target: the file row
+        assert len(rows) == 6 and len({int(clusters[r]) for r in rows}) == 6
+        rows_seen += rows
+    assert len(rows_seen) == 6 * len(loader) and len(set(rows_seen)) == len(rows_seen)
+    np.save(tmp_path / "short.npy", clusters[:50])
+    short = TabularCSVDataModule(
+        path="t.csv", target="row", task="regression", data_root=str(tmp_path),
+        pseudo_labels=str(tmp_path / "short.npy"),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="50 labels for 60 samples"):
+        short.setup("fit")

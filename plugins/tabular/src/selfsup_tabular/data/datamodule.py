@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from selfsup.data.embedding import EmbeddingBatch
+from selfsup.data.label_batches import DistinctLabelBatchSampler, load_labels
 from selfsup.data.roots import resolve_data_root
 from selfsup_tabular.data.labels import TargetEncoder
 from selfsup_tabular.data.preprocessing import TabularPreprocessor
@@ -108,6 +109,11 @@ class TabularCSVDataModule(LightningDataModule):
             without a byte order mark); e.g. ``"latin-1"``.
         max_non_numeric: Share of stray non-numbers a column may hold and still be typed
             numerical, those values becoming missing with a warning (default 0.05).
+        pseudo_labels: A ``.npy`` file of one int (pseudo-)label per row of ``path``, in file
+            order (the order ``selfsup embed`` writes) (default None). Training batches then
+            never hold two rows of one label (G-SimCLR,
+            :class:`selfsup.data.DistinctLabelBatchSampler`): cluster the rows' embeddings so
+            same-cluster rows are not each other's negatives (SCARF).
 
     Raises:
         DataRootError: a relative ``path`` with neither ``data_root`` nor ``SELFSUP_DATA`` (the
@@ -150,6 +156,7 @@ class TabularCSVDataModule(LightningDataModule):
         id_column: str | None = None,
         encoding: str = "utf-8-sig",
         max_non_numeric: float = 0.05,
+        pseudo_labels: str | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
@@ -180,6 +187,8 @@ class TabularCSVDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.splits: dict[str, dict[str, Tensor]] = {}
         self._labelled_rows = 0
+        self.pseudo_labels = pseudo_labels
+        self._train_pseudo_labels: Tensor | None = None
 
     def resolve(self, path: str) -> str:
         """Absolute path of a table: as is, or under ``data_root`` (else ``$SELFSUP_DATA``).
@@ -276,9 +285,10 @@ class TabularCSVDataModule(LightningDataModule):
             return
         if self.splits:
             return
-        df = self._read(self.path)
+        df = self._read(self.path).reset_index(drop=True)  # index = row number in the file
         if self.id_column is not None:
             self._row_ids(df, repr(self.path))
+        file_rows = len(df)
         label = None
         if self.target is not None:
             label = resolve_column(df.columns, self.target)
@@ -290,6 +300,9 @@ class TabularCSVDataModule(LightningDataModule):
         n_val = int(round(len(df) * self.val_fraction))
         val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         frames = {"train": df.iloc[fit_idx], "val": df.iloc[val_idx]}
+        if self.pseudo_labels is not None:
+            labels = load_labels(self.pseudo_labels, file_rows)
+            self._train_pseudo_labels = labels[torch.as_tensor(frames["train"].index.to_numpy())]
         if self.test_path:
             test = self._read(self.test_path)
             if label is not None:
@@ -325,6 +338,13 @@ class TabularCSVDataModule(LightningDataModule):
         tensors = self.splits[split]
         rows = next(iter(tensors.values())).shape[0]
         collate = _Pairs(tensors) if pairs else _Gather(tensors)
+        if split == "train" and shuffle and self._train_pseudo_labels is not None:
+            sampler = DistinctLabelBatchSampler(
+                self._train_pseudo_labels, self.batch_size, seed=self.seed
+            )
+            return DataLoader(
+                range(rows), batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers
+            )
         gen = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(
             range(rows),
