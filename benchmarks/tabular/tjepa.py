@@ -22,11 +22,14 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from selfsup.data import DistinctLabelBatchSampler
 from selfsup.metrics import rankme
+from selfsup.targets import KMeans
 from selfsup_tabular.data import TabularPreprocessor, TargetEncoder, read_table, resolve_column
 from selfsup_tabular.encoders import NUMERICAL_EMBEDDINGS
 from selfsup_tabular.evaluation.downstream import (
@@ -97,10 +100,12 @@ def pretrain(
     seed: int,
     name: str,
     time_budget: float,
+    batch_plan: Callable[[int], list[list[int]]] | None = None,
 ) -> tuple[float, int]:
     """Hand-written loop (same optimisation as SSLModule: AdamW, no decay on ndim <= 1, EMA
     after every step). Returns seconds per epoch and epochs run. ``time_budget=inf`` runs
-    exactly ``epochs`` epochs (results then do not depend on the machine's load)."""
+    exactly ``epochs`` epochs (results then do not depend on the machine's load).
+    ``batch_plan(key)`` replaces the shuffled batches of each epoch (G-SimCLR batches)."""
     torch.manual_seed(seed)
     params = [p for p in method.parameters() if p.requires_grad]
     groups = [
@@ -110,7 +115,7 @@ def pretrain(
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     n = next(iter(data.values())).shape[0]
     batch_size = min(batch_size, n)
-    steps_per_epoch = max(1, n // batch_size)
+    steps_per_epoch = max(1, n // batch_size) if batch_plan is None else len(batch_plan(0))
     total = epochs * steps_per_epoch
     warmup = max(1, total // 10)
     step, start, done = 0, time.time(), 0
@@ -118,9 +123,13 @@ def pretrain(
     while epoch < epochs:
         method.train()
         order = torch.randperm(n)
+        plan = None if batch_plan is None else batch_plan(seed * 100_003 + epoch)
         losses, ranks = [], []
         for i in range(steps_per_epoch):
-            idx = order[i * batch_size : (i + 1) * batch_size]
+            if plan is None:
+                idx = order[i * batch_size : (i + 1) * batch_size]
+            else:
+                idx = torch.as_tensor(plan[i])
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, total, warmup, lr)
             out = method.training_losses({k: v[idx] for k, v in data.items()})
@@ -150,6 +159,37 @@ def pretrain(
         total = max(step, epochs * steps_per_epoch)
     log(f"{name}: {done} epochs in {time.time() - start:.0f}s (budget {time_budget:.0f}s)")
     return (time.time() - start) / max(1, done), done
+
+
+def gsimclr_scarf(args, pre, data, ys, task, out_dim, train_feats, record) -> None:
+    """G-SimCLR on SCARF: k-means of the first SCARF's training embeddings gives pseudo-labels,
+    a fresh SCARF trains on batches without two rows of one cluster, an MLP probes it."""
+    t = time.time()
+    k = args.scarf_pseudo_clusters
+    kmeans = KMeans(k, train_feats.shape[1], seed=args.seed).fit(train_feats)
+    labels = kmeans.predict(train_feats)
+    log(f"scarf_gsimclr: {k} clusters of the SCARF embeddings ({time.time() - t:.0f}s)")
+    sampler = DistinctLabelBatchSampler(labels, 256, seed=args.seed)
+    torch.manual_seed(args.seed)
+    scarf = SCARF(num_numerical=pre.num_numerical, cardinalities=pre.cardinalities)
+    scarf.set_marginals(data[0])
+    pretrain(
+        scarf,
+        data[0],
+        epochs=args.scarf_epochs,
+        batch_size=256,
+        lr=1e-3,
+        weight_decay=1e-5,
+        seed=args.seed,
+        name="scarf_gsimclr",
+        time_budget=args.pretrain_budget / 2,
+        batch_plan=sampler.batches_for,
+    )
+    t = time.time()
+    scarf.eval()
+    feats = [embeddings(scarf.embed, d) for d in data]
+    val, test, _ = probe(feats, ys, task, out_dim, args.seed, [DEFAULT_HEAD])
+    record("mlp_scarf_gsimclr", val, test, time.time() - t)
 
 
 def embeddings(fn, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -266,6 +306,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-rows", type=int, help="subsample training rows (quick runs)")
     ap.add_argument("--tjepa-epochs", type=int, default=100)
     ap.add_argument("--scarf-epochs", type=int, default=40)
+    ap.add_argument(
+        "--scarf-pseudo-clusters",
+        type=int,
+        default=0,
+        help="also train SCARF on G-SimCLR batches: k-means clusters (>= 256, the SCARF batch) "
+        "of the first SCARF's training embeddings, no two rows of one cluster per batch (0: off)",
+    )
     ap.add_argument(
         "--pretrain-budget",
         type=float,
@@ -517,6 +564,8 @@ def main() -> None:
         feats = [embeddings(scarf.embed, d) for d in data]
         val, test, _ = probe(feats, ys, task, out_dim, args.seed, [DEFAULT_HEAD])
         record("mlp_scarf", val, test, time.time() - t)
+        if args.scarf_pseudo_clusters:
+            gsimclr_scarf(args, pre, data, ys, task, out_dim, feats[0], record)
 
     results["metric"] = "accuracy" if task == "classification" else "rmse"
     results["val"] = vals
