@@ -92,3 +92,31 @@ def test_rankme_selection_reads_nested_sweep_fields_and_histories(tmp_path, load
     path.write_text(json.dumps({"name": "x", "val": {"r": 1.0}}) + "\n")
     with pytest.raises(SystemExit, match="lacks"):
         module.from_jsonl(path, "val.r", "val.p")
+
+
+def test_pretrain_follows_a_batch_plan_of_distinct_clusters(load_benchmark):
+    import torch
+
+    from selfsup.data import DistinctLabelBatchSampler
+
+    tjepa = load_benchmark("tabular", "tjepa")
+    labels = torch.arange(40) % 10
+    sampler = DistinctLabelBatchSampler(labels, 5, seed=0)
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_losses(self, batch):
+            seen.append(batch["row"].tolist())
+            return {"loss": (self.w * batch["x"].sum()) ** 2}
+
+    data = {"x": torch.randn(40, 3), "row": torch.arange(40)}
+    tjepa.pretrain(Recorder(), data, epochs=2, batch_size=5, lr=0.1, weight_decay=0.0, seed=1,
+                   name="t", time_budget=float("inf"), batch_plan=sampler.batches_for)  # fmt: skip
+    assert len(seen) == 2 * len(sampler)
+    for rows in seen:
+        assert len(rows) == 5 and len({int(labels[r]) for r in rows}) == 5
+    assert seen[: len(sampler)] != seen[len(sampler) :]  # a new plan each epoch
