@@ -161,6 +161,33 @@ def pretrain(
     return (time.time() - start) / max(1, done), done
 
 
+def scarf_probe(args, pre, data, ys, task, out_dim, record, name, batch_plan=None):
+    """SCARF (table mode, marginals = all training rows) pre-trained on the training split, then
+    an MLP on its frozen embeddings, recorded as ``mlp_<name>``; returns the embeddings of every
+    split and the pre-training's seconds per epoch and epochs."""
+    torch.manual_seed(args.seed)
+    scarf = SCARF(num_numerical=pre.num_numerical, cardinalities=pre.cardinalities)
+    scarf.set_marginals(data[0])
+    sec, epochs = pretrain(
+        scarf,
+        data[0],
+        epochs=args.scarf_epochs,
+        batch_size=256,
+        lr=1e-3,
+        weight_decay=1e-5,
+        seed=args.seed,
+        name=name,
+        time_budget=args.pretrain_budget / 2,
+        batch_plan=batch_plan,
+    )
+    t = time.time()
+    scarf.eval()
+    feats = [embeddings(scarf.embed, d) for d in data]
+    val, test, _ = probe(feats, ys, task, out_dim, args.seed, [DEFAULT_HEAD])
+    record(f"mlp_{name}", val, test, time.time() - t)
+    return feats, sec, epochs
+
+
 def gsimclr_scarf(args, pre, data, ys, task, out_dim, train_feats, record) -> None:
     """G-SimCLR on SCARF: k-means of the first SCARF's training embeddings gives pseudo-labels,
     a fresh SCARF trains on batches without two rows of one cluster, an MLP probes it."""
@@ -170,26 +197,7 @@ def gsimclr_scarf(args, pre, data, ys, task, out_dim, train_feats, record) -> No
     labels = kmeans.predict(train_feats)
     log(f"scarf_gsimclr: {k} clusters of the SCARF embeddings ({time.time() - t:.0f}s)")
     sampler = DistinctLabelBatchSampler(labels, 256, seed=args.seed)
-    torch.manual_seed(args.seed)
-    scarf = SCARF(num_numerical=pre.num_numerical, cardinalities=pre.cardinalities)
-    scarf.set_marginals(data[0])
-    pretrain(
-        scarf,
-        data[0],
-        epochs=args.scarf_epochs,
-        batch_size=256,
-        lr=1e-3,
-        weight_decay=1e-5,
-        seed=args.seed,
-        name="scarf_gsimclr",
-        time_budget=args.pretrain_budget / 2,
-        batch_plan=sampler.batches_for,
-    )
-    t = time.time()
-    scarf.eval()
-    feats = [embeddings(scarf.embed, d) for d in data]
-    val, test, _ = probe(feats, ys, task, out_dim, args.seed, [DEFAULT_HEAD])
-    record("mlp_scarf_gsimclr", val, test, time.time() - t)
+    scarf_probe(args, pre, data, ys, task, out_dim, record, "scarf_gsimclr", sampler.batches_for)
 
 
 def embeddings(fn, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -544,26 +552,7 @@ def main() -> None:
     results["mlp_scarf"], vals["mlp_scarf"] = None, None
     ep_s = sec_s = None
     if "scarf" not in args.skip:
-        # SCARF (table mode, marginals = all training rows), then an MLP on frozen embeddings.
-        torch.manual_seed(args.seed)
-        scarf = SCARF(num_numerical=pre.num_numerical, cardinalities=pre.cardinalities)
-        scarf.set_marginals(data[0])
-        sec_s, ep_s = pretrain(
-            scarf,
-            data[0],
-            epochs=args.scarf_epochs,
-            batch_size=256,
-            lr=1e-3,
-            weight_decay=1e-5,
-            seed=args.seed,
-            name="scarf",
-            time_budget=args.pretrain_budget / 2,
-        )
-        t = time.time()
-        scarf.eval()
-        feats = [embeddings(scarf.embed, d) for d in data]
-        val, test, _ = probe(feats, ys, task, out_dim, args.seed, [DEFAULT_HEAD])
-        record("mlp_scarf", val, test, time.time() - t)
+        feats, sec_s, ep_s = scarf_probe(args, pre, data, ys, task, out_dim, record, "scarf")
         if args.scarf_pseudo_clusters:
             gsimclr_scarf(args, pre, data, ys, task, out_dim, feats[0], record)
 
