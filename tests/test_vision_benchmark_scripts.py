@@ -93,6 +93,14 @@ def test_build_method_overrides_reach_the_method(load_benchmark):
         bench.build_method("ijepa", enc, 64, projection_dim=64)
 
 
+@pytest.mark.parametrize("name", ["moco_v3", "supcon"])
+def test_every_benchmark_method_builds_and_takes_one_step(name, load_benchmark):
+    bench = load_benchmark("vision", "cifar10")
+    method = bench.build_method(name, bench.build_encoder("small_convnet"), 32)
+    batch = (torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 0, 2]))
+    assert torch.isfinite(method.training_losses(batch)["loss"])
+
+
 def test_plot_grid_draws_every_finished_run(tmp_path, monkeypatch, capsys, load_benchmark):
     pytest.importorskip("matplotlib")
     runs = [

@@ -73,7 +73,18 @@ from torch.utils.data import DataLoader, Dataset
 from selfsup.metrics import knn_accuracy, linear_probe, rankme
 from selfsup_vision.data import ImageFiles, ImageFolderDataModule, TorchvisionDataModule
 from selfsup_vision.encoders import ResNetEncoder, SmallConvNet, ViTEncoder
-from selfsup_vision.methods import BYOL, DINO, IJEPA, MAE, BarlowTwins, MoCo, SimCLR, SwAV, VICReg
+from selfsup_vision.methods import (
+    BYOL,
+    DINO,
+    IJEPA,
+    MAE,
+    BarlowTwins,
+    MoCo,
+    MoCoV3,
+    SimCLR,
+    SwAV,
+    VICReg,
+)
 
 METHODS = (
     "simclr",
@@ -83,6 +94,8 @@ METHODS = (
     "dino",
     "swav",
     "moco",
+    "moco_v3",
+    "supcon",
     "barlow",
     "mixed_barlow",
     "vicreg",
@@ -122,7 +135,7 @@ def build_method(
     its projector output size and the Barlow Twins off-diagonal weight; None keeps the defaults.
     """
     kw: dict = {} if views is None else {"views": views}
-    if name in ("simclr", "dcl", *VIT_METHODS) and views is not None:
+    if name in ("simclr", "dcl", "supcon", *VIT_METHODS) and views is not None:
         raise ValueError(f"--views applies to the BYOL/Barlow/VICReg family, not {name!r}")
     if name in VIT_METHODS and projection_dim is not None:
         raise ValueError(f"--projection-dim applies to the joint-embedding methods, not {name!r}")
@@ -183,6 +196,23 @@ def build_method(
             momentum=momentum or "constant:0.99",
             symmetric=True,
             **kw,
+        )
+    if name == "moco_v3":
+        # MoCo v3's CIFAR layout (solo-learn's): 256-d keys, τ 0.2, momentum 0.99 -> 1
+        return MoCoV3(
+            encoder,
+            hidden_dim=head,
+            projection_dim=projection_dim or 256,
+            temperature=0.2 if temperature is None else temperature,
+            momentum=momentum or "cosine:0.99:1.0",
+            **kw,
+        )
+    if name == "supcon":
+        # SupCon on the batch's labels over both views (supervised: a reference point)
+        t = 0.1 if temperature is None else temperature
+        d = projection_dim or 128
+        return SimCLR(
+            encoder=encoder, hidden_dim=head, projection_dim=d, temperature=t, loss="supcon"
         )
     if name in ("barlow", "mixed_barlow"):
         d = projection_dim or head
