@@ -95,6 +95,35 @@ def test_vit_key_padding_equals_dropping_the_padded_tokens() -> None:
     torch.testing.assert_close(padded, dropped, atol=1e-5, rtol=1e-5)
 
 
+def test_vit_resizes_its_positions_for_other_image_sizes() -> None:
+    enc = _vit()
+    positions = enc.model.embeddings.position_embeddings[:, 1:]
+    assert torch.equal(enc.patch_positions(4), positions)  # the encoder's own grid: as learned
+    small = enc.patch_positions(2)
+    grid = positions.reshape(1, 4, 4, 16).permute(0, 3, 1, 2).double()
+    # bicubic resizing, written as the reference: torch's float64 interpolation of the grid
+    ref = torch.nn.functional.interpolate(grid, size=(2, 2), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(small.double(), ref.permute(0, 2, 3, 1).reshape(1, 4, 16))
+    x = torch.rand(2, 3, 4, 4)
+    with torch.no_grad():
+        patches = enc.model.embeddings.patch_embeddings.projection(x).flatten(2).transpose(1, 2)
+        expected = enc.pool(enc.run(patches + small))
+        torch.testing.assert_close(enc(x), expected)
+        assert enc(torch.rand(2, 3, 12, 12)).shape == (2, 16)
+
+
+def test_dino_trains_a_vit_on_local_crops_of_another_size() -> None:
+    from selfsup_vision.methods import DINO
+
+    vit = ViTEncoder(image_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2)
+    method = DINO(vit, hidden_dim=32, bottleneck_dim=8, num_prototypes=16, num_local_crops=2,
+                  local_crop_size=8)  # fmt: skip
+    out = method.training_losses(torch.rand(4, 3, 16, 16))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+    assert vit.model.embeddings.position_embeddings.grad is not None  # local crops reach them
+
+
 def test_vit_save_pretrained_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     enc = _vit()
     enc.save_pretrained(str(tmp_path / "vit"))
@@ -112,7 +141,9 @@ def test_vit_bad_inputs() -> None:
     with pytest.raises(ValueError, match="divisible by num_heads"):
         ViTEncoder(image_size=8, patch_size=2, hidden_size=10, num_heads=3)
     with pytest.raises(ValueError, match=r"expects images \(B, 3, 8, 8\)"):
-        _vit()(torch.rand(2, 3, 16, 16))
+        _vit().tokens(torch.rand(2, 3, 16, 16))  # the masked paths keep to the encoder's size
+    with pytest.raises(ValueError, match="patch size 2 divides"):
+        _vit()(torch.rand(2, 3, 9, 9))
     with pytest.raises(ValueError, match="pooling"):
         _vit(pooling="max")
     assert patch_grid(32, 4) == (8, 8)

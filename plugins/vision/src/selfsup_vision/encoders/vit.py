@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.export import exportable
@@ -63,7 +64,11 @@ class ViTEncoder(nn.Module):
     the Hugging Face format instead, for ``transformers`` users.
 
     :meth:`forward` pools the final (layer-normed) tokens: the [CLS] output (``"cls"``) or the
-    mean of the patch outputs (``"mean"``, the usual choice for MAE / I-JEPA probes).
+    mean of the patch outputs (``"mean"``, the usual choice for MAE / I-JEPA probes). It also
+    takes square images of another size that ``patch_size`` divides (DINO's local crops): the
+    patch position embeddings are then resized bicubically to that grid, as DINO's
+    ``interpolate_pos_encoding`` does; the masked-token paths (:meth:`tokens` with
+    ``keep_idx``, MAE, I-JEPA) keep to ``image_size``, whose grid their masks index.
     :meth:`tokens` runs the encoder on a subset of patches (MAE's visible patches, I-JEPA's
     context block), with an optional key-padding mask for padded subsets.
 
@@ -82,7 +87,7 @@ class ViTEncoder(nn.Module):
             random init (default None: the size arguments).
 
     Shapes:
-        forward: ``(B, C, S, S)`` -> ``(B, d)``.
+        forward: ``(B, C, S', S')`` with ``p | S'`` -> ``(B, d)``.
         tokens: images ``(B, C, S, S)``, keep_idx ``(B, K)`` -> ``(B, 1 + K, d)`` ([CLS] first).
 
     Raises:
@@ -180,8 +185,17 @@ class ViTEncoder(nn.Module):
         self.model.save_pretrained(path)
 
     # -- forward -----------------------------------------------------------------------------
-    def check_images(self, images: Tensor) -> None:
-        """Raise a ``ValueError`` unless images are ``(B, C, S, S)`` with this encoder's C, S."""
+    def check_images(self, images: Tensor, any_size: bool = False) -> None:
+        """Raise a ``ValueError`` unless images are ``(B, C, S, S)`` with this encoder's C, S
+        (with ``any_size``: any square side the patch size divides)."""
+        if any_size and images.dim() == 4 and images.shape[1] == self.in_channels:
+            side = images.shape[-1]
+            if images.shape[-2] == side and side % self.patch_size == 0:
+                return
+            raise ValueError(
+                f"ViTEncoder takes square images whose side the patch size {self.patch_size} "
+                f"divides, got {tuple(images.shape)}."
+            )
         expected = (self.in_channels, self.image_size, self.image_size)
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
@@ -190,13 +204,28 @@ class ViTEncoder(nn.Module):
                 f"{self.image_size} or build the encoder for their size."
             )
 
-    def patch_embeddings(self, images: Tensor) -> Tensor:
-        """Patch embeddings plus their position embeddings ``(B, L, d)`` (no [CLS])."""
-        self.check_images(images)
+    def patch_embeddings(self, images: Tensor, any_size: bool = False) -> Tensor:
+        """Patch embeddings plus their position embeddings ``(B, L, d)`` (no [CLS]); with
+        ``any_size``, images of another side get the positions resized to their grid."""
+        self.check_images(images, any_size)
         emb = self.model.embeddings
-        weight = emb.patch_embeddings.projection.weight
-        patches = emb.patch_embeddings(images.to(weight.dtype))
-        return patches + emb.position_embeddings[:, 1:]
+        projection = emb.patch_embeddings.projection  # the conv alone: no size check in the way
+        patches = projection(images.to(projection.weight.dtype)).flatten(2).transpose(1, 2)
+        return patches + self.patch_positions(images.shape[-1] // self.patch_size)
+
+    def patch_positions(self, side: int) -> Tensor:
+        """The patch position embeddings ``(1, side**2, d)`` for a ``side x side`` grid: the
+        learned ones at the encoder's grid, bicubically resized otherwise."""
+        positions = self.model.embeddings.position_embeddings[:, 1:]
+        gh, gw = self.grid
+        if (side, side) == (gh, gw):
+            return positions
+        d = positions.shape[-1]
+        grid = positions.reshape(1, gh, gw, d).permute(0, 3, 1, 2)
+        resized = F.interpolate(
+            grid.float(), size=(side, side), mode="bicubic", align_corners=False
+        )
+        return resized.to(positions.dtype).permute(0, 2, 3, 1).reshape(1, side * side, d)
 
     def _layers(self) -> Any:
         layers = getattr(self.model, "layers", None)
@@ -239,7 +268,7 @@ class ViTEncoder(nn.Module):
         return tokens[:, 0] if self.pooling == "cls" else tokens[:, 1:].mean(dim=1)
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.pool(self.tokens(images))
+        return self.pool(self.run(self.patch_embeddings(images, any_size=True)))
 
 
 def _check_hf_folder(path: str) -> None:
