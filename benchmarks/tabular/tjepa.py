@@ -1,4 +1,4 @@
-"""T-JEPA vs SCARF vs raw-feature MLP vs gradient-boosted trees on any CSV (CPU).
+"""T-JEPA vs SCARF vs VIME vs raw-feature MLP vs gradient-boosted trees on any CSV (CPU).
 
     python benchmarks/tabular/tjepa.py --csv ../shared/data/adult/adult.data \
         --test-csv ../shared/data/adult/adult.test --target -1 --no-header
@@ -9,9 +9,9 @@ from them (seeded); the test rows are only scored, once per reported model, and 
 into tensors with ``--no-test`` (what ``sweep.py`` uses to select settings). Without
 ``--test-csv`` a seeded 80/20 train/test split is used. Pre-training uses the training split only
 (no test rows, unlike the official T-JEPA code). Prints progress on stderr and ONE JSON line last
-on stdout: gbdt, mlp_raw, mlp_tjepa, mlp_scarf (test accuracy, or RMSE for regression; null with
-``--no-test`` or when skipped), metric, sec_per_epoch (T-JEPA pre-training), val (the same models'
-validation scores) and details.
+on stdout: gbdt, mlp_raw, mlp_tjepa, mlp_scarf, mlp_vime (test accuracy, or RMSE for regression;
+null with ``--no-test`` or when skipped), metric, sec_per_epoch (T-JEPA pre-training), val (the
+same models' validation scores) and details.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from selfsup_tabular.evaluation.downstream import (
     predict,
     score,
 )
-from selfsup_tabular.methods import SCARF, TJEPA
+from selfsup_tabular.methods import SCARF, TJEPA, VIME
 
 #: The probe head used before heads were selectable: 3 layers of 256, dropout 0.1, lr 1e-3.
 DEFAULT_HEAD = "3x256:0.1:1e-3:1e-5"
@@ -167,11 +167,31 @@ def scarf_probe(args, pre, data, ys, task, out_dim, record, name, batch_plan=Non
     split and the pre-training's seconds per epoch and epochs."""
     torch.manual_seed(args.seed)
     scarf = SCARF(num_numerical=pre.num_numerical, cardinalities=pre.cardinalities)
-    scarf.set_marginals(data[0])
+    return row_mlp_probe(
+        args, scarf, args.scarf_epochs, data, ys, task, out_dim, record, name, batch_plan
+    )
+
+
+def vime_probe(args, pre, data, ys, task, out_dim, record):
+    """VIME (table mode, the reference code's p_m 0.3 and alpha 2.0, marginals = all training
+    rows), then an MLP on its frozen embeddings, recorded as ``mlp_vime``."""
+    torch.manual_seed(args.seed)
+    vime = VIME(
+        num_numerical=pre.num_numerical,
+        cardinalities=pre.cardinalities,
+        encoder_layers=args.vime_layers,
+    )
+    return row_mlp_probe(args, vime, args.vime_epochs, data, ys, task, out_dim, record, "vime")
+
+
+def row_mlp_probe(args, method, epochs, data, ys, task, out_dim, record, name, batch_plan=None):
+    """Pre-train a corruption method (SCARF, VIME) on the training split with every training row
+    as its marginals, probe its frozen embeddings; returns (embeddings, s/epoch, epochs)."""
+    method.set_marginals(data[0])
     sec, epochs = pretrain(
-        scarf,
+        method,
         data[0],
-        epochs=args.scarf_epochs,
+        epochs=epochs,
         batch_size=256,
         lr=1e-3,
         weight_decay=1e-5,
@@ -181,8 +201,8 @@ def scarf_probe(args, pre, data, ys, task, out_dim, record, name, batch_plan=Non
         batch_plan=batch_plan,
     )
     t = time.time()
-    scarf.eval()
-    feats = [embeddings(scarf.embed, d) for d in data]
+    method.eval()
+    feats = [embeddings(method.embed, d) for d in data]
     val, test, _ = probe(feats, ys, task, out_dim, args.seed, [DEFAULT_HEAD])
     record(f"mlp_{name}", val, test, time.time() - t)
     return feats, sec, epochs
@@ -305,7 +325,7 @@ def parser() -> argparse.ArgumentParser:
         "--skip",
         nargs="*",
         default=[],
-        choices=["gbdt", "mlp_raw", "tjepa", "finetune", "scarf"],
+        choices=["gbdt", "mlp_raw", "tjepa", "finetune", "scarf", "vime"],
         help="models not to run (tjepa: no pre-training, probe or fine-tuning)",
     )
     ap.add_argument(
@@ -314,6 +334,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-rows", type=int, help="subsample training rows (quick runs)")
     ap.add_argument("--tjepa-epochs", type=int, default=100)
     ap.add_argument("--scarf-epochs", type=int, default=40)
+    ap.add_argument("--vime-epochs", type=int, default=40)
+    ap.add_argument("--vime-layers", type=int, default=1, help="VIME encoder depth")
     ap.add_argument(
         "--scarf-pseudo-clusters",
         type=int,
@@ -556,6 +578,11 @@ def main() -> None:
         if args.scarf_pseudo_clusters:
             gsimclr_scarf(args, pre, data, ys, task, out_dim, feats[0], record)
 
+    results["mlp_vime"], vals["mlp_vime"] = None, None
+    ep_v = sec_v = None
+    if "vime" not in args.skip:
+        _, sec_v, ep_v = vime_probe(args, pre, data, ys, task, out_dim, record)
+
     results["metric"] = "accuracy" if task == "classification" else "rmse"
     results["val"] = vals
     results["details"] = {
@@ -566,6 +593,8 @@ def main() -> None:
         "finetune_tjepa": ft_score,
         "scarf_epochs": ep_s,
         "scarf_sec_per_epoch": None if sec_s is None else round(sec_s, 2),
+        "vime_epochs": ep_v,
+        "vime_sec_per_epoch": None if sec_v is None else round(sec_v, 2),
         "probe_head": head,
         "args": {
             k: "inf" if isinstance(v, float) and math.isinf(v) else v

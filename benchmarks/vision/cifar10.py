@@ -103,6 +103,7 @@ METHODS = (
     "ijepa",
 )
 VIT_METHODS = ("mae", "ijepa")
+MATRYOSHKA_METHODS = ("simclr", "dcl", "byol", "directpred", "barlow", "vicreg")
 
 
 def log(msg: str) -> None:
@@ -128,6 +129,7 @@ def build_method(
     views: str | None = None,
     projection_dim: int | None = None,
     barlow_lambda: float | None = None,
+    matryoshka_dims: list[int] | None = None,
 ) -> nn.Module:
     """The benchmark's settings per method (CPU-sized heads; see the plugin README).
 
@@ -135,6 +137,10 @@ def build_method(
     its projector output size and the Barlow Twins off-diagonal weight; None keeps the defaults.
     """
     kw: dict = {} if views is None else {"views": views}
+    if matryoshka_dims:
+        if name not in MATRYOSHKA_METHODS:
+            raise ValueError(f"--matryoshka-dims applies to {MATRYOSHKA_METHODS}, not {name!r}")
+        kw["matryoshka_dims"] = matryoshka_dims
     if name in ("simclr", "dcl", "supcon", *VIT_METHODS) and views is not None:
         raise ValueError(f"--views applies to the BYOL/Barlow/VICReg family, not {name!r}")
     if name in VIT_METHODS and projection_dim is not None:
@@ -146,11 +152,13 @@ def build_method(
     if name == "simclr":
         t = 0.5 if temperature is None else temperature
         d = projection_dim or 128
-        return SimCLR(encoder=encoder, hidden_dim=head, projection_dim=d, temperature=t)
+        return SimCLR(encoder=encoder, hidden_dim=head, projection_dim=d, temperature=t, **kw)
     if name == "dcl":
         t = 0.1 if temperature is None else temperature
         d = projection_dim or 128
-        return SimCLR(encoder=encoder, hidden_dim=head, projection_dim=d, temperature=t, loss="dcl")
+        return SimCLR(
+            encoder=encoder, hidden_dim=head, projection_dim=d, temperature=t, loss="dcl", **kw
+        )
     if name in ("byol", "directpred"):
         predictor = "directpred" if name == "directpred" else "mlp"
         if momentum is not None:
@@ -225,6 +233,11 @@ def build_method(
     if name == "ijepa":
         return IJEPA(encoder)
     raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
+
+
+def int_list(text: str | None) -> list[int] | None:
+    """``"8,16,32"`` -> ``[8, 16, 32]``; None or empty -> None."""
+    return [int(t) for t in text.split(",") if t.strip()] if text else None
 
 
 def to_device(images: Tensor, device: str, channels_last: bool) -> Tensor:
@@ -463,6 +476,41 @@ def knn(train: tuple, test: tuple) -> float:
     return knn_accuracy(train[0], train[1], test[0], test[1], k=200, temperature=0.1)
 
 
+class ProjectedEmbedding(nn.Module):
+    """A method whose ``embed`` is its projector output (what a retrieval index holds)."""
+
+    def __init__(self, method: nn.Module) -> None:
+        super().__init__()
+        if getattr(method, "projector", None) is None:
+            raise ValueError(f"--prefix-knn needs a projector; {type(method).__name__} has none")
+        self.method = method
+
+    def embed(self, images: Tensor) -> Tensor:
+        return self.method.projector(self.method.embed(images))
+
+
+def prefix_knn(
+    method: nn.Module,
+    train_probe: Iterable,
+    test_probe: Iterable,
+    dims: list[int],
+    device: str,
+    channels_last: bool,
+    precision: str,
+) -> dict[str, float]:
+    """kNN accuracy of the first ``d`` projector outputs, for each ``d`` in ``dims``.
+
+    Matryoshka training (``--matryoshka-dims``) is meant to make the short prefixes usable on
+    their own; :func:`selfsup.metrics.knn_accuracy` L2-normalises each prefix (cosine).
+    """
+    head = ProjectedEmbedding(method)
+    train_z, train_y = features(head, train_probe, device, channels_last, precision)
+    test_z, test_y = features(head, test_probe, device, channels_last, precision)
+    if max(dims) > train_z.shape[1]:
+        raise ValueError(f"--prefix-knn {dims}: the projector has {train_z.shape[1]} outputs")
+    return {str(d): round(knn((train_z[:, :d], train_y), (test_z[:, :d], test_y)), 4) for d in dims}
+
+
 def peak_memory_mb(device: str) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
@@ -594,6 +642,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--temperature", type=float, default=None, help="SimCLR/DCL (default 0.5 / 0.1)")
     p.add_argument(
+        "--matryoshka-dims",
+        default=None,
+        help="comma-separated nested prefix sizes of the projector output for the Matryoshka "
+        f"loss, e.g. 8,16,32,64,128 ({', '.join(MATRYOSHKA_METHODS)})",
+    )
+    p.add_argument(
+        "--prefix-knn",
+        default=None,
+        help="comma-separated prefix sizes: also report the test kNN of each prefix of the "
+        "projector output (prefix_knn_acc)",
+    )
+    p.add_argument(
         "--ema-momentum",
         default=None,
         help="BYOL/DirectPred EMA schedule, e.g. 'cosine:0.99:1.0' (default), 'constant:0.99'",
@@ -663,6 +723,7 @@ def main(argv: list[str] | None = None) -> None:
         args.views,
         args.projection_dim,
         args.barlow_lambda,
+        int_list(args.matryoshka_dims),
     )
     method = method.to(args.device)
     if channels_last:
@@ -818,13 +879,24 @@ def main(argv: list[str] | None = None) -> None:
         f"{cpu_per_image:.3f} CPU s per image"
     )
 
-    knn_acc = linear_acc = val_knn_acc = val_rank = None
+    knn_acc = linear_acc = val_knn_acc = val_rank = prefix_acc = None
     if not args.skip_eval:
         train_f = features(method, train_probe, args.device, channels_last, args.precision)
         test_f = features(method, test_probe, args.device, channels_last, args.precision)
         knn_acc = round(knn(train_f, test_f), 4)
         linear_acc = round(linear_probe(train_f[0], train_f[1], test_f[0], test_f[1]).accuracy, 4)
         log(f"kNN {knn_acc:.4f} linear {linear_acc:.4f}")
+        if args.prefix_knn:
+            prefix_acc = prefix_knn(
+                method,
+                train_probe,
+                test_probe,
+                int_list(args.prefix_knn),
+                args.device,
+                channels_last,
+                args.precision,
+            )
+            log(f"projector-prefix kNN {prefix_acc}")
         if val_batches is not None:
             val_f = features(method, val_batches, args.device, channels_last, args.precision)
             val_knn_acc = round(knn(train_f, val_f), 4)
@@ -841,6 +913,8 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": round(epochs_done, 3),
         "knn_acc": knn_acc,
         "linear_acc": linear_acc,
+        "prefix_knn_acc": prefix_acc,
+        "matryoshka_dims": int_list(args.matryoshka_dims),
         "val_knn_acc": val_knn_acc,
         "val_rankme": val_rank,
         "best_val_epoch": None if best is None else best["epoch"],

@@ -13,6 +13,7 @@ from selfsup.testing import MethodContract, PluginContract
 from selfsup_tabular.data import TabularPreprocessor
 from selfsup_tabular.methods.scarf import SCARF
 from selfsup_tabular.methods.tjepa import TJEPA
+from selfsup_tabular.methods.vime import VIME
 
 CARDS = [3, 5]
 
@@ -161,3 +162,24 @@ class TestTJEPAFitted(TestTJEPA):
         method = super().make_method()
         assert isinstance(method, TJEPA)
         return method.materialize(_fitted())
+
+
+class TestVIME(TestSCARF):
+    method_cls = VIME
+
+    def make_method(self) -> Method:
+        return VIME(num_features=5, hidden_dim=8)
+
+
+class TestVIMETable(TestSCARFTable):
+    """VIME in table mode (column-wise corruption, per-column reconstruction heads)."""
+
+    method_cls = VIME
+
+    def make_method(self) -> Method:
+        return VIME(hidden_dim=8, num_numerical=3, cardinalities=CARDS)
+
+
+class TestVIMEFitted(TestVIMETable):
+    def make_method(self) -> Method:
+        return VIME(hidden_dim=8).materialize(_fitted())

@@ -16,7 +16,7 @@ from selfsup.experiment import SSLModule, Task
 from selfsup.experiment.embedding import embed_to_file
 from selfsup.export import read_embeddings
 from selfsup_tabular.data import TabularCSVDataModule, read_table
-from selfsup_tabular.methods import SCARF, TJEPA
+from selfsup_tabular.methods import SCARF, TJEPA, VIME
 
 SMALL = dict(
     d_token=8,
@@ -141,7 +141,9 @@ def test_the_data_module_needs_no_trainer_the_method_binds_to_it(tmp_path, kind)
         fresh.bind_data(other, "fit")
 
 
-@pytest.mark.parametrize(("name", "cls"), [("tjepa_adult", TJEPA), ("scarf_adult", SCARF)])
+@pytest.mark.parametrize(
+    ("name", "cls"), [("tjepa_adult", TJEPA), ("scarf_adult", SCARF), ("vime_adult", VIME)]
+)
 def test_shipped_config_builds_an_unmaterialised_method(tmp_path, name, cls) -> None:
     from selfsup.cli.lightning import run_lightning_cli
     from selfsup.plugins.configs import find_config
@@ -154,7 +156,7 @@ def test_shipped_config_builds_an_unmaterialised_method(tmp_path, name, cls) -> 
     assert isinstance(task.data, TabularCSVDataModule) and task.data.header is False
 
 
-@pytest.mark.parametrize("name", ["tjepa_adult", "scarf_adult"])
+@pytest.mark.parametrize("name", ["tjepa_adult", "scarf_adult", "vime_adult"])
 def test_shipped_configs_describe_themselves_and_run_with_the_plugin_name(name) -> None:
     from selfsup.plugins.configs import find_config
 

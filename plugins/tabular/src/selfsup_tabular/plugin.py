@@ -15,6 +15,7 @@ PLUGIN = Plugin(
         "tjepa_encoder": "selfsup_tabular.encoders.tjepa_encoder:TJEPAEncoder",
         "scarf": "selfsup_tabular.methods.scarf:SCARF",
         "scarf_encoder": "selfsup_tabular.methods.scarf:SCARFEncoder",
+        "vime": "selfsup_tabular.methods.vime:VIME",
         "tabular_csv": "selfsup_tabular.data.datamodule:TabularCSVDataModule",
         "builtin_table": "selfsup_tabular.data.builtin:BuiltinTableDataModule",
         "tabular_preprocessor": "selfsup_tabular.data.preprocessing:TabularPreprocessor",
@@ -23,9 +24,10 @@ PLUGIN = Plugin(
         "tabular_mlp": "selfsup_tabular.encoders.mlp:TabularMLP",
         "tabular_input": "selfsup_tabular.encoders.mlp:TabularInput",
         "scarf_corrupt": "selfsup_tabular.augment.corruption:scarf_corrupt",
+        "vime_corrupt": "selfsup_tabular.augment.corruption:vime_corrupt",
     },
     description=(
-        "Tabular data: T-JEPA (feature-subset latent prediction) and SCARF, with CSV "
+        "Tabular data: T-JEPA (feature-subset latent prediction), SCARF and VIME, with CSV "
         "preprocessing and an FT-Transformer tokenizer."
     ),
     distribution="selfsup-tabular",
