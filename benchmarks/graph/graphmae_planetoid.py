@@ -264,7 +264,9 @@ def main() -> None:
         "--seeds", default="5", help="a count (0..n-1) or a list like 0,3,7 (one seed: '3,')"
     )
     parser.add_argument("--graphmae2", action="store_true", help="use graphmae2_cora.yaml")
-    parser.add_argument("--config", default=None, help="another Lightning config")
+    parser.add_argument(
+        "--config", default=None, help="another Lightning config: a path or a name (graph:dgi_cora)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--machine", default=None, help="free-text label stored in the JSON")
@@ -303,7 +305,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     name = "graphmae2_cora.yaml" if args.graphmae2 else "graphmae_cora.yaml"
     config_path = (
-        Path(args.config) if args.config else find_config("graph:" + name.removesuffix(".yaml"))
+        find_config("graph:" + name.removesuffix(".yaml"))
+        if not args.config
+        else Path(args.config)
+        if Path(args.config).exists() or ":" not in args.config
+        else find_config(args.config)
     )
     base = yaml.safe_load(config_path.read_text())
     probe = _probe_settings(base)

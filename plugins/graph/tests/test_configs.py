@@ -18,7 +18,7 @@ from selfsup.cli.lightning import run_lightning_cli
 from selfsup.metrics import ProbeMonitor
 from selfsup.plugins.configs import find_config, shipped_configs
 from selfsup_graph.evaluation import NodeProbe
-from selfsup_graph.methods import GraphMAE, GraphMAE2, GraphMAEGraphLevel
+from selfsup_graph.methods import BGRL, DGI, GRACE, GraphMAE, GraphMAE2, GraphMAEGraphLevel
 
 # The values of the authors' files (THUDM/GraphMAE configs.yml @ b14f080, THUDM/GraphMAE2
 # configs/*.yaml @ bc473e8), written out again here.
@@ -70,7 +70,29 @@ GRAPH_TRAINING = {
     "graphmae_nci1": ("NCI1", 300, 16, 1e-3, 300 * 257),  # 4,110 graphs / 16 per step
 }
 
-NAMES = sorted([*NODE, *GRAPH])
+# Contrastive / bootstrapped / infomax node methods: (class, epochs, optimizer, lr, weight decay,
+# method arguments), from GRACE's config.yaml (Cora), BGRL's Table 5 and DGI's execute.py.
+CONTRAST = {
+    "grace_cora": (
+        GRACE,
+        200,
+        "Adam",
+        5e-4,
+        1e-5,
+        {"temperature": 0.4, "drop_edge": (0.2, 0.4), "drop_feature": (0.3, 0.4)},
+    ),
+    "bgrl_cora": (
+        BGRL,
+        1000,
+        "AdamW",
+        5e-4,
+        1e-5,
+        {"drop_edge": (0.5, 0.4), "drop_feature": (0.2, 0.1)},
+    ),
+    "dgi_cora": (DGI, 300, "Adam", 1e-3, 0.0, {}),
+}
+
+NAMES = sorted([*NODE, *GRAPH, *CONTRAST])
 
 
 @pytest.fixture
@@ -215,3 +237,17 @@ def test_ogbn_arxiv_config_trains_on_tiny_raw_files(
         "--model.tasks.init_args.method.init_args.hidden_channels=16",
     )
     assert list((no_data / "outputs" / "graphmae2_ogbn_arxiv").rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("name", sorted(CONTRAST))
+def test_contrastive_node_configs_build_the_papers_settings(name: str, no_data: Path) -> None:
+    cls, epochs, optimizer, lr, wd, attributes = CONTRAST[name]
+    cli = _build(name)
+    method = cli.model.tasks["cora"].method
+    assert type(method) is cls and method.in_channels == 1433
+    for key, value in attributes.items():
+        assert getattr(method, key) == value, key
+    assert cli.trainer.max_epochs == epochs
+    config = yaml.safe_load(find_config(f"graph:{name}").read_text())
+    assert config["model"]["optimizer"]["class_path"] == f"torch.optim.{optimizer}"
+    assert _optimizer(name) == {"lr": lr, "weight_decay": wd}

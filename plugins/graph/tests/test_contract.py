@@ -9,6 +9,8 @@ from torch_geometric.data import Batch, Data
 
 from selfsup.experiment.method import Method
 from selfsup.testing import MethodContract, PluginContract
+from selfsup_graph.methods.bgrl import BGRL
+from selfsup_graph.methods.dgi import DGI
 from selfsup_graph.methods.grace import GRACE
 from selfsup_graph.methods.graphmae import GraphMAE, GraphMAE2, GraphMAEGraphLevel
 
@@ -70,6 +72,20 @@ class TestGRACE(MethodContract):
     def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
         graph = ring(7, 6, generator)
         return graph.x, graph.edge_index
+
+
+class TestBGRL(TestGRACE):
+    method_cls = BGRL
+
+    def make_method(self) -> Method:
+        return BGRL(in_channels=6, hidden_channels=8, out_channels=4, predictor_hidden=8)
+
+
+class TestDGI(TestGRACE):
+    method_cls = DGI
+
+    def make_method(self) -> Method:
+        return DGI(in_channels=6, hidden_channels=8)
 
 
 class TestGraphMAE(MethodContract):

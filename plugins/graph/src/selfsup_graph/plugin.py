@@ -13,6 +13,8 @@ PLUGIN = Plugin(
     components={
         # methods
         "grace": "selfsup_graph.methods.grace:GRACE",
+        "bgrl": "selfsup_graph.methods.bgrl:BGRL",
+        "dgi": "selfsup_graph.methods.dgi:DGI",
         "graphmae": "selfsup_graph.methods.graphmae:GraphMAE",
         "graphmae2": "selfsup_graph.methods.graphmae:GraphMAE2",
         "graphmae_graph": "selfsup_graph.methods.graphmae:GraphMAEGraphLevel",
@@ -43,8 +45,8 @@ PLUGIN = Plugin(
     },
     description=(
         "Graphs (PyG): GraphMAE/GraphMAE2 masked graph autoencoders (node and graph level), "
-        "GRACE, GAT/GCN/GIN encoders, graph augmentations, your own edge list, Planetoid/OGB/TU "
-        "offline, node probe."
+        "GRACE, BGRL, DGI, GAT/GCN/GIN encoders, graph augmentations, your own edge list, "
+        "Planetoid/OGB/TU offline, node probe."
     ),
     distribution="selfsup-graph",
     configs="selfsup_graph/configs",

@@ -3,13 +3,24 @@
 from typing import TYPE_CHECKING, Any
 
 from selfsup.deprecation import moved_attribute
+from selfsup_graph.methods.bgrl import BGRL
+from selfsup_graph.methods.dgi import DGI, dgi_loss
 from selfsup_graph.methods.grace import GRACE
 from selfsup_graph.methods.graphmae import GraphMAE, GraphMAE2, GraphMAEGraphLevel
 
 if TYPE_CHECKING:
     from selfsup_graph.batch import GraphInput
 
-__all__ = ["GRACE", "GraphInput", "GraphMAE", "GraphMAE2", "GraphMAEGraphLevel"]
+__all__ = [
+    "BGRL",
+    "DGI",
+    "GRACE",
+    "GraphInput",
+    "GraphMAE",
+    "GraphMAE2",
+    "GraphMAEGraphLevel",
+    "dgi_loss",
+]
 
 # moved to selfsup_graph.batch; forwarded with a DeprecationWarning for one release
 _MOVED = {"GraphInput": "selfsup_graph.batch"}
