@@ -76,6 +76,7 @@ from selfsup_vision.encoders import ResNetEncoder, SmallConvNet, ViTEncoder
 from selfsup_vision.methods import (
     BYOL,
     DINO,
+    IBOT,
     IJEPA,
     MAE,
     BarlowTwins,
@@ -101,8 +102,9 @@ METHODS = (
     "vicreg",
     "mae",
     "ijepa",
+    "ibot",
 )
-VIT_METHODS = ("mae", "ijepa")
+VIT_METHODS = ("mae", "ijepa", "ibot")
 MATRYOSHKA_METHODS = ("simclr", "dcl", "byol", "directpred", "barlow", "vicreg")
 
 
@@ -141,9 +143,9 @@ def build_method(
         if name not in MATRYOSHKA_METHODS:
             raise ValueError(f"--matryoshka-dims applies to {MATRYOSHKA_METHODS}, not {name!r}")
         kw["matryoshka_dims"] = matryoshka_dims
-    if name in ("simclr", "dcl", "supcon", *VIT_METHODS) and views is not None:
+    if name in ("simclr", "dcl", "supcon", "mae", "ijepa") and views is not None:
         raise ValueError(f"--views applies to the BYOL/Barlow/VICReg family, not {name!r}")
-    if name in VIT_METHODS and projection_dim is not None:
+    if name in ("mae", "ijepa") and projection_dim is not None:
         raise ValueError(f"--projection-dim applies to the joint-embedding methods, not {name!r}")
     if name in ("barlow", "mixed_barlow") and barlow_lambda is not None:
         kw["lambda_offdiag"] = barlow_lambda
@@ -228,6 +230,18 @@ def build_method(
         return BarlowTwins(encoder, hidden_dim=head, projection_dim=d, mixup=mixup, **kw)
     if name == "vicreg":
         return VICReg(encoder, hidden_dim=head, projection_dim=projection_dim or head, **kw)
+    if name == "ibot":
+        # DINO's CIFAR-sized head and schedules (the rows above), plus masked patch distillation
+        return IBOT(
+            encoder,
+            hidden_dim=head,
+            bottleneck_dim=projection_dim or 256,
+            num_prototypes=4096,
+            teacher_temperature=0.07,
+            teacher_temperature_warmup=0.3,
+            momentum=momentum or "cosine:0.99:1.0",
+            **kw,
+        )
     if name == "mae":
         return MAE(encoder)
     if name == "ijepa":
