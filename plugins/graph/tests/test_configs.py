@@ -18,7 +18,15 @@ from selfsup.cli.lightning import run_lightning_cli
 from selfsup.metrics import ProbeMonitor
 from selfsup.plugins.configs import find_config, shipped_configs
 from selfsup_graph.evaluation import NodeProbe
-from selfsup_graph.methods import BGRL, DGI, GRACE, GraphMAE, GraphMAE2, GraphMAEGraphLevel
+from selfsup_graph.methods import (
+    BGRL,
+    DGI,
+    GRACE,
+    MVGRL,
+    GraphMAE,
+    GraphMAE2,
+    GraphMAEGraphLevel,
+)
 
 # The values of the authors' files (THUDM/GraphMAE configs.yml @ b14f080, THUDM/GraphMAE2
 # configs/*.yaml @ bc473e8), written out again here.
@@ -90,6 +98,7 @@ CONTRAST = {
         {"drop_edge": (0.5, 0.4), "drop_feature": (0.2, 0.1)},
     ),
     "dgi_cora": (DGI, 300, "Adam", 1e-3, 0.0, {}),
+    "mvgrl_cora": (MVGRL, 300, "Adam", 1e-3, 0.0, {}),
 }
 
 NAMES = sorted([*NODE, *GRAPH, *CONTRAST])

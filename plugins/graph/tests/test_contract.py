@@ -13,6 +13,7 @@ from selfsup_graph.methods.bgrl import BGRL
 from selfsup_graph.methods.dgi import DGI
 from selfsup_graph.methods.grace import GRACE
 from selfsup_graph.methods.graphmae import GraphMAE, GraphMAE2, GraphMAEGraphLevel
+from selfsup_graph.methods.mvgrl import MVGRL
 
 
 def ring(n: int, f: int, generator: torch.Generator) -> Data:
@@ -86,6 +87,13 @@ class TestDGI(TestGRACE):
 
     def make_method(self) -> Method:
         return DGI(in_channels=6, hidden_channels=8)
+
+
+class TestMVGRL(TestGRACE):
+    method_cls = MVGRL
+
+    def make_method(self) -> Method:
+        return MVGRL(in_channels=6, hidden_channels=8)
 
 
 class TestGraphMAE(MethodContract):

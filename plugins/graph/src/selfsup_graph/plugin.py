@@ -15,6 +15,9 @@ PLUGIN = Plugin(
         "grace": "selfsup_graph.methods.grace:GRACE",
         "bgrl": "selfsup_graph.methods.bgrl:BGRL",
         "dgi": "selfsup_graph.methods.dgi:DGI",
+        "mvgrl": "selfsup_graph.methods.mvgrl:MVGRL",
+        "mvgrl_encoder": "selfsup_graph.methods.mvgrl:MVGRLEncoder",
+        "ppr_diffusion": "selfsup_graph.augment.diffusion:ppr_diffusion",
         "graphmae": "selfsup_graph.methods.graphmae:GraphMAE",
         "graphmae2": "selfsup_graph.methods.graphmae:GraphMAE2",
         "graphmae_graph": "selfsup_graph.methods.graphmae:GraphMAEGraphLevel",
@@ -45,7 +48,7 @@ PLUGIN = Plugin(
     },
     description=(
         "Graphs (PyG): GraphMAE/GraphMAE2 masked graph autoencoders (node and graph level), "
-        "GRACE, BGRL, DGI, GAT/GCN/GIN encoders, graph augmentations, your own edge list, "
+        "GRACE, BGRL, DGI, MVGRL, GAT/GCN/GIN encoders, graph augmentations, your own edge list, "
         "Planetoid/OGB/TU offline, node probe."
     ),
     distribution="selfsup-graph",

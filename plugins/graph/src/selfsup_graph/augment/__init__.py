@@ -1,5 +1,6 @@
-"""Stochastic graph views (global torch RNG)."""
+"""Graph views: stochastic corruptions (global torch RNG) and diffusion."""
 
+from selfsup_graph.augment.diffusion import MAX_DENSE_NODES, ppr_diffusion
 from selfsup_graph.augment.views import (
     drop_edges,
     drop_feature_columns,
@@ -10,10 +11,12 @@ from selfsup_graph.augment.views import (
 )
 
 __all__ = [
+    "MAX_DENSE_NODES",
     "drop_edges",
     "drop_feature_columns",
     "drop_nodes",
     "k_hop_view",
     "mask_features",
+    "ppr_diffusion",
     "random_walk_subgraph",
 ]

@@ -7,6 +7,7 @@ from selfsup_graph.methods.bgrl import BGRL
 from selfsup_graph.methods.dgi import DGI, dgi_loss
 from selfsup_graph.methods.grace import GRACE
 from selfsup_graph.methods.graphmae import GraphMAE, GraphMAE2, GraphMAEGraphLevel
+from selfsup_graph.methods.mvgrl import MVGRL, MVGRLEncoder
 
 if TYPE_CHECKING:
     from selfsup_graph.batch import GraphInput
@@ -19,6 +20,8 @@ __all__ = [
     "GraphMAE",
     "GraphMAE2",
     "GraphMAEGraphLevel",
+    "MVGRL",
+    "MVGRLEncoder",
     "dgi_loss",
 ]
 
