@@ -12,6 +12,7 @@ from selfsup.testing import MethodContract, PluginContract
 from selfsup_graph.methods.bgrl import BGRL
 from selfsup_graph.methods.dgi import DGI
 from selfsup_graph.methods.grace import GRACE
+from selfsup_graph.methods.graphcl import GraphCL
 from selfsup_graph.methods.graphmae import GraphMAE, GraphMAE2, GraphMAEGraphLevel
 from selfsup_graph.methods.mvgrl import MVGRL
 
@@ -172,3 +173,16 @@ class TestGraphMAEGraphLevel(MethodContract):
     def make_encoder_inputs(self, generator: torch.Generator) -> tuple[Any, ...]:
         graphs = Batch.from_data_list([ring(n, 6, generator) for n in (4, 5)])
         return graphs.x, graphs.edge_index
+
+
+class TestGraphCL(TestGraphMAEGraphLevel):
+    """GraphCL: batches of small graphs, two augmented copies each."""
+
+    method_cls = GraphCL
+
+    def make_method(self) -> Method:
+        return GraphCL(in_channels=6, hidden_channels=8, num_layers=2)
+
+    def malformed_batches(self) -> list[tuple[Any, str]]:
+        one = Batch.from_data_list([ring(5, 6, torch.Generator().manual_seed(0))])
+        return [*graph_malformations(6), (one, "at least 2 graphs")]

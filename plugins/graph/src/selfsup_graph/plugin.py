@@ -16,6 +16,7 @@ PLUGIN = Plugin(
         "bgrl": "selfsup_graph.methods.bgrl:BGRL",
         "dgi": "selfsup_graph.methods.dgi:DGI",
         "mvgrl": "selfsup_graph.methods.mvgrl:MVGRL",
+        "graphcl": "selfsup_graph.methods.graphcl:GraphCL",
         "mvgrl_encoder": "selfsup_graph.methods.mvgrl:MVGRLEncoder",
         "ppr_diffusion": "selfsup_graph.augment.diffusion:ppr_diffusion",
         "graphmae": "selfsup_graph.methods.graphmae:GraphMAE",
@@ -48,8 +49,8 @@ PLUGIN = Plugin(
     },
     description=(
         "Graphs (PyG): GraphMAE/GraphMAE2 masked graph autoencoders (node and graph level), "
-        "GRACE, BGRL, DGI, MVGRL, GAT/GCN/GIN encoders, graph augmentations, your own edge list, "
-        "Planetoid/OGB/TU offline, node probe."
+        "GRACE, BGRL, DGI, MVGRL, GraphCL, GAT/GCN/GIN encoders, graph augmentations, your own "
+        "edge list, Planetoid/OGB/TU offline, node probe."
     ),
     distribution="selfsup-graph",
     configs="selfsup_graph/configs",

@@ -109,11 +109,18 @@ class GINEncoder(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+    def layer_outputs(self, x: Tensor, edge_index: Tensor) -> list[Tensor]:
+        """Every layer's node embeddings, first to last (InfoGraph/GraphCL concatenate their
+        pooled readouts); the last is :meth:`forward`'s output."""
+        outs = []
         for conv, post, res, use_res in zip(
             self.convs, self.posts, self.residuals, self._residual, strict=True
         ):
             h = F.dropout(x, p=self.in_drop, training=self.training)
             out = post(conv(h, edge_index))
             x = out + res(h) if use_res else out
-        return x
+            outs.append(x)
+        return outs
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        return self.layer_outputs(x, edge_index)[-1]

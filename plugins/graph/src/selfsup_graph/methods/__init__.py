@@ -6,6 +6,7 @@ from selfsup.deprecation import moved_attribute
 from selfsup_graph.methods.bgrl import BGRL
 from selfsup_graph.methods.dgi import DGI, dgi_loss
 from selfsup_graph.methods.grace import GRACE
+from selfsup_graph.methods.graphcl import GraphCL
 from selfsup_graph.methods.graphmae import GraphMAE, GraphMAE2, GraphMAEGraphLevel
 from selfsup_graph.methods.mvgrl import MVGRL, MVGRLEncoder
 
@@ -16,6 +17,7 @@ __all__ = [
     "BGRL",
     "DGI",
     "GRACE",
+    "GraphCL",
     "GraphInput",
     "GraphMAE",
     "GraphMAE2",
