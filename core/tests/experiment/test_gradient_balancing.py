@@ -147,6 +147,21 @@ def test_ssl_module_balances_the_shared_gradient(balancing: str) -> None:
     assert "train/a/balance_weight" in trainer.callback_metrics
 
 
+@pytest.mark.parametrize("balancing", ["mgda", "pcgrad"])
+def test_tasks_sharing_nothing_train_as_with_the_weighted_sum(balancing: str) -> None:
+    """The quickstart's case: separate encoders, so balancing leaves every gradient alone."""
+
+    def run(rule: str) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        methods = [_Regression(3.0), _Regression(-2.0)]
+        tasks = [Task(n, m, _Fixed(i)) for i, (n, m) in enumerate(zip("ab", methods))]
+        quiet_trainer(max_steps=3, max_epochs=-1).fit(SSLModule(tasks, balancing=rule))
+        return [p.detach().clone() for m in methods for p in m.parameters()]
+
+    for got, want in zip(run(balancing), run("sum"), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_unknown_balancing_is_named() -> None:
     with pytest.raises(ValueError, match="balancing must be one of"):
         SSLModule(Task("t", BoringMethod(), BoringDataModule()), balancing="uncertainty")
