@@ -402,11 +402,14 @@ def main() -> None:
         f"{final_mean:.2f} +- {final_std:.2f}; reported ({args.probe_rule}) {reported_mean:.2f} "
         f"+- {reported_std:.2f}; {sec_per_epoch:.3f} s/epoch; total {total:.1f} s"
     )
+    variant = "graphmae2" if args.graphmae2 else "graphmae"
+    if args.config:
+        variant = config_path.stem
     record = {
         "benchmark": "graph.graphmae_planetoid",
         "dataset": args.dataset,
-        "variant": "graphmae2" if args.graphmae2 else "graphmae",
-        "config": str(config_path),
+        "variant": variant,
+        "config": args.config if args.config and ":" in args.config else config_path.name,
         "acc_mean": acc_mean,
         "acc_std": acc_std,
         "final_acc_mean": final_mean,
