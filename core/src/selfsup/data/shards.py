@@ -7,6 +7,9 @@ key: ``000042.jpg`` and ``000042.cls`` are the sample ``{"__key__": "000042", "j
 :func:`index_shards`). Members are read as bytes; nothing is extracted to disk and nothing in a
 shard runs.
 
+Over 400 lines on purpose: the shard layout, its indexer and the streaming loader share one
+format and one resume state (epoch, shard, offset); split apart, each part would restate it.
+
 :class:`ShardLoader` streams such a folder:
 
 * **Sharding.** Epoch ``e`` orders the shards by a permutation seeded with ``(seed, e)`` and

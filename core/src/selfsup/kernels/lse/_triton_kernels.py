@@ -6,6 +6,9 @@ Notation (see :mod:`selfsup.kernels.lse.triton` for the maths): ``Q`` ``(N, D)``
 base-2 row log-sum-exp. Dropped entries (``exclude`` columns, accidental hits, padding) are
 ``-inf`` before any reduction, so they contribute ``exp2(-inf) = 0``.
 
+Over 400 lines on purpose: the forward and the backward kernels share the notation above and
+the tile layout below, and read best side by side.
+
 Layout: one program per ``BLOCK_M`` rows (forward, dQ, symmetric dZ) or ``BLOCK_N`` columns
 (dK), times ``NUM_DC`` feature chunks of the *output* (1 when ``D <= BLOCK_D``; every chunk
 program recomputes the full-``D`` logits), times splits of the reduction axis when there are
