@@ -9,17 +9,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.checks import check_probability
-from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import negative_cosine
 from selfsup.teachers import EMATeacher
-from selfsup_graph.augment.views import drop_edges, drop_feature_columns
-from selfsup_graph.batch import node_features_and_edges
 from selfsup_graph.encoders.gcn import GCNEncoder
+from selfsup_graph.methods.node_method import NodeEncoderMethod
 
 __all__ = ["BGRL"]
 
 
-class BGRL(Method):
+class BGRL(NodeEncoderMethod):
     """BGRL: an online GCN predicts an EMA target GCN's node embeddings of another view.
 
     Two views remove edges (probability ``drop_edge_k``) and zero feature columns
@@ -114,23 +112,8 @@ class BGRL(Method):
         )
         self.target_encoder = EMATeacher(self.encoder, momentum)
 
-    def graph(self, batch: Any) -> tuple[Tensor, Tensor]:
-        """``(x, edge_index)`` of a batch, validated (read as given)."""
-        return node_features_and_edges(batch, self.in_channels, type(self).__name__)
-
-    def view(self, x: Tensor, edge_index: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        """Corrupted view ``k`` (0 or 1): masked feature columns, removed edges."""
-        return drop_feature_columns(x, self.drop_feature[k]), drop_edges(
-            edge_index, self.drop_edge[k]
-        )
-
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        x, edge_index = self.graph(batch)
-        if x.shape[0] < 2:  # BatchNorm over the nodes needs two of them
-            raise MalformedBatchError(
-                f"{type(self).__name__} needs at least 2 nodes to train (BatchNorm over the "
-                f"nodes), got {x.shape[0]}."
-            )
+        x, edge_index = self.training_graph(batch, "BatchNorm over the nodes")
         v1, v2 = self.view(x, edge_index, 0), self.view(x, edge_index, 1)
         z1, z2 = self.predictor(self.encoder(*v1)), self.predictor(self.encoder(*v2))
         with torch.no_grad():
@@ -138,14 +121,6 @@ class BGRL(Method):
         loss = negative_cosine(z1, h2) + negative_cosine(z2, h1)
         cos = F.cosine_similarity(z1.detach(), h2, dim=1).mean()
         return {"loss": loss, "prediction_cosine": cos}
-
-    def representations(self, batch: Any) -> Tensor:
-        """Online node embeddings of the uncorrupted training graph, detached."""
-        return self.encoder(*self.graph(batch)).detach()
-
-    def embed(self, batch: Any) -> Tensor:
-        """Online encoder's node embeddings ``(N, out_channels)`` of the uncorrupted graph."""
-        return self.encoder(*self.graph(batch))
 
     def export_encoder(self) -> GCNEncoder:
         """The online GCN (component ``graph:gcn``), the encoder BGRL keeps."""

@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.experiment.method import MalformedBatchError, Method
-from selfsup_graph.batch import node_features_and_edges
 from selfsup_graph.encoders.gcn import GCNEncoder
+from selfsup_graph.methods.node_method import NodeEncoderMethod
 
 __all__ = ["DGI", "dgi_loss"]
 
@@ -44,7 +43,7 @@ def dgi_loss(positive: Tensor, negative: Tensor, summary: Tensor, weight: Tensor
     return F.binary_cross_entropy_with_logits(logits, labels)
 
 
-class DGI(Method):
+class DGI(NodeEncoderMethod):
     """Deep Graph Infomax: maximise the mutual information between node embeddings and a
     summary of the whole graph.
 
@@ -98,29 +97,12 @@ class DGI(Method):
         self.weight = nn.Parameter(torch.empty(hidden_channels, hidden_channels))
         nn.init.xavier_uniform_(self.weight)  # the reference's bilinear initialisation
 
-    def graph(self, batch: Any) -> tuple[Tensor, Tensor]:
-        """``(x, edge_index)`` of a batch, validated (read as given)."""
-        return node_features_and_edges(batch, self.in_channels, type(self).__name__)
-
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        x, edge_index = self.graph(batch)
-        if x.shape[0] < 2:
-            raise MalformedBatchError(
-                f"{type(self).__name__} needs at least 2 nodes to train (the corruption "
-                f"shuffles the nodes' features), got {x.shape[0]}."
-            )
+        x, edge_index = self.training_graph(batch, "the corruption shuffles their features")
         h = self.encoder(x, edge_index)
         h_corrupt = self.encoder(x[torch.randperm(x.shape[0], device=x.device)], edge_index)
         summary = torch.sigmoid(h.mean(dim=0))
         return {"loss": dgi_loss(h, h_corrupt, summary, self.weight)}
-
-    def representations(self, batch: Any) -> Tensor:
-        """Node embeddings of the uncorrupted training graph, detached."""
-        return self.encoder(*self.graph(batch)).detach()
-
-    def embed(self, batch: Any) -> Tensor:
-        """Node embeddings ``(N, hidden_channels)`` of the uncorrupted graph."""
-        return self.encoder(*self.graph(batch))
 
     def export_encoder(self) -> GCNEncoder:
         """The GCN (component ``graph:gcn``) without the discriminator."""

@@ -8,16 +8,14 @@ from torch import Tensor, nn
 
 from selfsup.checks import check_positive, check_probability
 from selfsup.encoders import ProjectionHead, mlp_blocks
-from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.losses import nt_xent
-from selfsup_graph.augment.views import drop_edges, drop_feature_columns
-from selfsup_graph.batch import node_features_and_edges
 from selfsup_graph.encoders.gcn import GCNEncoder
+from selfsup_graph.methods.node_method import NodeEncoderMethod
 
 __all__ = ["GRACE"]
 
 
-class GRACE(Method):
+class GRACE(NodeEncoderMethod):
     """GRACE: node-level contrast between two corrupted views of one graph.
 
     Each view removes edges (probability ``drop_edge_k``) and zeroes feature columns
@@ -108,37 +106,13 @@ class GRACE(Method):
             )
         )
 
-    def graph(self, batch: Any) -> tuple[Tensor, Tensor]:
-        """``(x, edge_index)`` of a batch, validated; ``edge_index`` as given (see the class
-        docstring for self-loops, duplicates and directions)."""
-        return node_features_and_edges(batch, self.in_channels, type(self).__name__)
-
-    def view(self, x: Tensor, edge_index: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        """Corrupted view ``k`` (0 or 1): masked feature columns, removed edges."""
-        return drop_feature_columns(x, self.drop_feature[k]), drop_edges(
-            edge_index, self.drop_edge[k]
-        )
-
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        x, edge_index = self.graph(batch)
-        if x.shape[0] < 2:  # training only: embed works on one node
-            raise MalformedBatchError(
-                f"{type(self).__name__} needs at least 2 nodes to train (the other nodes are the "
-                f"negatives), got {x.shape[0]}."
-            )
+        x, edge_index = self.training_graph(batch, "the other nodes are the negatives")
         h1 = self.encoder(*self.view(x, edge_index, 0))
         h2 = self.encoder(*self.view(x, edge_index, 1))
         u, v = self.projector(h1), self.projector(h2)
         loss = nt_xent(u, v, self.temperature, chunk_size=self.chunk_size)
         return {"loss": loss}
-
-    def representations(self, batch: Any) -> Tensor:
-        """Node embeddings of the uncorrupted training graph, detached."""
-        return self.encoder(*self.graph(batch)).detach()
-
-    def embed(self, batch: Any) -> Tensor:
-        """Node embeddings ``(N, out_channels)`` of the uncorrupted graph."""
-        return self.encoder(*self.graph(batch))
 
     def export_encoder(self) -> GCNEncoder:
         """The GCN encoder ``(x, edge_index) -> (N, out_channels)`` that :meth:`embed` runs,

@@ -8,12 +8,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup.export import exportable
 from selfsup_graph.augment.diffusion import ppr_diffusion
-from selfsup_graph.batch import node_features_and_edges
 from selfsup_graph.encoders.gcn import GCNEncoder
 from selfsup_graph.methods.dgi import dgi_loss
+from selfsup_graph.methods.node_method import NodeEncoderMethod
 
 __all__ = ["MVGRL", "MVGRLEncoder"]
 
@@ -81,7 +80,7 @@ class MVGRLEncoder(nn.Module):
         return h_a + h_d
 
 
-class MVGRL(Method):
+class MVGRL(NodeEncoderMethod):
     """MVGRL: each view's node embeddings are told apart from a corruption's by the *other*
     view's graph summary.
 
@@ -142,31 +141,14 @@ class MVGRL(Method):
         self.weight = nn.Parameter(torch.empty(hidden_channels, hidden_channels))
         nn.init.xavier_uniform_(self.weight)
 
-    def graph(self, batch: Any) -> tuple[Tensor, Tensor]:
-        """``(x, edge_index)`` of a batch, validated (read as given)."""
-        return node_features_and_edges(batch, self.in_channels, type(self).__name__)
-
     def training_losses(self, batch: Any) -> dict[str, Tensor]:
-        x, edge_index = self.graph(batch)
-        if x.shape[0] < 2:
-            raise MalformedBatchError(
-                f"{type(self).__name__} needs at least 2 nodes to train (the corruption "
-                f"shuffles the nodes' features), got {x.shape[0]}."
-            )
+        x, edge_index = self.training_graph(batch, "the corruption shuffles their features")
         h_a, h_d = self.encoder.views(x, edge_index)
         shuffled = x[torch.randperm(x.shape[0], device=x.device)]
         c_a, c_d = self.encoder.views(shuffled, edge_index)
         s_a, s_d = torch.sigmoid(h_a.mean(dim=0)), torch.sigmoid(h_d.mean(dim=0))
         loss = 0.5 * (dgi_loss(h_d, c_d, s_a, self.weight) + dgi_loss(h_a, c_a, s_d, self.weight))
         return {"loss": loss}
-
-    def representations(self, batch: Any) -> Tensor:
-        """``h^a + h^d`` of the uncorrupted training graph, detached."""
-        return self.encoder(*self.graph(batch)).detach()
-
-    def embed(self, batch: Any) -> Tensor:
-        """Node embeddings ``h^a + h^d`` ``(N, hidden_channels)``."""
-        return self.encoder(*self.graph(batch))
 
     def export_encoder(self) -> MVGRLEncoder:
         """Both views' GCNs (component ``graph:mvgrl_encoder``), without the discriminator."""

@@ -34,6 +34,19 @@ def _donors(rows: int, features: int, pool_rows: int | None, device: torch.devic
     return torch.randint(0, pool_rows, (rows, features), device=device)
 
 
+def _check_rows(x: Tensor, pool: Tensor | None) -> tuple[int, int]:
+    """``(B, F)`` of feature rows with donors: 2 rows at least (1 with a pool of width ``F``)."""
+    if x.dim() != 2 or x.shape[0] < (1 if pool is not None else 2):
+        raise ValueError(
+            f"x must have shape (B, F) with B >= 2 (values come from other rows), got "
+            f"{tuple(x.shape)}."
+        )
+    b, f = x.shape
+    if pool is not None and (pool.dim() != 2 or pool.shape[1] != f or pool.shape[0] < 1):
+        raise ValueError(f"pool must have shape (N, {f}), got {tuple(pool.shape)}.")
+    return b, f
+
+
 def scarf_corrupt(x: Tensor, corruption_rate: float, pool: Tensor | None = None) -> Tensor:
     """Corrupt ``k = int(corruption_rate * F)`` features of every row (SCARF, arXiv 2106.15147).
 
@@ -57,14 +70,7 @@ def scarf_corrupt(x: Tensor, corruption_rate: float, pool: Tensor | None = None)
             pool's width differs.
     """
     check_probability("corruption_rate", corruption_rate, inclusive_high=True)
-    if x.dim() != 2 or x.shape[0] < (1 if pool is not None else 2):
-        raise ValueError(
-            f"x must have shape (B, F) with B >= 2 (values come from other rows), got "
-            f"{tuple(x.shape)}."
-        )
-    b, f = x.shape
-    if pool is not None and (pool.dim() != 2 or pool.shape[1] != f or pool.shape[0] < 1):
-        raise ValueError(f"pool must have shape (N, {f}), got {tuple(pool.shape)}.")
+    b, f = _check_rows(x, pool)
     if int(corruption_rate * f) == 0:
         return x.clone()
     corrupt = corruption_mask(b, f, corruption_rate, x.device)
@@ -153,14 +159,7 @@ def vime_corrupt(x: Tensor, mask_prob: float, pool: Tensor | None = None) -> tup
         (True, torch.Size([4, 3]))
     """
     check_probability("mask_prob", mask_prob, inclusive_high=True)
-    if x.dim() != 2 or x.shape[0] < (1 if pool is not None else 2):
-        raise ValueError(
-            f"x must have shape (B, F) with B >= 2 (values come from other rows), got "
-            f"{tuple(x.shape)}."
-        )
-    b, f = x.shape
-    if pool is not None and (pool.dim() != 2 or pool.shape[1] != f or pool.shape[0] < 1):
-        raise ValueError(f"pool must have shape (N, {f}), got {tuple(pool.shape)}.")
+    b, f = _check_rows(x, pool)
     chosen = torch.rand(b, f, device=x.device) < mask_prob
     donor = _donors(b, f, None if pool is None else pool.shape[0], x.device)
     source = x if pool is None else pool.to(x.device)
