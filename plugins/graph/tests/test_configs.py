@@ -79,7 +79,8 @@ GRAPH_TRAINING = {
 }
 
 # Contrastive / bootstrapped / infomax node methods: (class, epochs, optimizer, lr, weight decay,
-# method arguments), from GRACE's config.yaml (Cora), BGRL's Table 5 and DGI's execute.py.
+# method arguments), from GRACE's config.yaml (Cora), BGRL's Amazon Computers config, DGI's
+# execute.py and MVGRL's node/train.py.
 CONTRAST = {
     "grace_cora": (
         GRACE,

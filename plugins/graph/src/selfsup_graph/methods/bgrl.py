@@ -37,7 +37,7 @@ class BGRL(NodeEncoderMethod):
     with another, so the step is linear in the nodes. Evaluation features (:meth:`embed`) are
     the online encoder's on the uncorrupted graph.
 
-    Defaults follow the paper's small-graph settings (its Table 5, Amazon Computers): a
+    Defaults follow the paper's small-graph settings (Amazon Computers, the authors' config): a
     2-layer GCN ``512 -> 256`` with BatchNorm and PReLU, predictor
     ``Linear(256, 512)-BN-PReLU-Linear(512, 256)``, ``p_{f,1}, p_{f,2} = 0.2, 0.1``,
     ``p_{e,1}, p_{e,2} = 0.5, 0.4``. The graph is read as given (see
