@@ -219,3 +219,17 @@ def test_the_million_node_benchmark_runs_small(capsys, monkeypatch) -> None:
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["steps"] == 3 and result["timed_steps"] == 2
     assert result["seed_nodes_per_s"] > 0 and math.isfinite(result["final_loss"])
+
+
+def test_mnist_pixel_graphs_join_bright_8_neighbours_both_ways() -> None:
+    bench = _load("mnist_graphs")
+    image = torch.zeros(28, 28).numpy()
+    image[5, 5] = image[5, 6] = image[6, 7] = 1.0  # a horizontal pair and a diagonal step
+    image[20, 20] = 0.9  # alone
+    image[10, 10] = 0.3  # below the threshold: not a node
+    graph = bench.pixel_graph(image, 7, threshold=0.4)
+    assert graph.num_nodes == 4 and int(graph.y) == 7
+    edges = {tuple(e) for e in graph.edge_index.t().tolist()}
+    # nodes in row-major order: (5,5)=0, (5,6)=1, (6,7)=2, (20,20)=3
+    assert edges == {(0, 1), (1, 0), (1, 2), (2, 1)}
+    torch.testing.assert_close(graph.x[2], torch.tensor([1.0, 7 / 27, 6 / 27]))
