@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.checks import check_probability
 from selfsup.losses import negative_cosine
 from selfsup.teachers import EMATeacher
 from selfsup_graph.encoders.gcn import GCNEncoder
@@ -86,16 +85,8 @@ class BGRL(NodeEncoderMethod):
         drop_feature_2: float = 0.1,
     ) -> None:
         super().__init__()
-        for name, p in (
-            ("drop_edge_1", drop_edge_1),
-            ("drop_edge_2", drop_edge_2),
-            ("drop_feature_1", drop_feature_1),
-            ("drop_feature_2", drop_feature_2),
-        ):
-            check_probability(name, p)
+        self.set_views((drop_edge_1, drop_edge_2), (drop_feature_1, drop_feature_2))
         self.in_channels = in_channels
-        self.drop_edge = (drop_edge_1, drop_edge_2)
-        self.drop_feature = (drop_feature_1, drop_feature_2)
         self.encoder = GCNEncoder(
             in_channels,
             hidden_channels,

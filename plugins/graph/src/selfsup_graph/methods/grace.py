@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from selfsup.checks import check_positive, check_probability
+from selfsup.checks import check_positive
 from selfsup.encoders import ProjectionHead, mlp_blocks
 from selfsup.losses import nt_xent
 from selfsup_graph.encoders.gcn import GCNEncoder
@@ -84,17 +84,9 @@ class GRACE(NodeEncoderMethod):
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
-        for name, p in (
-            ("drop_edge_1", drop_edge_1),
-            ("drop_edge_2", drop_edge_2),
-            ("drop_feature_1", drop_feature_1),
-            ("drop_feature_2", drop_feature_2),
-        ):
-            check_probability(name, p)
+        self.set_views((drop_edge_1, drop_edge_2), (drop_feature_1, drop_feature_2))
         self.in_channels = in_channels
         self.temperature = temperature
-        self.drop_edge = (drop_edge_1, drop_edge_2)
-        self.drop_feature = (drop_feature_1, drop_feature_2)
         self.chunk_size = chunk_size
         self.encoder = GCNEncoder(
             in_channels, hidden_channels, out_channels, num_layers=num_layers, activation=activation

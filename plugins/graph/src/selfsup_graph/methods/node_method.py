@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from selfsup.checks import check_probability
 from selfsup.experiment.method import MalformedBatchError, Method
 from selfsup_graph.augment.views import drop_edges, drop_feature_columns
 from selfsup_graph.batch import node_features_and_edges
@@ -41,6 +42,14 @@ class NodeEncoderMethod(Method):
                 f"{type(self).__name__} needs at least 2 nodes to train ({why}), got {x.shape[0]}."
             )
         return x, edge_index
+
+    def set_views(self, drop_edge: tuple[float, float], drop_feature: tuple[float, float]) -> None:
+        """The two views' edge-removal and feature-column masking probabilities, checked."""
+        for name, pair in (("drop_edge", drop_edge), ("drop_feature", drop_feature)):
+            for k, p in enumerate(pair, start=1):
+                check_probability(f"{name}_{k}", p)
+        self.drop_edge = (float(drop_edge[0]), float(drop_edge[1]))
+        self.drop_feature = (float(drop_feature[0]), float(drop_feature[1]))
 
     def view(self, x: Tensor, edge_index: Tensor, k: int) -> tuple[Tensor, Tensor]:
         """Corrupted view ``k`` (0 or 1): masked feature columns, removed edges."""
