@@ -8,7 +8,7 @@ from typing import Any
 from selfsup.experiment.schema import SchemaState
 from selfsup_tabular.data.preprocessing import TabularPreprocessor
 
-__all__ = ["PreprocessingState", "fitted_preprocessor"]
+__all__ = ["PreprocessingState", "checked_schema", "fitted_preprocessor"]
 
 
 class PreprocessingState(SchemaState):
@@ -74,3 +74,26 @@ def fitted_preprocessor(data: Any) -> TabularPreprocessor | None:
     if isinstance(pre, TabularPreprocessor) and pre.fitted:
         return pre
     return None
+
+
+def checked_schema(
+    preprocessor: Any, current: tuple[int, list[int]] | None
+) -> tuple[dict[str, Any], int, list[int]]:
+    """``(spec, num_numerical, cardinalities)`` of a fitted preprocessor (or its ``to_dict()``),
+    checked before anything is built from it and, when the model already has a schema
+    (``current``), checked against that.
+
+    Raises:
+        ValueError: a malformed state (a dict may come from a stranger's checkpoint), or a
+            schema other than ``current``.
+    """
+    spec = preprocessor if isinstance(preprocessor, dict) else preprocessor.to_dict()
+    TabularPreprocessor.from_dict(spec)
+    num = len(spec["numerical"])
+    cards = [len(s["vocab"]) for s in spec["categorical"]]
+    if current is not None and (num, cards) != tuple(current):
+        raise ValueError(
+            f"schema mismatch: the model has {current[0]} numerical features and "
+            f"cardinalities {current[1]}, the preprocessor {num} and {cards}."
+        )
+    return spec, num, cards

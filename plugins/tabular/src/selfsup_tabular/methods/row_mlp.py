@@ -14,7 +14,11 @@ from selfsup.experiment.schema import LazySchemaModule
 from selfsup.export import exportable
 from selfsup_tabular.batch import encode_rows, is_frame
 from selfsup_tabular.data.preprocessing import TabularPreprocessor
-from selfsup_tabular.data.preprocessing_state import PreprocessingState, fitted_preprocessor
+from selfsup_tabular.data.preprocessing_state import (
+    PreprocessingState,
+    checked_schema,
+    fitted_preprocessor,
+)
 from selfsup_tabular.encoders.mlp import TabularInput, TabularMLP
 
 __all__ = ["RowMLPMethod", "SCARFEncoder", "check_features"]
@@ -108,22 +112,14 @@ class RowMLPMethod(LazySchemaModule, Method):
             ValueError: the model is in tensor mode, the preprocessor's schema differs, or a
                 malformed state dict (see :meth:`TabularPreprocessor.from_dict`).
         """
-        spec = preprocessor if isinstance(preprocessor, dict) else preprocessor.to_dict()
-        # a dict may come from a stranger's checkpoint: check it before building anything
-        TabularPreprocessor.from_dict(spec)
-        num = len(spec["numerical"])
-        cards = [len(s["vocab"]) for s in spec["categorical"]]
         if not self.table_mode:
             raise ValueError(
                 f"{type(self).__name__} was built in tensor mode (num_features="
                 f"{self.num_features}), so it cannot take a table's preprocessing; leave "
                 "num_features at 0 (table mode) to train on a TabularCSVDataModule."
             )
-        if self.materialized and (num, cards) != (self.num_numerical, self.cardinalities):
-            raise ValueError(
-                f"schema mismatch: the model has {self.num_numerical} numerical features and "
-                f"cardinalities {self.cardinalities}, the preprocessor {num} and {cards}."
-            )
+        current = (self.num_numerical, self.cardinalities) if self.materialized else None
+        spec, num, cards = checked_schema(preprocessor, current)
         if not self.materialized:
             self._build_table(num, cards)
         self.preprocessing.set(spec)

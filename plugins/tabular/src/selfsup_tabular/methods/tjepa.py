@@ -19,7 +19,11 @@ from selfsup.metrics import rankme
 from selfsup.teachers import EMATeacher
 from selfsup_tabular.batch import encode_rows, is_frame
 from selfsup_tabular.data.preprocessing import TabularPreprocessor
-from selfsup_tabular.data.preprocessing_state import PreprocessingState, fitted_preprocessor
+from selfsup_tabular.data.preprocessing_state import (
+    PreprocessingState,
+    checked_schema,
+    fitted_preprocessor,
+)
 from selfsup_tabular.encoders.tjepa_encoder import TJEPAEncoder
 from selfsup_tabular.encoders.token_pooling import POOLINGS, pool_tokens
 from selfsup_tabular.encoders.transformer import TabularBackbone
@@ -237,16 +241,8 @@ class TJEPA(LazySchemaModule, Method):
             ValueError: the preprocessor's schema differs from the model's, or a malformed
                 state dict (see :meth:`TabularPreprocessor.from_dict`).
         """
-        spec = preprocessor if isinstance(preprocessor, dict) else preprocessor.to_dict()
-        # a dict may come from a stranger's checkpoint: check it before building anything
-        TabularPreprocessor.from_dict(spec)
-        num = len(spec["numerical"])
-        cards = [len(s["vocab"]) for s in spec["categorical"]]
-        if self.materialized and (num, cards) != (self.num_numerical, self.cardinalities):
-            raise ValueError(
-                f"schema mismatch: the model has {self.num_numerical} numerical features and "
-                f"cardinalities {self.cardinalities}, the preprocessor {num} and {cards}."
-            )
+        current = (self.num_numerical, self.cardinalities) if self.materialized else None
+        spec, num, cards = checked_schema(preprocessor, current)
         if not self.materialized:
             self._build(num, cards)
         self.preprocessing.set(spec)
