@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -107,8 +106,7 @@ class BGRL(NodeEncoderMethod):
         x, edge_index = self.training_graph(batch, "BatchNorm over the nodes")
         v1, v2 = self.view(x, edge_index, 0), self.view(x, edge_index, 1)
         z1, z2 = self.predictor(self.encoder(*v1)), self.predictor(self.encoder(*v2))
-        with torch.no_grad():
-            h1, h2 = self.target_encoder(*v1), self.target_encoder(*v2)
+        h1, h2 = self.target_encoder(*v1), self.target_encoder(*v2)  # EMATeacher: no grad
         loss = negative_cosine(z1, h2) + negative_cosine(z2, h1)
         cos = F.cosine_similarity(z1.detach(), h2, dim=1).mean()
         return {"loss": loss, "prediction_cosine": cos}
